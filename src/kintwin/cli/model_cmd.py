@@ -1,0 +1,43 @@
+"""kintwin model: build the subject-scaled torque model, print its summary or write its MJCF."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mujoco
+
+from ..models.build import build_spec
+from .common import add_subject_arguments, skeleton_from_args
+
+HELP = "build the subject-scaled MuJoCo model; print a JSON summary (--info) or write MJCF (--out)"
+
+
+def add_arguments(p):
+    add_subject_arguments(p)
+    p.add_argument("--info", action="store_true", help="print a JSON summary")
+    p.add_argument("--out", type=Path, help="write the model as MJCF XML")
+
+
+def model_info(model: mujoco.MjModel) -> dict:
+    names = lambda kind, n: [mujoco.mj_id2name(model, kind, i) for i in range(n)]
+    return {
+        "nq": model.nq, "nv": model.nv, "nu": model.nu,
+        "mass_kg": float(model.body_mass.sum()),
+        "timestep": model.opt.timestep,
+        "joint_names": names(mujoco.mjtObj.mjOBJ_JOINT, model.njnt),
+        "actuator_names": names(mujoco.mjtObj.mjOBJ_ACTUATOR, model.nu),
+        "body_names": names(mujoco.mjtObj.mjOBJ_BODY, model.nbody),
+    }
+
+
+def run(args):
+    spec = build_spec(skeleton_from_args(args))
+    model = spec.compile()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(spec.to_xml())
+        print(f"wrote {args.out}")
+    if args.info or not args.out:
+        print(json.dumps(model_info(model), indent=2))
+    return 0

@@ -1,0 +1,1 @@
+"""Biomechanical models: the built-in skeleton, OpenSim import, and the MuJoCo builder."""

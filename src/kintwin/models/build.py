@@ -1,0 +1,118 @@
+"""Compile a ``Skeleton`` into a MuJoCo model with ``MjSpec``.
+
+What the builder adds to the skeleton:
+
+* World: Z-up, a floor plane at z = 0. The root's neutral orientation is +90 deg about X, so
+  OpenSim's Y-up segment frames sit upright in MuJoCo's Z-up world.
+* The root body gets a free joint (``root``); every ``Dof`` becomes a hinge (or slide) joint with
+  its coordinate name, range (limited) and a small armature.
+* Actuators: one torque motor per joint coordinate named like the coordinate, control in [-1, 1]
+  and gear = peak torque (N*m); six pelvis residual actuators (``residual_fx`` ... ``residual_mz``)
+  acting at the pelvis origin along the WORLD axes (site transmission with a world reference site),
+  gear = ``residual_force_bw`` body weights (N) and ``residual_moment_bw_h`` body weight x height (N*m).
+* Contact: only the foot contact spheres collide, and only with the floor (no self-collision);
+  friction 1.0 (shoe on floor). Segment capsules are visual only (group 1).
+
+Simulation settings (``SimOptions``) are chosen for speed at acceptable accuracy: 2 ms step,
+``implicitfast`` integrator (stable with stiff contacts at this step), Newton solver with few
+iterations (few contacts, small problem), pyramidal friction cones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from .coordinates import RESIDUAL_ACTUATORS
+from .skeleton import Skeleton
+
+GRAVITY = 9.81
+# Rotation taking OpenSim's Y-up ground to MuJoCo's Z-up world (+90 deg about X), as (w, x, y, z).
+OSIM_TO_MUJOCO_QUAT = np.array([np.sqrt(0.5), np.sqrt(0.5), 0.0, 0.0])
+
+
+@dataclass
+class SimOptions:
+    timestep: float = 0.002
+    iterations: int = 10
+    ls_iterations: int = 6
+    friction: float = 1.0
+    armature: float = 0.01  # kg*m^2 added to each joint's inertia (numerical stability)
+    residual_force_bw: float = 1.0  # residual force gear, body weights
+    residual_moment_bw_h: float = 0.25  # residual moment gear, body weight x height
+
+
+def build_spec(skeleton: Skeleton, options: SimOptions | None = None) -> mujoco.MjSpec:
+    opt = options or SimOptions()
+    spec = mujoco.MjSpec()
+    spec.modelname = skeleton.name
+    spec.compiler.degree = False
+    spec.option.timestep = opt.timestep
+    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    spec.option.solver = mujoco.mjtSolver.mjSOL_NEWTON
+    spec.option.iterations = opt.iterations
+    spec.option.ls_iterations = opt.ls_iterations
+    spec.option.cone = mujoco.mjtCone.mjCONE_PYRAMIDAL
+    spec.option.gravity = [0, 0, -GRAVITY]
+
+    world = spec.worldbody
+    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[50, 50, 0.1],
+                   contype=0, conaffinity=1, friction=[opt.friction, 0.005, 0.0001],
+                   rgba=[0.85, 0.85, 0.8, 1])
+    world.add_site(name="world_origin", pos=[0, 0, 0])
+    world.add_light(pos=[0, -2, 4], dir=[0, 0.4, -1])
+
+    created = {}
+    for i, b in enumerate(skeleton.bodies):
+        if i == 0:
+            body = world.add_body(name=b.name, quat=OSIM_TO_MUJOCO_QUAT)
+            body.add_freejoint(name="root")
+        else:
+            body = created[b.parent].add_body(name=b.name, pos=b.pos_in_parent, quat=b.quat_in_parent)
+            for d in b.dofs:
+                jt = mujoco.mjtJoint.mjJNT_HINGE if d.kind == "hinge" else mujoco.mjtJoint.mjJNT_SLIDE
+                body.add_joint(name=d.name, type=jt, pos=b.joint_pos, axis=d.axis,
+                               range=list(d.range), limited=mujoco.mjtLimited.mjLIMITED_TRUE,
+                               armature=opt.armature)
+        created[b.name] = body
+        body.explicitinertial = True
+        body.mass = b.mass_kg
+        body.ipos = b.com
+        body.fullinertia = b.inertia
+        for c in b.capsules:
+            body.add_geom(type=mujoco.mjtGeom.mjGEOM_CAPSULE, fromto=np.r_[c.start, c.end],
+                          size=[c.radius, 0, 0], contype=0, conaffinity=0, group=1,
+                          rgba=[0.75, 0.6, 0.5, 0.6])
+        for c in b.contacts:
+            body.add_geom(name=c.name, type=mujoco.mjtGeom.mjGEOM_SPHERE, pos=c.pos,
+                          size=[c.radius, 0, 0], contype=1, conaffinity=0, condim=3, group=2,
+                          friction=[opt.friction, 0.005, 0.0001], rgba=[0.2, 0.4, 0.8, 1])
+        for name, p in b.sites.items():
+            body.add_site(name=name, pos=p, size=[0.01, 0, 0])
+
+    weight_n = skeleton.mass_kg * GRAVITY
+    for d in skeleton.dofs:
+        a = spec.add_actuator(name=d.name, target=d.name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+        a.set_to_motor()
+        a.gear[0] = d.peak_torque_nm
+        a.ctrlrange = [-1, 1]
+        a.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+    root_site = "pelvis_origin"
+    if not any(root_site in b.sites for b in skeleton.bodies[:1]):
+        created[skeleton.bodies[0].name].add_site(name=root_site, pos=[0, 0, 0], size=[0.01, 0, 0])
+    for k, name in enumerate(RESIDUAL_ACTUATORS):
+        a = spec.add_actuator(name=name, target=root_site, trntype=mujoco.mjtTrn.mjTRN_SITE,
+                              refsite="world_origin")
+        a.set_to_motor()
+        gear = np.zeros(6)
+        gear[k] = weight_n * (opt.residual_force_bw if k < 3 else opt.residual_moment_bw_h * skeleton.height_m)
+        a.gear = gear
+        a.ctrlrange = [-1, 1]
+        a.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+    return spec
+
+
+def build_model(skeleton: Skeleton, options: SimOptions | None = None) -> mujoco.MjModel:
+    return build_spec(skeleton, options).compile()
