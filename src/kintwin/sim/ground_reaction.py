@@ -1,0 +1,65 @@
+"""Ground reaction forces of each foot from MuJoCo contacts, as force plates would report them.
+
+For one simulation state: the total force the floor exerts on each foot, its centre of pressure
+(COP, on the floor plane) and the free moment about the vertical axis, all in OpenSim's ground
+frame (Y up) so they compare directly with measured ``grf.mot`` files.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from ..motion import frames
+
+SIDES = ("r", "l")
+MIN_VERTICAL_N = 10.0  # below this the COP is undefined and reported as the previous/zero
+
+
+def foot_geoms(model: mujoco.MjModel) -> dict[int, str]:
+    """Contact geom id -> foot side ("r"/"l") for every colliding geom of the model."""
+    out = {}
+    for g in range(model.ngeom):
+        if model.geom_contype[g]:
+            name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) or ""
+            if name[-2:] in ("_r", "_l"):
+                out[g] = name[-1]
+    return out
+
+
+def foot_wrenches(model: mujoco.MjModel, data: mujoco.MjData, geoms: dict[int, str] | None = None
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per side: (force_n, cop_m, free_moment_nm), 3-vectors in OpenSim ground (Y up).
+
+    The force is what the floor exerts on the foot. COP = point on the floor about which the
+    horizontal moments of the contact forces vanish; the free moment is the remaining moment about
+    the vertical axis through the COP. With no load the COP is zero.
+    """
+    geoms = foot_geoms(model) if geoms is None else geoms
+    sums = {s: [np.zeros(3), np.zeros(3)] for s in SIDES}  # force, moment about world origin
+    f6 = np.zeros(6)
+    for i in range(data.ncon):
+        c = data.contact[i]
+        g1, g2 = c.geom[0], c.geom[1]
+        if g2 in geoms:
+            side, sign = geoms[g2], 1.0  # force acts on geom2 along the normal (geom1 -> geom2)
+        elif g1 in geoms:
+            side, sign = geoms[g1], -1.0
+        else:
+            continue
+        mujoco.mj_contactForce(model, data, i, f6)
+        f_world = sign * (f6[:3] @ c.frame.reshape(3, 3))
+        sums[side][0] += f_world
+        sums[side][1] += np.cross(c.pos, f_world)
+    out = {}
+    for s in SIDES:
+        f, m = sums[s]
+        cop = np.zeros(3)
+        tz = 0.0
+        if f[2] > MIN_VERTICAL_N:
+            # moment about the origin M = cop x f + (0, 0, tz) with cop on the floor (z = 0)
+            cop = np.array([-m[1] / f[2], m[0] / f[2], 0.0])
+            tz = m[2] - (cop[0] * f[1] - cop[1] * f[0])
+        out[s] = (frames.mujoco_to_osim_vec(f), frames.mujoco_to_osim_vec(cop),
+                  frames.mujoco_to_osim_vec(np.array([0.0, 0.0, tz])))
+    return out
