@@ -1,0 +1,134 @@
+"""Save / load a PPO :class:`TrainState` (+ config + JSON metadata) to one ``.npz`` file.
+
+Layout of the file (a plain numpy ``.npz``, readable without kintwin):
+
+* ``__header__``: a JSON string ``{"format", "version", "config", "obs_size", "action_size",
+  "env_steps", "num_leaves", "metadata"}``;
+* ``leaf/00000`` ...: the array leaves of the TrainState in ``jax.tree_util`` order (exact
+  bytes, so a resumed run continues bit-identically);
+* ``extra/<name>``: optional extra arrays (the trainer's rollout carry and env snapshot).
+
+Loading rebuilds a template TrainState from the saved config and fills it with the saved
+leaves, checking count, shapes and dtypes. A missing file raises ``FileNotFoundError``; an
+unreadable, truncated or foreign file raises :class:`CheckpointError`. Files are written to a
+temporary name and renamed, so a crash mid-save never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kintwin.learn.ppo import PPOConfig, PPOTrainer, TrainState, init_train_state
+
+FORMAT = "kintwin-ppo-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """The file exists but is not a valid, compatible checkpoint."""
+
+
+@dataclass
+class Checkpoint:
+    state: TrainState
+    config: PPOConfig
+    metadata: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+    env_steps: int = 0
+
+
+def _leaves(state: TrainState) -> tuple[list[Any], Any]:
+    return jax.tree_util.tree_flatten(eqx.filter(state, eqx.is_array))
+
+
+def save_checkpoint(path: str | os.PathLike, state: TrainState, config: PPOConfig,
+                    metadata: dict[str, Any] | None = None,
+                    extra: dict[str, np.ndarray] | None = None, env_steps: int = 0) -> Path:
+    """Write ``state`` + ``config`` + JSON-serialisable ``metadata`` (+ ``extra`` arrays)."""
+    path = Path(path)
+    leaves, _ = _leaves(state)
+    header = {
+        "format": FORMAT, "version": VERSION, "config": config.to_dict(),
+        "obs_size": state.obs_size, "action_size": state.action_size,
+        "env_steps": int(env_steps), "num_leaves": len(leaves), "metadata": metadata or {},
+    }
+    try:
+        header_json = json.dumps(header)
+    except TypeError as e:
+        raise TypeError(f"checkpoint metadata must be JSON-serialisable: {e}") from None
+    arrays = {"__header__": np.asarray(header_json)}
+    arrays.update({f"leaf/{i:05d}": np.asarray(x) for i, x in enumerate(leaves)})
+    arrays.update({f"extra/{k}": np.asarray(v) for k, v in (extra or {}).items()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            files = {k: data[k] for k in data.files}
+        header = json.loads(str(files.pop("__header__")))
+    except Exception as e:  # zip/CRC/JSON/missing-key errors all mean "not a checkpoint"
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or "
+                              f"another format): {type(e).__name__}: {e}") from e
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a {FORMAT} file")
+    if header.get("version") != VERSION:
+        raise CheckpointError(f"{path}: unsupported checkpoint version {header.get('version')}")
+
+    config = PPOConfig.from_dict(header["config"])
+    template = init_train_state(config, header["obs_size"], header["action_size"])
+    leaves, treedef = _leaves(template)
+    saved = [files.get(f"leaf/{i:05d}") for i in range(header["num_leaves"])]
+    if len(saved) != len(leaves) or any(s is None for s in saved):
+        raise CheckpointError(f"{path}: {len(saved)} saved leaves, expected {len(leaves)}")
+    for i, (s, t) in enumerate(zip(saved, leaves)):
+        if s.shape != t.shape or s.dtype != t.dtype:
+            raise CheckpointError(f"{path}: leaf {i} is {s.dtype}{s.shape}, expected "
+                                  f"{t.dtype}{t.shape}")
+    arrays = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(s) for s in saved])
+    state = eqx.combine(arrays, template)
+    extra = {k[len("extra/"):]: v for k, v in files.items() if k.startswith("extra/")}
+    return Checkpoint(state, config, header["metadata"], extra, int(header["env_steps"]))
+
+
+def save_trainer(path: str | os.PathLike, trainer: PPOTrainer, env=None,
+                 metadata: dict[str, Any] | None = None) -> Path:
+    """Save a trainer; with ``env`` (a :class:`SnapshotVecEnv`) also its running episodes.
+
+    Resuming with :func:`load_trainer` then continues bit-identically to an uninterrupted run.
+    """
+    carry = trainer.get_rollout_state(env) if env is not None else None
+    return save_checkpoint(path, trainer.state, trainer.config, metadata, carry,
+                           trainer.env_steps)
+
+
+def load_trainer(path: str | os.PathLike, env=None) -> tuple[PPOTrainer, dict[str, Any]]:
+    """Rebuild a :class:`PPOTrainer` (and restore ``env``'s episodes if they were saved).
+
+    ``env`` must be built like the saved one. Without a saved env snapshot the next ``train``
+    call starts fresh episodes. Returns ``(trainer, metadata)``.
+    """
+    ckpt = load_checkpoint(path)
+    trainer = PPOTrainer(ckpt.config, ckpt.state.obs_size, ckpt.state.action_size, ckpt.state,
+                         ckpt.env_steps)
+    if env is not None and ckpt.extra:
+        trainer.set_rollout_state(env, ckpt.extra)
+    return trainer, ckpt.metadata

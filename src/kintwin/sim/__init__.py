@@ -1,0 +1,1 @@
+"""Simulation back ends (CPU MuJoCo, MJX) behind one batched interface (``interface.VecEnv``)."""
