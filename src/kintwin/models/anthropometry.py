@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import feet
 from .skeleton import Body, Capsule, ContactSphere, Dof, Skeleton
 
 GENERIC_HEIGHT_M = 1.80
@@ -158,16 +159,14 @@ def default_skeleton(height_m: float = 1.75, mass_kg: float = 75.0,
             [(f"subtalar_angle_{side}", (0.78717961 * m, 0.60474746 * m, -0.12094949), -25, 25)],
             "foot", _FOOT_LEN, (0.10, 0.03, 0), mass_share=0.80, long_axis="x",
             capsules=[((0.02, 0.01, 0), (0.17, 0.0, 0.0 * z), 0.035)],
-            contacts=[(f"heel_{side}", (0.03, 0.01, 0), 0.035),
-                      (f"meta1_{side}", (0.17, -0.005, -0.03 * z), 0.02),
-                      (f"meta5_{side}", (0.15, -0.005, 0.035 * z), 0.02)],
-            sites={f"heel_{side}": (0.0, -0.025, 0)})
+            contacts=[(f"{n}_{side}", feet.mirrored(p, side), r) for n, p, r in feet.CALCN_SPHERES],
+            sites={f"heel_{side}": feet.mirrored(feet.HEEL_SITE, side)})
         add(f"toes_{side}", f"calcn_{side}", (0.1788, -0.002, 0.00108 * z),
             [(f"mtp_angle_{side}", (-0.5809544 * m, 0, 0.81393611), -30, 70)],
             "foot", _FOOT_LEN, (0.0346, 0.006, -0.0175 * z), mass_share=0.15, long_axis="x",
             capsules=[((0.0, 0.0, 0), (0.055, -0.005, 0.0), 0.02)],
-            contacts=[(f"toe_{side}", (0.05, -0.005, 0.0), 0.02)],
-            sites={f"toe_{side}": (0.06, -0.025, 0)})
+            contacts=[(f"{n}_{side}", feet.mirrored(p, side), r) for n, p, r in feet.TOES_SPHERES],
+            sites={f"toe_{side}": feet.mirrored(feet.TOE_SITE, side)})
 
     add("torso", "pelvis", (-0.1007, 0.0815, 0),
         [("lumbar_extension", (0, 0, 1), -60, 45),

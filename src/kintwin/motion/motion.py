@@ -113,16 +113,22 @@ class Motion:
                 cols.append(self.names.index(name))
             else:
                 missing.append(name)
-        unknown = [n for n in self.names if n not in known and n not in PELVIS_COORDINATES]
-        if unknown:
-            raise ValueError(f"motion coordinates not in the model: {unknown}")
         return qadr, cols, missing
+
+    def check_model(self, model: mujoco.MjModel) -> list[str]:
+        """Motion coordinates the model does not have (e.g. locked in an imported model)."""
+        joints = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(model.njnt)}
+        return [n for n in self.names if n not in joints and n not in PELVIS_COORDINATES]
 
     def to_qpos(self, model: mujoco.MjModel, warn: bool = True) -> np.ndarray:
         """(T, nq) MuJoCo positions. Coordinates the motion lacks stay at the model's neutral pose."""
         qadr, cols, missing = self._model_columns(model)
-        if missing and warn:
+        if warn and missing:
             warnings.warn(f"motion lacks {len(missing)} model coordinate(s), held at neutral: {missing}",
+                          stacklevel=2)
+        extra = self.check_model(model)
+        if warn and extra:
+            warnings.warn(f"model has no coordinate(s) {extra} (locked or absent): ignored",
                           stacklevel=2)
         qpos = np.tile(model.qpos0, (self.n_frames, 1))
         qpos[:, qadr] = self.values[:, cols]

@@ -1,0 +1,206 @@
+"""Motion <-> MuJoCo state conversions, conventions and kinematic replays of real trials."""
+
+import mujoco
+import numpy as np
+import pytest
+
+from kintwin.models.anthropometry import default_skeleton
+from kintwin.models.build import build_model
+from kintwin.motion import frames
+from kintwin.motion.kinematics_io import read_motion, write_motion
+from kintwin.motion.motion import Motion
+from kintwin.motion.sample import sample_walk
+from kintwin.motion.storage import read_table, write_table
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(default_skeleton(1.75, 70.0))
+
+
+@pytest.fixture(scope="module")
+def walk():
+    return sample_walk()
+
+
+def _rot(axis, a):
+    c, s = np.cos(a), np.sin(a)
+    return {"x": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]),
+            "y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
+            "z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])}[axis]
+
+
+def test_qpos_round_trip(model, walk):
+    qpos = walk.to_qpos(model)
+    back = Motion.from_qpos(model, walk.time_s, qpos).reordered(walk.names)
+    np.testing.assert_allclose(back.values, walk.values, atol=1e-9)
+
+
+def test_mot_file_round_trip_legacy(tmp_path, model, walk):
+    """.mot (gait2392 convention, degrees) -> Motion -> qpos -> Motion -> .mot is exact."""
+    src = tmp_path / "legacy.mot"
+    write_motion(src, walk, convention="legacy")
+    raw = read_table(src)
+    assert raw.in_degrees and np.median(raw.data[:, raw.labels.index("knee_angle_r")]) < 0
+    m = read_motion(src)
+    assert m.source_convention == "legacy"
+    assert m["knee_angle_r"].max() > np.deg2rad(50)  # canonical: flexion positive
+    again = Motion.from_qpos(model, m.time_s, m.to_qpos(model)).reordered(m.names)
+    again.source_convention = m.source_convention
+    out = tmp_path / "again.mot"
+    write_motion(out, again)
+    np.testing.assert_allclose(read_table(out).data, raw.data, atol=1e-9)
+
+
+def test_full_path_radian_labels_are_canonical(tmp_path, walk):
+    labels = [f"/jointset/j/{n}/value" for n in walk.names] + ["/jointset/walker_knee_r/knee_angle_r_beta/value",
+                                                              "/jointset/j/hip_flexion_r/speed"]
+    data = np.c_[walk.values, np.zeros((walk.n_frames, 2))]
+    write_table(tmp_path / "raj.sto", labels, walk.time_s, data, in_degrees=False)
+    m = read_motion(tmp_path / "raj.sto")
+    assert m.source_convention == "canonical" and "knee_angle_r_beta" not in m.names
+    np.testing.assert_allclose(m.values, walk.values, atol=1e-9)
+
+
+def test_explicit_convention_override(tmp_path, walk):
+    write_motion(tmp_path / "w.mot", walk, convention="canonical")
+    forced = read_motion(tmp_path / "w.mot", convention="legacy")
+    np.testing.assert_allclose(forced["knee_angle_r"], -walk["knee_angle_r"], atol=1e-9)
+    with pytest.raises(ValueError, match="convention"):
+        read_motion(tmp_path / "w.mot", convention="gait2392")
+
+
+def test_unknown_and_missing_coordinates(tmp_path, model, walk):
+    write_table(tmp_path / "bad.mot", ["knee_angle_r", "hip_flexon_r"], walk.time_s,
+                np.zeros((walk.n_frames, 2)), in_degrees=True)
+    with pytest.raises(ValueError, match="hip_flexon_r"):
+        read_motion(tmp_path / "bad.mot")
+    partial = walk.reordered(["pelvis_ty", "knee_angle_r"])
+    with pytest.warns(UserWarning, match="hip_flexion_r"):
+        qpos = partial.to_qpos(model)
+    assert qpos.shape == (walk.n_frames, model.nq)
+
+
+def test_velocities_match_mujoco_finite_differences(model, walk):
+    """qvel/qacc agree with MuJoCo's own differentiation of qpos (root included)."""
+    fine = walk.slice_time(0.3, 0.8).resampled(2000.0)
+    qpos = fine.to_qpos(model)
+    qvel, qacc = fine.velocities(model)
+    dt = fine.time_s[1] - fine.time_s[0]
+    fd = np.zeros((fine.n_frames - 2, model.nv))
+    for k in range(1, fine.n_frames - 1):
+        mujoco.mj_differentiatePos(model, fd[k - 1], 2 * dt, qpos[k - 1], qpos[k + 1])
+    scale = np.abs(qvel).max(axis=0) + 1e-3
+    assert (np.abs(fd - qvel[1:-1]).max(axis=0) / scale).max() < 1e-3
+    fd_acc = (qvel[2:] - qvel[:-2]) / (2 * dt)
+    scale = np.abs(qacc).max(axis=0) + 1e-3
+    assert (np.abs(fd_acc - qacc[1:-1])[10:-10].max(axis=0) / scale).max() < 1e-2
+
+
+def test_body_angular_velocity_formula():
+    rng = np.random.default_rng(0)
+    ang, rate = rng.uniform(-1, 1, 3), rng.uniform(-2, 2, 3)
+    h = 1e-6
+    r0 = frames.pelvis_rotation(*ang).as_matrix()
+    r1 = frames.pelvis_rotation(*(ang + h * rate)).as_matrix()
+    skew = r0.T @ (r1 - r0) / h
+    omega = np.array([skew[2, 1], skew[0, 2], skew[1, 0]])
+    np.testing.assert_allclose(frames.body_angular_velocity(ang, rate), omega, atol=1e-5)
+
+
+def test_mirror_is_an_involution_and_swaps_sides(walk):
+    mir = walk.mirrored()
+    np.testing.assert_allclose(mir["knee_angle_l"], walk["knee_angle_r"])
+    np.testing.assert_allclose(mir["pelvis_list"], -walk["pelvis_list"])
+    np.testing.assert_allclose(mir.mirrored().values, walk.values)
+
+
+def test_sample_walk_is_plausible(model, walk):
+    """Adult walking speed; the lower foot rests on the floor and barely slides."""
+    speed = (walk["pelvis_tx"][-1] - walk["pelvis_tx"][0]) / (walk.time_s[-1] - walk.time_s[0])
+    assert 1.0 < speed < 1.5
+    data = mujoco.MjData(model)
+    spheres = [g for g in range(model.ngeom) if model.geom_contype[g]]
+    qpos = walk.to_qpos(model)
+    lowest = []
+    for q in qpos:
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        lowest.append(data.geom_xpos[spheres] - np.outer(model.geom_size[spheres, 0], [0, 0, 1]))
+    lowest = np.array(lowest)
+    k = np.argmin(lowest[:, :, 2], axis=1)
+    np.testing.assert_allclose(lowest[np.arange(len(k)), k, 2], 0.0, atol=0.015)
+    slide = [abs(lowest[i, k[i], 0] - lowest[i - 1, k[i], 0]) for i in range(1, len(k))]
+    assert np.median(slide) < 0.002  # m per 10 ms frame, i.e. < 0.2 m/s vs 1.3 m/s walking
+
+
+# --- real trials ------------------------------------------------------------------------------
+
+SUBJECT01 = "osim_subject01_walk/gait2354/subject01_walk1_ik.mot"
+HAMNER = "hamner_run/IK/subject02_running_ik.mot"
+
+
+def test_pelvis_orientation_matches_opensim_definition(shared_data):
+    """MuJoCo pelvis orientation == Rz(tilt) Rx(list) Ry(rotation) built from elementary
+    rotations, after the Y-up -> Z-up frame change."""
+    m = read_motion(shared_data / SUBJECT01)
+    model = build_model(default_skeleton(1.803, 72.6))
+    data = mujoco.MjData(model)
+    qpos = m.to_qpos(model, warn=False)
+    y_up_to_z_up = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]])
+    for k in range(0, m.n_frames, 7):
+        data.qpos[:] = qpos[k]
+        mujoco.mj_kinematics(model, data)
+        expected = y_up_to_z_up @ _rot("z", m["pelvis_tilt"][k]) @ _rot("x", m["pelvis_list"][k]) \
+            @ _rot("y", m["pelvis_rotation"][k])
+        np.testing.assert_allclose(data.body("pelvis").xmat.reshape(3, 3), expected, atol=1e-12)
+        np.testing.assert_allclose(data.body("pelvis").xpos,
+                                   y_up_to_z_up @ [m["pelvis_tx"][k], m["pelvis_ty"][k], m["pelvis_tz"][k]],
+                                   atol=1e-12)
+
+
+def _foot_heights(motion, model):
+    data = mujoco.MjData(model)
+    qpos = motion.to_qpos(model, warn=False)
+    out = {"r": [], "l": []}
+    for q in qpos:
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        for s in out:
+            out[s].append(min(data.geom_xpos[g][2] - model.geom_size[g][0]
+                              for g in range(model.ngeom)
+                              if model.geom_contype[g] and model.geom(g).name.endswith("_" + s)))
+    return {s: np.array(v) for s, v in out.items()}
+
+
+@pytest.mark.parametrize("trial,osim,height,mass,stance", [
+    (SUBJECT01, "osim_subject01_walk/gait2354/subject01_simbody.osim", 1.803, 72.6,
+     {"r": [(0.62, 1.41)], "l": [(0.4, 0.79), (1.25, 1.6)]}),
+    (HAMNER, "hamner_run/models/subject02_scaled.osim", 1.83, 65.9,
+     {"r": [(1.10, 1.35)], "l": [(0.75, 1.01)]}),
+])
+def test_replay_keeps_stance_foot_on_floor(shared_data, trial, osim, height, mass, stance):
+    """Kinematic replay on the built-in model scaled to the subject (segment scale factors from
+    the subject's scaled OpenSim model): stance foot within 3 cm of the floor (median over the
+    force-plate stance window), and clearly higher in swing."""
+    from kintwin.models.osim import osim_segment_scales
+
+    m = read_motion(shared_data / trial)
+    model = build_model(default_skeleton(height, mass, osim_segment_scales(shared_data / osim)))
+    heights = _foot_heights(m, model)
+    for side, windows in stance.items():
+        on = np.zeros(m.n_frames, bool)
+        for a, b in windows:
+            on |= (m.time_s >= a) & (m.time_s <= b)
+        z = heights[side]
+        assert abs(np.median(z[on])) < 0.03, f"{side} stance median height {np.median(z[on]):.3f} m"
+        assert np.percentile(z[~on], 90) > np.median(z[on]) + 0.04
+
+
+def test_knee_flexion_sign_is_the_same_for_both_sources(shared_data):
+    walk = read_motion(shared_data / SUBJECT01)
+    run = read_motion(shared_data / HAMNER)
+    assert walk.source_convention == run.source_convention == "legacy"
+    for m in (walk, run):
+        assert m["knee_angle_r"].max() > np.deg2rad(40)
+        assert m["knee_angle_r"].min() > np.deg2rad(-10)
