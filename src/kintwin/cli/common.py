@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 
 
-def add_subject_arguments(p: argparse.ArgumentParser, required: bool = True) -> None:
-    p.add_argument("--height", type=float, required=required, help="subject height (m)")
-    p.add_argument("--mass", type=float, required=required, help="subject mass (kg)")
+def add_subject_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--height", type=float, help="subject height (m)")
+    p.add_argument("--mass", type=float,
+                   help="subject mass (kg); with --osim the model's own masses are used")
     p.add_argument("--scales", type=Path, default=None,
                    help="JSON file of per-segment scale factors ({'femur_r': 1.05, ...}), "
                         "e.g. written by `kintwin ik`")
@@ -29,7 +30,9 @@ def skeleton_from_args(args):
     if getattr(args, "osim", None):
         from ..models.osim import load_osim
 
-        return load_osim(args.osim)
+        return load_osim(args.osim, height_m=getattr(args, "height", None))
     from ..models.anthropometry import default_skeleton
 
+    if args.height is None or args.mass is None:
+        raise ValueError("give the subject's --height (m) and --mass (kg), or --osim MODEL")
     return default_skeleton(args.height, args.mass, load_scales(getattr(args, "scales", None)))
