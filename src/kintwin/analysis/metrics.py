@@ -1,0 +1,157 @@
+"""Figures of merit for dynamics results (``Results``), each defined where it is computed.
+
+Notation: T frames t_k of the result; BW = m g the body weight (N, g = 9.81 m/s^2); h the
+subject height (m); RMSE(a, b) = sqrt(mean_k (a_k - b_k)^2); r(a, b) Pearson's correlation.
+Comparisons with a reference (force plates, OpenSim ID) use the frames of the result that lie
+inside the reference's time span, the reference interpolated linearly at those times.
+
+* ``residual_force_mean_pct_bw`` = 100 * mean_k |F_res(t_k)| / BW: mean magnitude of the pelvis
+  residual force.
+* ``residual_moment_mean_pct_bw_height`` = 100 * mean_k |M_res(t_k)| / (BW h): mean magnitude of
+  the pelvis residual moment about the pelvis origin.
+* ``grf_vertical_rmse_pct_bw`` = 100 * RMSE(Fy_est, Fy_ref) / BW over all frames of BOTH feet
+  pooled (per-foot vertical forces: the split between feet counts).
+* ``grf_vertical_r``: r of the same pooled per-foot vertical forces.
+* ``grf_ap_rmse_pct_bw`` = 100 * RMSE(Fx_est, Fx_ref) / BW, anterior-posterior (X), both feet pooled.
+* ``grf_total_vertical_rmse_pct_bw``: as ``grf_vertical_rmse_pct_bw`` for the sum of both feet.
+* ``moment_rmse_nm_per_kg[c]`` = RMSE(tau_c, tau_c^ref) / m for each coordinate c present in both
+  (canonical signs: a legacy reference's knee moment is negated first, see
+  ``read_reference_moments``).
+* ``moment_r[c]`` = r(tau_c, tau_c^ref).
+* ``moment_sagittal_rmse_nm_per_kg`` = mean of ``moment_rmse_nm_per_kg`` over hip_flexion,
+  knee_angle and ankle_angle of both sides (those present).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..models.build import GRAVITY
+from ..models.coordinates import ALL_COORDINATES, LEGACY_NEGATED
+from ..motion.grf import GroundReactions
+from ..motion.storage import read_table
+from .results import Results
+
+SAGITTAL = ("hip_flexion_r", "knee_angle_r", "ankle_angle_r",
+            "hip_flexion_l", "knee_angle_l", "ankle_angle_l")
+REFERENCE_CONVENTIONS = ("legacy", "canonical")
+
+
+def _rmse(a, b) -> float:
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+def _r(a, b) -> float:
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.std() < 1e-12 or b.std() < 1e-12:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _overlap(t: np.ndarray, t_ref: np.ndarray) -> np.ndarray:
+    tol = 1e-6
+    keep = (t >= t_ref[0] - tol) & (t <= t_ref[-1] + tol)
+    if not keep.any():
+        raise ValueError(f"no overlap between the result ({t[0]:.3f}-{t[-1]:.3f} s) and the "
+                         f"reference ({t_ref[0]:.3f}-{t_ref[-1]:.3f} s)")
+    return keep
+
+
+def residual_force_mean_pct_bw(results: Results) -> float:
+    """100 * mean |F_res| / BW."""
+    bw = results.mass_kg * GRAVITY
+    return float(100 * np.linalg.norm(results.residual_force_n, axis=1).mean() / bw)
+
+
+def residual_moment_mean_pct_bw_height(results: Results) -> float:
+    """100 * mean |M_res| / (BW * height)."""
+    if not results.height_m:
+        return float("nan")
+    bw = results.mass_kg * GRAVITY
+    return float(100 * np.linalg.norm(results.residual_moment_nm, axis=1).mean()
+                 / (bw * results.height_m))
+
+
+def grf_metrics(results: Results, reference: GroundReactions) -> dict[str, float]:
+    """Vertical and AP GRF agreement with measured ground reactions (see the module docstring)."""
+    t = results.time_s
+    keep = _overlap(t, reference.time_s)
+    ref = reference.resample(np.clip(t[keep], reference.time_s[0], reference.time_s[-1]))
+    bw = results.mass_kg * GRAVITY
+    sides = [s for s in results.grf.sides if s in ref.sides]
+    if not sides:
+        raise ValueError("no foot in common between the result's and the reference's GRF")
+    est = {s: results.grf.force_n[s][keep] for s in sides}
+    fy_e = np.concatenate([est[s][:, 1] for s in sides])
+    fy_r = np.concatenate([ref.force_n[s][:, 1] for s in sides])
+    fx_e = np.concatenate([est[s][:, 0] for s in sides])
+    fx_r = np.concatenate([ref.force_n[s][:, 0] for s in sides])
+    tot_e = sum(est[s][:, 1] for s in sides)
+    tot_r = sum(ref.force_n[s][:, 1] for s in sides)
+    return {"grf_vertical_rmse_pct_bw": 100 * _rmse(fy_e, fy_r) / bw,
+            "grf_vertical_r": _r(fy_e, fy_r),
+            "grf_ap_rmse_pct_bw": 100 * _rmse(fx_e, fx_r) / bw,
+            "grf_total_vertical_rmse_pct_bw": 100 * _rmse(tot_e, tot_r) / bw,
+            "grf_frames": int(keep.sum())}
+
+
+def read_reference_moments(path: str | Path, convention: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Joint moments from an OpenSim ID ``.sto`` (``<coordinate>_moment`` columns) or an RRA/CMC
+    actuation file (columns named like coordinates), in kintwin's CANONICAL signs.
+
+    ``convention`` is the coordinate convention of the model that produced the file and must be
+    given explicitly: ``"legacy"`` for gait2354/gait2392/Hamner 2010 (knee flexion negative: the
+    knee_angle moments are negated here), ``"canonical"`` for Rajagopal/LaiUhlrich-type models.
+    The moments cannot tell it themselves; the CLI takes it from the trial's kinematics file.
+    Pelvis generalized forces (``pelvis_*``) and residual columns (FX ... MZ) are skipped.
+    """
+    if convention not in REFERENCE_CONVENTIONS:
+        raise ValueError(f"reference convention must be one of {REFERENCE_CONVENTIONS}, "
+                         f"not {convention!r}")
+    table = read_table(path)
+    out = {}
+    for j, lab in enumerate(table.labels):
+        name = lab[:-len("_moment")] if lab.endswith("_moment") else lab
+        if name not in ALL_COORDINATES or name.startswith("pelvis_"):
+            continue
+        v = table.data[:, j].astype(float)
+        if convention == "legacy" and name in LEGACY_NEGATED:
+            v = -v
+        out[name] = v
+    if not out:
+        raise ValueError(f"{path}: no joint moment columns (expected e.g. hip_flexion_r_moment)")
+    return table.time_s, out
+
+
+def moment_metrics(results: Results, ref_time: np.ndarray, ref_moments: dict[str, np.ndarray],
+                   coordinates=None) -> dict:
+    """Per-coordinate moment RMSE (N*m/kg) and r against reference moments (canonical signs)."""
+    t = results.time_s
+    keep = _overlap(t, ref_time)
+    names = [c for c in (coordinates or results.coordinate_names)
+             if c in ref_moments and c in results.coordinate_names]
+    rmse, r = {}, {}
+    for c in names:
+        ref = np.interp(t[keep], ref_time, ref_moments[c])
+        est = results.torque(c)[keep]
+        rmse[c] = _rmse(est, ref) / results.mass_kg
+        r[c] = _r(est, ref)
+    sag = [rmse[c] for c in SAGITTAL if c in rmse]
+    return {"moment_rmse_nm_per_kg": rmse, "moment_r": r,
+            "moment_sagittal_rmse_nm_per_kg": float(np.mean(sag)) if sag else float("nan"),
+            "moment_frames": int(keep.sum())}
+
+
+def compute_metrics(results: Results, reference_grf: GroundReactions | None = None,
+                    reference_moments: tuple[np.ndarray, dict[str, np.ndarray]] | None = None,
+                    coordinates=None) -> dict:
+    """All figures that the given references allow (residuals always)."""
+    m = {"residual_force_mean_pct_bw": residual_force_mean_pct_bw(results),
+         "residual_moment_mean_pct_bw_height": residual_moment_mean_pct_bw_height(results)}
+    if reference_grf is not None:
+        m.update(grf_metrics(results, reference_grf))
+    if reference_moments is not None:
+        m.update(moment_metrics(results, *reference_moments, coordinates=coordinates))
+    return m

@@ -1,0 +1,375 @@
+"""Inverse dynamics (force plates) and contact estimation (no force plates).
+
+(a) and (b) check the physics on a MuJoCo forward simulation with known joint torques and contact
+forces (the model standing, then lifting its left foot); (c) compares with OpenSim's inverse
+dynamics of subject01 walking in ``../shared/data`` (skipped when absent).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import mujoco
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from kintwin.analysis.metrics import (compute_metrics, moment_metrics, read_reference_moments,
+                                      residual_force_mean_pct_bw)
+from kintwin.analysis.results import Results, read_results, write_results
+from kintwin.dynamics.contact_estimation import ContactOptions, solve_contact_forces
+from kintwin.dynamics.inverse_dynamics import (FootLoad, condition_grf, cop_on_plane,
+                                               grf_to_loads, hinge_dofs, id_model,
+                                               inverse_generalized_forces,
+                                               solve_inverse_dynamics)
+from kintwin.models.anthropometry import default_skeleton
+from kintwin.models.build import build_model
+from kintwin.motion import frames
+from kintwin.motion.grf import GroundReactions
+from kintwin.motion.motion import Motion
+
+GAINS = {"hip": 800, "knee": 800, "ankle": 500, "subtalar": 200, "mtp": 30, "lumbar": 800,
+         "neck": 60, "arm": 60, "elbow": 20, "pro": 10, "wrist": 10}
+FEET = [f"{p}_{s}" for s in "rl" for p in ("heel", "meta1", "meta5", "toe")]
+
+
+def _simulate(settle_s=0.5, record_s=0.5, lift_at_s=0.1, lift_s=0.1):
+    """PD-controlled stance (pelvis held by the residual actuators while settling), then the
+    residuals are released and the left foot is lifted. Records states, actuator torques and the
+    contact forces (world frame, on the foot) at every step."""
+    model = build_model(default_skeleton(1.75, 70.0))
+    data = mujoco.MjData(model)
+    names, dofs = hinge_dofs(model)
+    nh = len(names)
+    assert [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_ACTUATOR, i) for i in range(nh)] == names
+    qadr = np.array([model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, n)]
+                     for n in names])
+    stand = {"hip_flexion_r": 0.15, "hip_flexion_l": 0.15, "knee_angle_r": 0.3, "knee_angle_l": 0.3,
+             "ankle_angle_r": 0.12, "ankle_angle_l": 0.12, "elbow_flex_r": 0.3, "elbow_flex_l": 0.3}
+    lift = dict(stand, hip_flexion_l=1.0, knee_angle_l=1.0, ankle_angle_l=0.1)
+    q_st = np.array([stand.get(n, 0.0) for n in names])
+    q_lift = np.array([lift.get(n, 0.0) for n in names])
+    data.qpos[:] = model.qpos0
+    data.qpos[qadr] = q_st
+    mujoco.mj_kinematics(model, data)
+    feet = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, g) for g in FEET]
+    data.qpos[2] -= min(data.geom_xpos[g][2] - model.geom_size[g][0] for g in feet)
+    mujoco.mj_forward(model, data)
+    M = np.zeros((model.nv, model.nv))
+    mujoco.mj_fullM(model, data, M)
+    inertia = 1.0 / np.diag(np.linalg.inv(M))[dofs]  # effective (free-floating) inertia
+    kp = np.array([next(v for k, v in GAINS.items() if n.startswith(k)) for n in names], float)
+    kd = 2 * np.sqrt(kp * inertia)
+    gear = model.actuator_gear
+    p0, R0 = data.qpos[:3].copy(), Rotation.from_quat(np.roll(data.qpos[3:7], -1))
+    mass = model.body_mass.sum()
+    n0 = int(round(settle_s / model.opt.timestep))
+    n = n0 + int(round(record_s / model.opt.timestep))
+    rec = {k: [] for k in ("qpos", "qvel", "qacc", "tau", "limits", "contacts")}
+    f6 = np.zeros(6)
+    for k in range(n):
+        t = (k - n0) * model.opt.timestep
+        s = np.clip((t - lift_at_s) / lift_s, 0, 1)
+        target = q_st + s * s * (3 - 2 * s) * (q_lift - q_st)
+        data.ctrl[:nh] = (kp * (target - data.qpos[qadr]) - kd * data.qvel[dofs]) / gear[:nh, 0]
+        if k < n0:
+            R = Rotation.from_quat(np.roll(data.qpos[3:7], -1))
+            F = 20 * mass * (p0 - data.qpos[:3]) - 2 * np.sqrt(20) * mass * data.qvel[:3]
+            Mw = -400 * (R * R0.inv()).as_rotvec() - 40 * (R.as_matrix() @ data.qvel[3:6])
+            data.ctrl[nh:] = np.r_[F, Mw] / gear[nh:].max(axis=1)
+            mujoco.mj_step(model, data)
+            continue
+        data.ctrl[nh:] = 0.0
+        mujoco.mj_forward(model, data)
+        rec["qpos"].append(data.qpos.copy())
+        rec["qvel"].append(data.qvel.copy())
+        rec["qacc"].append(data.qacc.copy())
+        rec["tau"].append(data.qfrc_actuator[dofs].copy())
+        rec["limits"].append(int(np.sum(data.efc_type == mujoco.mjtConstraint.mjCNSTR_LIMIT_JOINT)))
+        contacts = []
+        for i in range(data.ncon):
+            c = data.contact[i]
+            mujoco.mj_contactForce(model, data, i, f6)
+            f_world = c.frame.reshape(3, 3).T @ f6[:3]  # force of geom1 on geom2
+            g, sign = (c.geom2, 1.0) if c.geom2 in feet else (c.geom1, -1.0)
+            contacts.append((mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g),
+                             c.pos.copy(), sign * f_world))
+        rec["contacts"].append(contacts)
+        mujoco.mj_step(model, data)
+    out = {k: np.array(v) for k, v in rec.items() if k != "contacts"}
+    out["contacts"] = rec["contacts"]
+    out["names"] = names
+    return model, out
+
+
+@pytest.fixture(scope="module")
+def sim():
+    model, rec = _simulate()
+    assert rec["limits"].sum() == 0, "the simulation must stay inside the joint limits"
+    T = len(rec["qpos"])
+    force = {s: np.zeros((T, 3)) for s in "rl"}
+    moment = {s: np.zeros((T, 3)) for s in "rl"}  # about the world origin
+    for k, cs in enumerate(rec["contacts"]):
+        for g, p, f in cs:
+            force[g[-1]][k] += f
+            moment[g[-1]][k] += np.cross(p, f)
+    rec["foot_force"], rec["foot_moment"] = force, moment
+    return model, rec
+
+
+def _not_mtp(names):
+    return np.array([not n.startswith("mtp") for n in names])
+
+
+# --- the ID model -------------------------------------------------------------------------------
+def test_id_model_is_rigid_body_dynamics_only():
+    """qfrc_inverse = M(q) qdd + c(q, qd) with no armature, no joint-limit or contact forces."""
+    model = build_model(default_skeleton(1.8, 75.0))
+    m = id_model(model)
+    assert np.all(m.dof_armature == 0) and np.any(model.dof_armature > 0)
+    rng = np.random.default_rng(0)
+    qpos = model.qpos0.copy()
+    qpos[2] = -0.2  # feet below the floor: contacts would push
+    knee = model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, "knee_angle_r")]
+    qpos[knee] = -0.5  # beyond the knee's -10 deg limit: a limit force would act
+    qvel, qacc = rng.normal(size=model.nv), rng.normal(size=model.nv)
+    got = inverse_generalized_forces(m, qpos[None], qvel[None], qacc[None])[0]
+    d = mujoco.MjData(m)
+    d.qpos[:], d.qvel[:] = qpos, qvel
+    mujoco.mj_forward(m, d)
+    M = np.zeros((m.nv, m.nv))
+    mujoco.mj_fullM(m, d, M)
+    expected = M @ qacc + d.qfrc_bias
+    np.testing.assert_allclose(got, expected, atol=1e-8 * np.abs(expected).max())
+    # keeping the armature adds armature * qdd on the hinges, nothing else
+    kept = inverse_generalized_forces(id_model(model, keep_armature=True), qpos[None], qvel[None],
+                                      qacc[None])[0]
+    np.testing.assert_allclose(kept - got, model.dof_armature * qacc, atol=1e-8)
+    with pytest.raises(ValueError, match="id_model"):
+        inverse_generalized_forces(model, qpos[None], qvel[None], qacc[None])
+
+
+def test_residual_is_world_wrench_about_pelvis_origin():
+    """Static, tilted body without loads: the residual holds the weight, W = m g up, about the
+    pelvis origin (checks the pelvis-frame -> world conversion of the angular root dofs)."""
+    model = build_model(default_skeleton(1.7, 60.0))
+    qpos = model.qpos0.copy()
+    qpos[3:7] = frames.pelvis_quat_mujoco(np.array(0.4), np.array(-0.3), np.array(0.7))
+    zeros = np.zeros((1, model.nv))
+    sol = solve_inverse_dynamics(model, qpos[None], zeros, zeros, [])
+    d = mujoco.MjData(model)
+    d.qpos[:] = qpos
+    mujoco.mj_forward(model, d)
+    weight = np.array([0, 0, model.body_mass.sum() * 9.81])
+    np.testing.assert_allclose(sol.residual_force[0], weight, atol=1e-9)
+    np.testing.assert_allclose(sol.residual_moment[0], np.cross(d.subtree_com[0] - qpos[:3], weight),
+                               atol=1e-9)
+
+
+# --- (a) contact estimation on a simulation ---------------------------------------------------
+def test_contact_estimation_recovers_simulated_forces_and_torques(sim):
+    model, rec = sim
+    names = rec["names"]
+    # mu = the simulation's friction (MuJoCo's pyramid lies inside the octagon of the same mu)
+    sol = solve_contact_forces(model, rec["qpos"], rec["qvel"], rec["qacc"],
+                               ContactOptions(mu=1.0), keep_armature=True, height_m=1.75)
+    assert sol.qp_failures == 0
+    assert abs(sol.floor_height) < 0.01 and np.linalg.norm(sol.ground_velocity) < 0.05
+    bw = model.body_mass.sum() * 9.81
+    total_true = rec["foot_force"]["r"] + rec["foot_force"]["l"]
+    # physics: every frame's total ground force and the (zero) residual are recovered
+    np.testing.assert_allclose(sol.forces.sum(axis=1), total_true, atol=0.002 * bw)
+    assert np.abs(sol.residual_force).max() < 0.002 * bw
+    assert np.abs(sol.residual_moment).max() < 0.002 * bw * 1.75
+    # single support (left foot clearly off the ground): per-foot forces and torques are unique
+    pts = [p.name for p in sol.points]
+    single = []
+    for k, cs in enumerate(rec["contacts"]):
+        loaded = {g for g, _, _ in cs}
+        a = dict(zip(pts, sol.availability[k]))
+        single.append(bool(loaded) and all(g.endswith("_r") and a[g] > 0.999 for g in loaded)
+                      and all(a[n] == 0 for n in pts if n.endswith("_l")))
+    single = np.array(single)
+    assert single.sum() > 100, "the simulation should spend >0.2 s on the right foot"
+    for side in "rl":
+        f, _ = sol.foot_wrench(side)
+        np.testing.assert_allclose(f[single], rec["foot_force"][side][single], atol=0.002 * bw)
+    keep = _not_mtp(names)  # the toe/metatarsal split of one foot's load is not unique
+    err = np.abs(sol.tau - rec["tau"])[single][:, keep]
+    assert err.max() < 1.5, f"max torque error {err.max():.3f} N*m"
+    # joints above the pelvis do not depend on the contacts at all: exact everywhere
+    upper = [i for i, n in enumerate(names) if n.startswith(("lumbar", "neck", "arm", "elbow",
+                                                             "pro_sup", "wrist"))]
+    np.testing.assert_allclose(sol.tau[:, upper], rec["tau"][:, upper], atol=1e-6)
+
+
+# --- (b) classical inverse dynamics with exact loads --------------------------------------------
+def test_classical_id_with_exact_loads_has_no_residual(sim):
+    model, rec = sim
+    names = rec["names"]
+    T = len(rec["qpos"])
+    # the true contact forces as force-plate data: per foot force, COP on the floor, free moment,
+    # in OpenSim ground
+    grf = GroundReactions(time_s=np.arange(T) * model.opt.timestep)
+    for s in "rl":
+        F = frames.mujoco_to_osim_vec(rec["foot_force"][s])
+        Mo = frames.mujoco_to_osim_vec(rec["foot_moment"][s])
+        cop, torque = cop_on_plane(F, Mo, 0.0, min_vertical_n=1e-9)
+        grf.force_n[s], grf.cop_m[s], grf.torque_nm[s] = F, cop, torque
+    sol = solve_inverse_dynamics(model, rec["qpos"], rec["qvel"], rec["qacc"], grf_to_loads(grf),
+                                 keep_armature=True)
+    assert np.abs(sol.residual_force).max() < 1e-6
+    assert np.abs(sol.residual_moment).max() < 1e-6
+    keep = _not_mtp(names)  # OpenSim convention: the whole foot load acts on calcn, not toes
+    np.testing.assert_allclose(sol.tau[:, keep], rec["tau"][:, keep], atol=1e-6)
+    # with the toe contacts applied to the toes, the mtp torques match too
+    loads = []
+    for g in FEET:
+        f = np.zeros((T, 3))
+        p = np.zeros((T, 3))
+        for k, cs in enumerate(rec["contacts"]):
+            for name, pos, force in cs:
+                if name == g:
+                    f[k], p[k] = force, pos
+        body = ("toes_" if g.startswith("toe") else "calcn_") + g[-1]
+        loads.append(FootLoad(body=body, force=f, point=p, torque=np.zeros((T, 3))))
+    sol2 = solve_inverse_dynamics(model, rec["qpos"], rec["qvel"], rec["qacc"], loads,
+                                  keep_armature=True)
+    np.testing.assert_allclose(sol2.tau, rec["tau"], atol=1e-6)
+
+
+def test_condition_grf_keeps_wrench_and_recomputes_cop():
+    t = np.linspace(0, 1, 601)
+    fy = np.clip(800 * np.sin(np.pi * t / 0.6), 0, None)
+    F = np.column_stack([0.2 * fy, fy, -0.05 * fy])
+    cop = np.column_stack([0.1 + 0.3 * t, np.full_like(t, 0.01), 0.1 + 0 * t])
+    tq = np.column_stack([0 * t, 0.01 * fy, 0 * t])
+    g = GroundReactions(time_s=t, force_n={"r": F}, cop_m={"r": cop}, torque_nm={"r": tq})
+    same = condition_grf(g, None)
+    loaded = fy > 10
+    np.testing.assert_allclose(same.cop_m["r"][loaded], cop[loaded], atol=1e-9)
+    np.testing.assert_allclose(same.torque_nm["r"][loaded], tq[loaded], atol=1e-9)
+    assert np.all(same.force_n["r"][~loaded] == 0)
+    filt = condition_grf(g, 6.0, time_s=t[::10])
+    assert filt.force_n["r"].shape == (61, 3)
+    # filtering a smooth wrench changes it little; the COP stays on the plate plane
+    assert np.abs(filt.force_n["r"][:, 1] - fy[::10]).max() < 0.05 * fy.max()
+    assert np.allclose(filt.cop_m["r"][filt.force_n["r"][:, 1] > 10, 1], 0.01)
+
+
+# --- results and metrics ------------------------------------------------------------------------
+def _small_results(model, rec):
+    T = 50
+    t = np.arange(T) * model.opt.timestep
+    motion = Motion.from_qpos(model, t, rec["qpos"][:T])
+    grf = GroundReactions(time_s=t)
+    for s in "rl":
+        F = frames.mujoco_to_osim_vec(rec["foot_force"][s][:T])
+        Mo = frames.mujoco_to_osim_vec(rec["foot_moment"][s][:T])
+        cop, tq = cop_on_plane(F, Mo, 0.0)
+        grf.force_n[s], grf.cop_m[s], grf.torque_nm[s] = F, cop, tq
+    return Results(time_s=t, kinematics=motion, coordinate_names=rec["names"],
+                   torque_nm=rec["tau"][:T], grf=grf,
+                   residual_force_n=np.tile([1.0, 2.0, 3.0], (T, 1)),
+                   residual_moment_nm=np.tile([0.5, 0.0, 0.0], (T, 1)), mass_kg=70.0, height_m=1.75,
+                   method="test")
+
+
+def test_results_round_trip(sim, tmp_path):
+    res = _small_results(*sim)
+    metrics = compute_metrics(res)
+    out = write_results(tmp_path / "res", res, metrics)
+    for f in ("torques.sto", "grf.mot", "grf_loads.xml", "residuals.sto", "kinematics.mot",
+              "metrics.json", "README.txt"):
+        assert (out / f).is_file(), f
+    header = (out / "torques.sto").read_text().split("endheader")[0]
+    assert "convention=canonical" in header and "knee" in header
+    labels = (out / "torques.sto").read_text().split("endheader")[1].split()[:3]
+    assert labels == ["time", "hip_flexion_r_moment", "hip_adduction_r_moment"]
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["metrics"]["residual_force_mean_pct_bw"] == pytest.approx(
+        100 * np.sqrt(14) / (70 * 9.81))
+    back = read_results(out)
+    np.testing.assert_allclose(back.torque_nm, res.torque_nm, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(back.residual_force_n, res.residual_force_n)
+    loaded = np.abs(res.grf.force_n["r"][:, 1]) > 10
+    np.testing.assert_allclose(back.grf.force_n["r"], res.grf.force_n["r"], atol=1e-6)
+    np.testing.assert_allclose(back.grf.cop_m["r"][loaded], res.grf.cop_m["r"][loaded], atol=1e-8)
+    np.testing.assert_allclose(back.kinematics["knee_angle_r"], res.kinematics["knee_angle_r"],
+                               atol=1e-8)
+    assert back.method == "test" and back.mass_kg == 70.0
+
+
+def test_reference_moments_legacy_knee_sign(tmp_path):
+    from kintwin.motion.storage import write_table
+
+    t = np.linspace(0, 1, 11)
+    p = write_table(tmp_path / "id.sto", ["pelvis_tx_force", "knee_angle_r_moment",
+                                          "hip_flexion_r_moment"], t,
+                    np.column_stack([t, 10 * t, 5 * t]))
+    _, legacy = read_reference_moments(p, "legacy")
+    _, canon = read_reference_moments(p, "canonical")
+    assert "pelvis_tx" not in legacy
+    np.testing.assert_allclose(legacy["knee_angle_r"], -10 * t)
+    np.testing.assert_allclose(canon["knee_angle_r"], 10 * t)
+    np.testing.assert_allclose(legacy["hip_flexion_r"], 5 * t)
+    with pytest.raises(ValueError, match="convention"):
+        read_reference_moments(p, "auto")
+
+
+def test_moment_metrics_definitions(sim):
+    res = _small_results(*sim)
+    ref = {n: res.torque(n) + 7.0 for n in res.coordinate_names}  # constant 7 N*m offset
+    m = moment_metrics(res, res.time_s, ref)
+    assert m["moment_rmse_nm_per_kg"]["hip_flexion_r"] == pytest.approx(7.0 / 70.0)
+    assert m["moment_sagittal_rmse_nm_per_kg"] == pytest.approx(0.1)
+    assert residual_force_mean_pct_bw(res) == pytest.approx(100 * np.sqrt(14) / (70 * 9.81))
+
+
+# --- the command line ---------------------------------------------------------------------------
+def test_cli_without_force_plates_on_sample_walk(tmp_path):
+    from kintwin.cli import main
+    from kintwin.motion.kinematics_io import write_motion
+    from kintwin.motion.sample import SAMPLE_HEIGHT_M, SAMPLE_MASS_KG, sample_walk
+
+    trial = write_motion(tmp_path / "walk.mot", sample_walk(duration_s=1.2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["id", str(trial), "--height", str(SAMPLE_HEIGHT_M), "--mass",
+                   str(SAMPLE_MASS_KG), "--out", str(tmp_path / "out")])
+    assert rc == 0
+    res = read_results(tmp_path / "out")
+    assert res.method == "contact_estimation"
+    bw = SAMPLE_MASS_KG * 9.81
+    total = res.grf.force_n["r"][:, 1] + res.grf.force_n["l"][:, 1]
+    assert 0.8 * bw < total.mean() < 1.2 * bw  # walking: the mean vertical GRF is body weight
+    assert res.metrics["residual_force_mean_pct_bw"] < 5.0
+
+
+# --- (c) real data: subject01 walking vs OpenSim inverse dynamics -------------------------------
+def test_subject01_walk_matches_opensim_id(shared_data):
+    from kintwin.dynamics.inverse_dynamics import inverse_dynamics
+    from kintwin.motion.grf import read_grf
+    from kintwin.motion.kinematics_io import read_motion
+
+    d = shared_data / "osim_subject01_walk"
+    try:
+        from kintwin.models.osim import osim_segment_scales
+
+        scales = osim_segment_scales(d / "gait2354" / "subject01_simbody.osim")
+    except ImportError:  # pragma: no cover - osim import not available
+        scales = None
+    model = build_model(default_skeleton(1.803, 72.6, scales))
+    motion = read_motion(d / "gait2354" / "subject01_walk1_ik.mot")
+    assert motion.source_convention == "legacy"
+    grf = read_grf(d / "experimental" / "subject01_walk1_grf.mot",
+                   loads_xml=d / "experimental" / "subject01_walk1_grf.xml")
+    res = inverse_dynamics(motion, model, grf, mass_kg=72.6, height_m=1.803)
+    ref = read_reference_moments(d / "gait2354" / "ID_inverse_dynamics.sto", "legacy")
+    m = compute_metrics(res, reference_moments=ref)
+    for side in "rl":
+        for c in ("hip_flexion", "knee_angle", "ankle_angle"):
+            assert m["moment_r"][f"{c}_{side}"] > 0.9, (c, side, m["moment_r"])
+    assert m["moment_sagittal_rmse_nm_per_kg"] < 0.12
+    assert m["residual_force_mean_pct_bw"] < 10
