@@ -9,6 +9,7 @@ import mujoco
 
 from ..models.build import build_spec
 from .common import add_subject_arguments, skeleton_from_args
+from .muscles_cmd import add_muscle_arguments, muscle_model_from_args
 
 HELP = "build the subject-scaled MuJoCo model; print a JSON summary (--info) or write MJCF (--out)"
 
@@ -17,6 +18,10 @@ def add_arguments(p):
     add_subject_arguments(p)
     p.add_argument("--info", action="store_true", help="print a JSON summary")
     p.add_argument("--out", type=Path, help="write the model as MJCF XML")
+    p.add_argument("--muscles", action="store_true",
+                   help="the muscle-driven model: legs and trunk driven by the Hill-type muscles "
+                        "of --muscles-osim, arms and neck by torque motors")
+    add_muscle_arguments(p)
 
 
 def model_info(model: mujoco.MjModel) -> dict:
@@ -32,12 +37,19 @@ def model_info(model: mujoco.MjModel) -> dict:
 
 
 def run(args):
-    spec = build_spec(skeleton_from_args(args))
+    info = None
+    if args.muscles:
+        spec, info = muscle_model_from_args(args)
+    else:
+        spec = build_spec(skeleton_from_args(args))
     model = spec.compile()
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(spec.to_xml())
         print(f"wrote {args.out}")
     if args.info or not args.out:
-        print(json.dumps(model_info(model), indent=2))
+        summary = model_info(model)
+        if info is not None:
+            summary["muscles"] = info.summary()
+        print(json.dumps(summary, indent=2))
     return 0

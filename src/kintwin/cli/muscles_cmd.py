@@ -1,0 +1,151 @@
+"""kintwin muscles: muscle activations of a trial by static optimization on the muscle model.
+
+The muscle-driven model (``models.muscles``) is kintwin's skeleton with the muscles of an OpenSim
+``.osim`` model you supply (``--muscles-osim``, or the ``KINTWIN_MUSCLES_OSIM`` environment
+variable; with ``--osim`` that file is used by default). Joint torques come from ``--torques``
+(a kintwin ``torques.sto`` or an OpenSim inverse dynamics ``.sto``), else from inverse dynamics
+of the trial (with ``--grf``: measured ground reactions; without: estimated contacts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from .common import add_subject_arguments, skeleton_from_args
+
+HELP = ("muscle activations by static optimization (min sum of squared activations) reproducing "
+        "the joint torques: activations.sto, muscle_forces.sto, metrics.json (reserve use), plot")
+
+
+def add_muscle_arguments(p) -> None:
+    p.add_argument("--muscles-osim", type=Path, default=None,
+                   help="OpenSim model (.osim, 4.x) whose muscles are put on the skeleton "
+                        "(default: $KINTWIN_MUSCLES_OSIM, else the --osim model)")
+
+
+def muscles_osim_path(args) -> Path:
+    path = getattr(args, "muscles_osim", None) or os.environ.get("KINTWIN_MUSCLES_OSIM") \
+        or getattr(args, "osim", None)
+    if not path:
+        raise ValueError("the muscle model needs an OpenSim model with muscles: pass --muscles-osim "
+                         "PATH (e.g. a scaled gait2392 .osim) or set KINTWIN_MUSCLES_OSIM; kintwin "
+                         "ships no muscle data")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no such file: {path}")
+    return Path(path)
+
+
+def muscle_model_from_args(args, skeleton=None):
+    """(MjSpec, MuscleModelInfo) of the subject's muscle model from the command-line arguments."""
+    from ..models.muscles import build_muscle_spec
+
+    skeleton = skeleton if skeleton is not None else skeleton_from_args(args)
+    scales = None
+    if getattr(args, "osim", None):
+        from ..models.osim import osim_segment_scales
+
+        scales = osim_segment_scales(args.osim) or None
+    return build_muscle_spec(skeleton, muscles_osim_path(args), skeleton_body_scales=scales)
+
+
+def add_arguments(p):
+    p.add_argument("trial", type=Path, help="kinematics .mot/.sto (OpenSim IK output or kintwin)")
+    add_subject_arguments(p)
+    add_muscle_arguments(p)
+    p.add_argument("--torques", type=Path, default=None,
+                   help="joint torques .sto (<coordinate>_moment columns): kintwin's torques.sto "
+                        "or OpenSim inverse dynamics; default: run inverse dynamics")
+    p.add_argument("--torques-convention", choices=("auto", "legacy", "canonical"), default="auto",
+                   help="knee sign convention of --torques; auto: the file header's, else the "
+                        "trial's (OpenSim gait2392/Hamner ID files are legacy)")
+    p.add_argument("--grf", type=Path, help="measured ground reactions .mot for inverse dynamics "
+                                            "(without --torques); without it contacts are estimated")
+    p.add_argument("--loads", type=Path, help="OpenSim ExternalLoads .xml for --grf")
+    p.add_argument("--cutoff", type=float, default=6.0,
+                   help="kinematics low-pass cutoff (Hz, default 6); 0 disables")
+    p.add_argument("--reserve", type=float, default=1.0,
+                   help="reserve actuator optimal torque (N*m, default 1: used only when needed)")
+    p.add_argument("--passive", action="store_true",
+                   help="include passive fibre forces (default: ignored, as OpenSim's static "
+                        "optimization; rigid-tendon models overstretch some muscles)")
+    p.add_argument("--start", type=float, default=None, help="first time to analyse (s)")
+    p.add_argument("--end", type=float, default=None, help="last time to analyse (s)")
+    p.add_argument("--no-plot", action="store_true", help="skip muscles.png")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+
+
+def _torques_by_id(args, skeleton, motion):
+    import numpy as np
+
+    from ..dynamics.static_optimization import TorqueTable
+    from ..models.build import build_model
+
+    model = build_model(skeleton)
+    cutoff = args.cutoff if args.cutoff and args.cutoff > 0 else None
+    if args.grf:
+        from ..dynamics.inverse_dynamics import inverse_dynamics
+        from ..motion.grf import read_grf
+
+        grf = read_grf(args.grf, loads_xml=args.loads)
+        lo, hi = max(motion.time_s[0], grf.time_s[0]), min(motion.time_s[-1], grf.time_s[-1])
+        motion = motion.slice_time(lo, hi)
+        res = inverse_dynamics(motion, model, grf, cutoff_hz=cutoff, mass_kg=args.mass,
+                               height_m=args.height)
+        how = "inverse dynamics with measured ground reactions"
+    else:
+        from ..dynamics.contact_estimation import estimate_contacts
+
+        res = estimate_contacts(motion, model, cutoff_hz=cutoff, mass_kg=args.mass,
+                                height_m=args.height)
+        how = "inverse dynamics with estimated ground contacts"
+    return TorqueTable(time_s=res.time_s, names=list(res.coordinate_names),
+                       values=np.asarray(res.torque_nm), source=how), motion
+
+
+def run(args):
+    import mujoco
+
+    from ..dynamics.static_optimization import (SOOptions, read_torques, static_optimization,
+                                                write_static_optimization)
+    from ..models.coordinates import PELVIS_COORDINATES
+    from ..motion.kinematics_io import read_motion
+
+    for f in (args.trial, args.torques, args.grf, args.loads):
+        if f is not None and not Path(f).is_file():
+            raise FileNotFoundError(f"no such file: {f}")
+    skeleton = skeleton_from_args(args)
+    spec, info = muscle_model_from_args(args, skeleton)
+    model = spec.compile()
+    motion = read_motion(args.trial, height_m=args.height, mass_kg=args.mass)
+    convention = motion.source_convention
+    joints = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(model.njnt)}
+    keep = [n for n in motion.names if n in PELVIS_COORDINATES or n in joints]
+    if len(keep) < len(motion.names):
+        print(f"kintwin muscles: ignoring coordinates the model lacks: "
+              f"{[n for n in motion.names if n not in keep]}", file=sys.stderr)
+        motion = motion.reordered(keep)
+    t0 = args.start if args.start is not None else motion.time_s[0]
+    t1 = args.end if args.end is not None else motion.time_s[-1]
+    motion = motion.slice_time(t0, t1)
+    if motion.n_frames < 4:
+        raise ValueError(f"only {motion.n_frames} frames between {t0:.3f} and {t1:.3f} s")
+    if args.torques:
+        torques = read_torques(args.torques, args.torques_convention, kinematics_convention=convention)
+    else:
+        torques, motion = _torques_by_id(args, skeleton, motion)
+    opts = SOOptions(reserve_optimal_nm=args.reserve, passive=args.passive,
+                     cutoff_hz=args.cutoff if args.cutoff and args.cutoff > 0 else None)
+    result = static_optimization(model, motion, torques, opts)
+    write_static_optimization(args.out, result, info={
+        "trial": str(args.trial), "trial_convention": convention, "torques": torques.source,
+        "muscle_model": info.summary()}, plot=not args.no_plot)
+    met = result.metrics()
+    print(json.dumps({"out": str(args.out), "muscles": met["muscles"], "frames": met["frames"],
+                      "frames_per_s": round(met["frames_per_s"], 1),
+                      "reserve_pct_of_torque": round(met["reserve_pct_of_torque"], 3),
+                      "reserve_max_abs_nm": round(met["reserve_max_abs_nm"], 3),
+                      "mean_activation": round(met["mean_activation"], 4)}, indent=2))
+    return 0
