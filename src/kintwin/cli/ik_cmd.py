@@ -1,0 +1,103 @@
+"""kintwin ik: markers or video keypoints (.trc/.c3d) -> scaled model + joint kinematics.
+
+Writes to ``--out``:
+
+* ``kinematics.mot``: the joint angles (canonical convention, degrees), for ``kintwin id`` etc.
+* ``scales.json``: ``{"segment_scales": {...}, "height_m", "mass_kg", "scaling": {...}}``, accepted
+  by the other commands as ``--scales``.
+* ``ik_errors.csv``: per frame the marker RMSE and max error, and every marker's error (m).
+* ``ik_metrics.json``: summary (marker RMSE, per-marker RMSE, frames/s, what was left out or held).
+* ``markers_subject.yaml``: the subject's marker positions (scaled and placed), a ``--marker-map``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .common import add_subject_arguments, load_scales
+
+HELP = ("inverse kinematics from markers or keypoints (.trc/.c3d): scale the model from a static "
+        "trial, solve joint angles; writes kinematics.mot, scales.json, ik_errors.csv, ik_metrics.json")
+
+
+def add_arguments(p):
+    p.add_argument("markers", type=Path, help="marker trajectories (.trc or .c3d)")
+    p.add_argument("--static", type=Path, default=None,
+                   help="static (standing) trial used for scaling and marker placement")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--marker-set", default=None,
+                   help="built-in marker set: opensim_example (default), opencap_study, "
+                        "keypoints (COCO-17/HALPE-26/OpenPose BODY-25 names)")
+    g.add_argument("--marker-map", type=Path, default=None,
+                   help="marker map YAML (name -> body, pos, weight) or an .osim with a MarkerSet")
+    add_subject_arguments(p)
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--time-range", type=float, nargs=2, metavar=("START", "END"), default=None,
+                   help="solve only these times (s)")
+    p.add_argument("--ignore-unknown-markers", action="store_true",
+                   help="leave out markers the marker set does not know instead of failing")
+    p.add_argument("--lock", action="append", default=[], metavar="COORD[=DEG]",
+                   help="hold a coordinate at a value (deg, default 0), e.g. --lock mtp_angle_r")
+    p.add_argument("--no-scaling", action="store_true",
+                   help="keep height/1.80 for every segment (no scale fit)")
+    p.add_argument("--no-placement", action="store_true",
+                   help="keep the marker map's positions (no placement from the static trial)")
+    p.add_argument("--no-refine", action="store_true",
+                   help="do not re-place markers that moved on their body between static and trial")
+
+
+def _locks(items: list[str]) -> dict[str, float]:
+    out = {}
+    for it in items:
+        name, _, val = it.partition("=")
+        try:
+            out[name.strip()] = float(np.deg2rad(float(val))) if val else 0.0
+        except ValueError:
+            raise ValueError(f"--lock {it!r}: expected COORD or COORD=DEGREES") from None
+    return out
+
+
+def run(args):
+    from ..ik.markersets import builtin_map, marker_map_from_osim, with_weights_from
+    from ..ik.pipeline import get_marker_map, load_markers, run_ik, write_ik_outputs
+
+    skeleton = None
+    height, mass = args.height, args.mass
+    if args.osim:
+        from ..models.osim import load_osim
+
+        skeleton = load_osim(args.osim, height_m=height)
+        height = height or skeleton.height_m
+        mass = mass or skeleton.mass_kg
+    if height is None or mass is None:
+        raise ValueError("give the subject's --height (m) and --mass (kg)")
+    if args.osim and not (args.marker_set or args.marker_map):
+        # the model's own MarkerSet, weighted like the built-in set where the names agree
+        mmap = with_weights_from(marker_map_from_osim(args.osim), builtin_map("opensim_example"))
+    else:
+        mmap = get_marker_map(args.marker_set, args.marker_map)
+    trial = load_markers(args.markers)
+    static = load_markers(args.static) if args.static else None
+    res = run_ik(trial, height, mass, marker_map=mmap, static=static, skeleton=skeleton,
+                 segment_scales=load_scales(args.scales),
+                 fit_segment_scales=not args.no_scaling,
+                 place_markers=False if args.no_placement else None,
+                 refine_threshold_m=None if args.no_refine else 0.02,
+                 ignore_unknown=args.ignore_unknown_markers,
+                 time_range=tuple(args.time_range) if args.time_range else None,
+                 locked=_locks(args.lock), trial_name=str(args.markers),
+                 static_name=str(args.static) if args.static else "static trial")
+    paths = write_ik_outputs(res, args.out, height, mass,
+                             extra={"trial": str(args.markers),
+                                    "static": str(args.static) if args.static else None,
+                                    "osim": str(args.osim) if args.osim else None})
+    m = res.metrics
+    print(f"IK: {m['n_frames']} frames, marker RMSE {100 * (m['marker_rmse_m'] or float('nan')):.2f} cm, "
+          f"{m['frames_per_s']:.0f} frames/s; scaling: {res.scale_info['method']}")
+    if m["unknown_markers_ignored"]:
+        print(f"left out unknown markers: {m['unknown_markers_ignored']}")
+    for k, p in paths.items():
+        print(f"wrote {p}")
+    return 0

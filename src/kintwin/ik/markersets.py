@@ -1,0 +1,348 @@
+"""Marker maps: which body each marker (or video keypoint) is attached to, where, and how much it counts.
+
+A ``MarkerMap`` maps a marker name to a ``MarkerDef``: the body it moves with, its position in that
+body's frame (metres) and its weight in the inverse-kinematics least squares. ``scaled`` says how
+the positions are meant:
+
+* ``scaled=False`` (the built-in maps, user maps by default): positions in the frames of the
+  GENERIC 1.80 m model; each is multiplied by its body's segment scale factor when the subject's
+  model is built (as OpenSim scales marker locations with their body).
+* ``scaled=True``: positions already in the subject's model (an OpenSim ``MarkerSet`` of a scaled
+  model, or a map written by ``kintwin ik`` after marker placement); used as they are.
+
+``landmark`` marks markers on bony landmarks (or joint centres): only those count fully when
+segment scale factors are fitted; soft-tissue cluster markers count with a fifth of their weight.
+
+Built-in maps (``builtin_map(name)``; right side written once, the left side is its mirror image
+``z -> -z``, ``_r -> _l`` bodies):
+
+* ``opensim_example``: the 41 (+8 static-only knee/ankle epicondyle) markers of the OpenSim
+  example gait data (subject01 walk, Hamner 2010 running): ``R.ASIS``, ``V.Sacral``,
+  ``R.Thigh.Upper``, ... ``Top.Head``.
+* ``opencap_study``: the augmented ``*_study`` anatomical markers of OpenCap (Uhlrich et al. 2023):
+  ``r.ASIS_study``, ``RHJC_study``, ``r_knee_study``, ``r_mankle_study``, ...
+* ``keypoints``: video keypoints as joint centres: COCO-17, HALPE-26 (Pose2Sim), OpenPose BODY-25
+  (OpenCap's video keypoints) names: ``RHip``, ``RKnee``, ``RAnkle``, ``RHeel``, ``RBigToe``,
+  ``RSmallToe``, ``RShoulder``, ``RElbow``, ``RWrist``, ``Neck``, ``Hip``/``MidHip``, ``Head``,
+  ``Nose``, eyes and ears. Aliases: ``coco17``, ``halpe26``, ``body25``, ``pose2sim``, ``openpose``.
+
+How the built-in positions were obtained: from anatomical definitions in the segment frames of
+kintwin's generic model (OpenSim gait2392 frames at 1.80 m: pelvis origin near the mid-point of
+the anterior superior iliac spines (ASIS), femur origin at the hip centre, tibia origin at the knee
+centre, calcaneus origin at the back of the heel ~2.5 cm above the sole, ...). Bony landmarks are
+placed with typical adult dimensions (hip centre from the ASIS by Harrington et al. 2007's
+regression, which puts the ASIS mid-point ~4.6 cm anterior and ~8 cm superior of the hip centres
+and the inter-ASIS width at ~0.23 m; knee and ankle widths ~0.10 m and ~0.09 m between the skin
+markers; foot landmarks from the model's sole at y = -0.025 m of the calcaneus frame), plus ~1 cm
+for skin and marker radius. Cluster markers (thigh, shank, upper arm) sit on the skin surface at
+plausible places. These are STARTING values with errors of 1-3 cm: with a static trial,
+``kintwin ik`` fits the segment scales and then moves every marker to where the static trial
+sees it on the fitted model (marker placement, as OpenSim's MarkerPlacer does), which removes the
+subject-specific offsets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class MarkerDef:
+    body: str
+    pos: np.ndarray  # (3,) metres in the body frame
+    weight: float = 1.0
+    landmark: bool = True  # bony landmark / joint centre: reliable for fitting segment scales
+
+    def __post_init__(self):
+        self.pos = np.asarray(self.pos, dtype=float).reshape(3)
+        if not np.all(np.isfinite(self.pos)):
+            raise ValueError(f"marker position {self.pos} is not finite")
+        if not self.weight >= 0:
+            raise ValueError(f"marker weight must be >= 0, not {self.weight}")
+
+
+@dataclass
+class MarkerMap:
+    name: str
+    markers: dict[str, MarkerDef]
+    scaled: bool = False  # True: positions are already in the subject's model (no scaling)
+    source: str = "built-in"
+    aliases: dict[str, str] = field(default_factory=dict)  # other name -> marker name
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.markers)
+
+    def __len__(self) -> int:
+        return len(self.markers)
+
+    def resolve(self, name: str) -> str | None:
+        """The map's marker for a file's marker name: exact, alias, then case-insensitive match."""
+        if name in self.markers:
+            return name
+        if name in self.aliases:
+            return self.aliases[name]
+        low = name.strip().lower()
+        hits = [m for m in list(self.markers) + list(self.aliases) if m.lower() == low]
+        if len(hits) == 1:
+            return self.aliases.get(hits[0], hits[0])
+        return None
+
+    def subset(self, names) -> "MarkerMap":
+        return replace(self, markers={n: self.markers[n] for n in names})
+
+    def bodies(self) -> set[str]:
+        return {m.body for m in self.markers.values()}
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "scaled": self.scaled, "source": self.source,
+            "markers": {n: {"body": m.body, "pos": [round(float(v), 6) for v in m.pos],
+                            "weight": float(m.weight), "landmark": bool(m.landmark)}
+                        for n, m in self.markers.items()},
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Built-in maps. Positions: metres, generic 1.80 m model, right side (body names without side
+# suffix get "_r"/"_l"; "pelvis", "torso", "head" are central and mirrored in z only).
+# Columns: name, body, (x forward, y up along the segment, z right/lateral), weight, landmark.
+# --------------------------------------------------------------------------------------------
+
+_HJC = (-0.0707, -0.0661, 0.0835)  # right hip centre in the pelvis frame (the model's hip joint)
+
+# ASIS mid-point ~ (-0.025, 0.014, 0) in the pelvis frame (Harrington 2007 from the hip centre);
+# bony ASIS half-width 0.115 m; skin + marker ~1 cm anterior. Sacral marker between the PSIS,
+# pelvis depth (ASIS-PSIS) ~0.15 m, ~1 cm behind the skin.
+_OPENSIM_EXAMPLE_RIGHT = [
+    # pelvis
+    ("R.ASIS", "pelvis", (-0.015, 0.014, 0.118), 10.0, True),
+    # femur: cluster of three on the lateral thigh; knee epicondyles (static trial only) at the
+    # knee centre level (y = -0.395), ~5 cm either side of the knee centre with the marker.
+    ("R.Thigh.Upper", "femur", (0.0, -0.14, 0.095), 3.0, False),
+    ("R.Thigh.Front", "femur", (0.045, -0.24, 0.08), 3.0, False),
+    ("R.Thigh.Rear", "femur", (-0.045, -0.26, 0.08), 3.0, False),
+    ("R.Knee.Lat", "femur", (-0.002, -0.39, 0.052), 5.0, True),
+    ("R.Knee.Med", "femur", (-0.002, -0.39, -0.05), 5.0, True),
+    # tibia: lateral shank cluster; malleoli (static only): the ankle centre (y = -0.43) is their
+    # mid-point, the lateral one ~1 cm lower and further back.
+    ("R.Shank.Upper", "tibia", (0.005, -0.12, 0.06), 3.0, False),
+    ("R.Shank.Front", "tibia", (0.035, -0.22, 0.05), 3.0, False),
+    ("R.Shank.Rear", "tibia", (-0.03, -0.24, 0.055), 3.0, False),
+    ("R.Ankle.Lat", "tibia", (-0.006, -0.435, 0.05), 5.0, True),
+    ("R.Ankle.Med", "tibia", (0.006, -0.425, -0.045), 5.0, True),
+    # calcaneus frame: origin at the back of the heel, sole at y = -0.025; markers on the shoe.
+    ("R.Heel", "calcn", (-0.015, 0.01, 0.0), 10.0, True),
+    ("R.Midfoot.Sup", "calcn", (0.10, 0.045, -0.005), 5.0, True),
+    ("R.Midfoot.Lat", "calcn", (0.10, 0.0, 0.045), 5.0, True),
+    ("R.Toe.Lat", "calcn", (0.16, -0.005, 0.05), 5.0, True),   # 5th metatarsal head
+    ("R.Toe.Med", "calcn", (0.175, 0.0, -0.045), 5.0, True),   # 1st metatarsal head
+    ("R.Toe.Tip", "calcn", (0.245, 0.005, -0.01), 10.0, True),  # front of the shoe (2nd toe)
+    # torso frame: origin at the lumbar joint; shoulder centres at y = 0.3715, z = +-0.17;
+    # C7/T1 at (-0.01, 0.43). Acromion on top of the shoulder.
+    # The acromion moves with the scapula, not rigidly with the thorax (shoulders shrugged in a
+    # T-pose static trial move it by several cm): low weight.
+    ("R.Acromium", "torso", (-0.005, 0.41, 0.16), 1.0, True),
+    # upper arm: biceps belly (cluster-like), lateral epicondyle at the elbow centre level.
+    ("R.Bicep", "humerus", (0.035, -0.16, 0.025), 2.0, False),
+    ("R.Elbow", "humerus", (0.005, -0.28, 0.035), 5.0, True),
+    # radius frame (pro_sup = 0: palm forward, positive = pronation): radial (lateral) and ulnar
+    # (medial) styloids either side of the wrist centre (-0.0088, -0.2358, 0.0136).
+    ("R.Wrist.Lat", "radius", (-0.01, -0.23, 0.045), 5.0, True),
+    ("R.Wrist.Med", "radius", (-0.01, -0.235, -0.022), 5.0, True),
+    # head frame (our head body, origin at the C7/T1 neck joint): temples ~15 cm above C7 and
+    # 9 cm in front of it, head width ~14 cm with the markers.
+    ("R.Temple", "head", (0.09, 0.155, 0.07), 2.0, True),
+]
+_OPENSIM_EXAMPLE_CENTRAL = [
+    ("V.Sacral", "pelvis", (-0.185, 0.014, 0.0), 10.0, True),
+    ("Sternum", "torso", (0.09, 0.32, 0.0), 5.0, True),  # body of the sternum, on the skin
+    ("Top.Head", "head", (0.01, 0.26, 0.0), 2.0, True),  # vertex ~0.25 m above C7 + marker
+]
+
+_STUDY_RIGHT = [  # OpenCap augmented markers (r_ prefix on the right, L_ on the left)
+    ("r.ASIS_study", "pelvis", (-0.015, 0.014, 0.118), 10.0, True),
+    ("r.PSIS_study", "pelvis", (-0.18, 0.02, 0.045), 10.0, True),
+    ("RHJC_study", "pelvis", _HJC, 10.0, True),
+    ("r_knee_study", "femur", (-0.002, -0.39, 0.052), 5.0, True),
+    ("r_mknee_study", "femur", (-0.002, -0.39, -0.05), 5.0, True),
+    ("r_thigh1_study", "femur", (0.0, -0.14, 0.095), 2.0, False),
+    ("r_thigh2_study", "femur", (0.045, -0.24, 0.08), 2.0, False),
+    ("r_thigh3_study", "femur", (-0.01, -0.30, 0.085), 2.0, False),
+    ("r_ankle_study", "tibia", (-0.006, -0.435, 0.05), 5.0, True),
+    ("r_mankle_study", "tibia", (0.006, -0.425, -0.045), 5.0, True),
+    ("r_sh1_study", "tibia", (0.005, -0.12, 0.06), 2.0, False),
+    ("r_sh2_study", "tibia", (0.035, -0.22, 0.05), 2.0, False),
+    ("r_sh3_study", "tibia", (-0.01, -0.30, 0.055), 2.0, False),
+    ("r_calc_study", "calcn", (-0.015, 0.01, 0.0), 10.0, True),
+    ("r_toe_study", "calcn", (0.2, 0.02, -0.015), 5.0, True),
+    ("r_5meta_study", "calcn", (0.16, -0.005, 0.05), 5.0, True),
+    ("r_shoulder_study", "torso", (-0.005, 0.41, 0.16), 1.0, True),
+    ("r_lelbow_study", "humerus", (0.005, -0.28, 0.035), 5.0, True),
+    ("r_melbow_study", "humerus", (0.01, -0.28, -0.055), 5.0, True),
+    ("r_lwrist_study", "radius", (-0.01, -0.23, 0.045), 5.0, True),
+    ("r_mwrist_study", "radius", (-0.01, -0.235, -0.022), 5.0, True),
+]
+_STUDY_CENTRAL = [("C7_study", "torso", (-0.085, 0.44, 0.0), 5.0, True)]
+
+# Video keypoints: joint centres of the model (origins of the distal bodies), the rest on the
+# head and foot. Hip keypoints are attached to the pelvis at the hip centre.
+_KEYPOINTS_RIGHT = [
+    ("RHip", "pelvis", _HJC, 1.0, True),
+    ("RKnee", "tibia", (0.0, 0.0, 0.0), 1.0, True),
+    ("RAnkle", "talus", (0.0, 0.0, 0.0), 1.0, True),
+    ("RHeel", "calcn", (0.0, -0.005, 0.0), 1.0, True),
+    ("RBigToe", "toes", (0.06, -0.005, -0.025), 1.0, True),
+    ("RSmallToe", "toes", (0.02, -0.01, 0.04), 1.0, True),
+    ("RShoulder", "humerus", (0.0, 0.0, 0.0), 1.0, True),
+    ("RElbow", "ulna", (0.0, 0.0, 0.0), 1.0, True),
+    ("RWrist", "hand", (0.0, 0.0, 0.0), 1.0, True),
+    ("REye", "head", (0.11, 0.135, 0.032), 0.5, True),
+    ("REar", "head", (0.02, 0.12, 0.075), 0.5, True),
+]
+_KEYPOINTS_CENTRAL = [
+    ("Hip", "pelvis", (_HJC[0], _HJC[1], 0.0), 1.0, True),
+    ("Neck", "torso", (-0.01, 0.40, 0.0), 1.0, True),  # mid-shoulder level
+    ("Head", "head", (0.03, 0.25, 0.0), 0.5, True),  # top of the head (HALPE-26)
+    ("Nose", "head", (0.13, 0.10, 0.0), 0.5, True),
+]
+_KEYPOINT_ALIASES = {"MidHip": "Hip", "midHip": "Hip", "CHip": "Hip", "Pelvis": "Hip"}
+
+_SIDED_BODIES = {"femur", "tibia", "talus", "calcn", "toes", "humerus", "ulna", "radius", "hand"}
+
+
+def _left_name(name: str) -> str:
+    """Left-side counterpart of a right-side marker name (R.X, RX, r_x, r.X, RHJC_study)."""
+    for r, l in (("R.", "L."), ("r.", "L."), ("r_", "L_"), ("RHJC", "LHJC")):
+        if name.startswith(r):
+            return l + name[len(r):]
+    if name.startswith("R") and name[1:2].isupper():
+        return "L" + name[1:]
+    raise ValueError(f"cannot mirror marker name {name!r}")
+
+
+def _build(name: str, right, central, aliases=None) -> MarkerMap:
+    markers: dict[str, MarkerDef] = {}
+    for mk, body, pos, w, lm in right:
+        for side, zs in (("r", 1.0), ("l", -1.0)):
+            b = f"{body}_{side}" if body in _SIDED_BODIES else body
+            n = mk if side == "r" else _left_name(mk)
+            p = np.array(pos, float) * (1.0, 1.0, zs)
+            markers[n] = MarkerDef(b, p, w, lm)
+    for mk, body, pos, w, lm in central:
+        markers[mk] = MarkerDef(body, np.array(pos, float), w, lm)
+    return MarkerMap(name=name, markers=markers, scaled=False, source="built-in",
+                     aliases=dict(aliases or {}))
+
+
+BUILTIN_MAPS = ("opensim_example", "opencap_study", "keypoints")
+_ALIASES = {"coco17": "keypoints", "coco": "keypoints", "halpe26": "keypoints",
+            "halpe": "keypoints", "body25": "keypoints", "pose2sim": "keypoints",
+            "openpose": "keypoints", "opencap": "opencap_study", "opensim": "opensim_example",
+            "gait2392": "opensim_example", "gait2354": "opensim_example", "hamner": "opensim_example"}
+
+
+def builtin_map(name: str) -> MarkerMap:
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key == "opensim_example":
+        return _build("opensim_example", _OPENSIM_EXAMPLE_RIGHT, _OPENSIM_EXAMPLE_CENTRAL)
+    if key == "opencap_study":
+        return _build("opencap_study", _STUDY_RIGHT, _STUDY_CENTRAL)
+    if key == "keypoints":
+        return _build("keypoints", _KEYPOINTS_RIGHT, _KEYPOINTS_CENTRAL, _KEYPOINT_ALIASES)
+    raise ValueError(f"unknown marker set {name!r}: built-in sets are {list(BUILTIN_MAPS)} "
+                     f"(aliases {sorted(_ALIASES)}); or give --marker-map MAP.yaml")
+
+
+# --------------------------------------------------------------------------------------------
+# Files: YAML maps and OpenSim MarkerSets
+# --------------------------------------------------------------------------------------------
+
+def load_marker_map(path: str | Path) -> MarkerMap:
+    """A marker map from YAML (``.yaml``/``.yml``) or from an OpenSim model's ``<MarkerSet>``.
+
+    YAML layout (``scaled``, ``weight`` and ``landmark`` optional)::
+
+        name: my_lab
+        scaled: false          # positions in the generic 1.80 m model (default), scaled per body
+        markers:
+          R.ASIS: {body: pelvis, pos: [-0.015, 0.014, 0.118], weight: 10}
+          R.Thigh: {body: femur_r, pos: [0.0, -0.2, 0.09], weight: 2, landmark: false}
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"marker map {path} not found")
+    if path.suffix.lower() == ".osim":
+        return marker_map_from_osim(path)
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("markers"), dict) or not data["markers"]:
+        raise ValueError(f"{path}: a marker map needs a 'markers:' mapping of "
+                         "name -> {body, pos: [x, y, z], weight}")
+    markers = {}
+    for n, d in data["markers"].items():
+        if not isinstance(d, dict) or "body" not in d or "pos" not in d:
+            raise ValueError(f"{path}: marker {n!r} needs 'body' and 'pos: [x, y, z]' (metres)")
+        pos = np.asarray(d["pos"], dtype=float)
+        if pos.shape != (3,):
+            raise ValueError(f"{path}: marker {n!r}: pos must be 3 numbers, got {d['pos']!r}")
+        try:
+            markers[str(n)] = MarkerDef(str(d["body"]), pos, float(d.get("weight", 1.0)),
+                                        bool(d.get("landmark", True)))
+        except ValueError as e:
+            raise ValueError(f"{path}: marker {n!r}: {e}") from None
+    aliases = {str(k): str(v) for k, v in (data.get("aliases") or {}).items()}
+    return MarkerMap(name=str(data.get("name", path.stem)), markers=markers,
+                     scaled=bool(data.get("scaled", False)), source=str(path), aliases=aliases)
+
+
+def save_marker_map(path: str | Path, mmap: MarkerMap) -> Path:
+    import yaml
+
+    path = Path(path)
+    d = mmap.to_dict()
+    d["markers"] = {n: {k: v for k, v in m.items()} for n, m in d["markers"].items()}
+    path.write_text(yaml.safe_dump(d, sort_keys=False, default_flow_style=None))
+    return path
+
+
+def with_weights_from(mmap: MarkerMap, reference: MarkerMap) -> MarkerMap:
+    """``mmap`` with the weights and landmark flags of ``reference`` for the markers both have."""
+    out = {}
+    for n, m in mmap.markers.items():
+        r = reference.markers.get(reference.resolve(n) or "")
+        out[n] = replace(m, weight=r.weight, landmark=r.landmark) if r is not None else m
+    return replace(mmap, markers=out)
+
+
+def marker_map_from_osim(path: str | Path, weight: float = 1.0) -> MarkerMap:
+    """The ``<MarkerSet>`` of an OpenSim model (3.x ``<body>`` or 4.x ``socket_parent_frame``).
+
+    Locations are in the model's own (already scaled) body frames, so the map is ``scaled=True``.
+    """
+    import xml.etree.ElementTree as ET
+
+    path = Path(path)
+    root = ET.parse(path).getroot()
+    markers = {}
+    for mk in root.iter("Marker"):
+        name = mk.get("name")
+        body_el = mk.find("body")
+        if body_el is None:
+            body_el = mk.find("socket_parent_frame")
+        loc_el = mk.find("location")
+        if name is None or body_el is None or loc_el is None or not (body_el.text or "").strip():
+            continue
+        body = body_el.text.strip().rstrip("/").split("/")[-1]
+        pos = np.array([float(v) for v in loc_el.text.split()])
+        markers[name] = MarkerDef(body, pos, weight, True)
+    if not markers:
+        raise ValueError(f"{path}: no <MarkerSet> markers found")
+    return MarkerMap(name=path.stem, markers=markers, scaled=True, source=str(path))
