@@ -373,3 +373,118 @@ def test_subject01_walk_matches_opensim_id(shared_data):
             assert m["moment_r"][f"{c}_{side}"] > 0.9, (c, side, m["moment_r"])
     assert m["moment_sagittal_rmse_nm_per_kg"] < 0.12
     assert m["residual_force_mean_pct_bw"] < 10
+
+
+# --- (d) coupled dofs: an imported model whose knee translates and rotates with the knee angle ------
+@pytest.fixture(scope="module")
+def coupled_sim(tmp_path_factory):
+    """The synthetic OpenSim model of test_osim_import (spline knee: two translations and a
+    rotation coupled to the knee angle) simulated in the air with PD-driven motors."""
+    from test_osim_import import synthetic_osim
+
+    from kintwin.models.osim import load_osim
+
+    path = tmp_path_factory.mktemp("coupled") / "syn.osim"
+    path.write_text(synthetic_osim(4))
+    sk = load_osim(path)
+    model = build_model(sk)
+    assert model.neq == 3
+    data = mujoco.MjData(model)
+    names, dofs = hinge_dofs(model)
+    assert names == sk.coordinate_names
+    qadr = np.array([model.joint(n).qposadr[0] for n in names])
+    start = Motion(time_s=[0.0], names=["pelvis_ty", "knee_angle_r", "hip_flexion_r"],
+                   values=[[3.0, 0.6, 0.3]])
+    data.qpos[:] = start.to_qpos(model, warn=False)[0]
+    rng = np.random.default_rng(0)
+    lo, hi = (np.array([model.joint(n).range[i] for n in names]) for i in (0, 1))
+    target = lo + (hi - lo) * rng.uniform(0.35, 0.65, len(names))  # well inside the ranges
+    target[names.index("knee_angle_r")] = 1.4
+    gear = model.actuator_gear[:len(names), 0]
+    # stiffer servos on the slides (m) than on the hinges (rad), so neither reaches its limits
+    slide = np.array([model.jnt_type[model.joint(n).id] == mujoco.mjtJoint.mjJNT_SLIDE for n in names])
+    kp = np.where(slide, 5000.0, 200.0)
+    rec = {k: [] for k in ("qpos", "qvel", "qacc", "tau")}
+    for _ in range(150):
+        data.ctrl[:len(names)] = np.clip((kp * (target - data.qpos[qadr]) - 0.1 * kp * data.qvel[dofs]) / gear,
+                                         -1, 1)
+        mujoco.mj_forward(model, data)
+        assert not np.any(data.efc_type == mujoco.mjtConstraint.mjCNSTR_LIMIT_JOINT)
+        rec["qpos"].append(data.qpos.copy())
+        rec["qvel"].append(data.qvel.copy())
+        rec["qacc"].append(data.qacc.copy())
+        rec["tau"].append(data.qfrc_actuator[dofs].copy())
+        mujoco.mj_step(model, data)
+    return model, {k: np.array(v) for k, v in rec.items()}, names
+
+
+def test_id_folds_coupled_dofs_into_the_knee(coupled_sim):
+    """ID of the simulated states recovers every motor torque, the knee's through the coupling:
+    tau_knee = tau_hinge + sum_i p_i'(q) Q_i over the coupled dofs (the equality constraint
+    forces do no work along the knee coordinate)."""
+    model, rec, names = coupled_sim
+    sol = solve_inverse_dynamics(model, rec["qpos"], rec["qvel"], rec["qacc"], [], keep_armature=True)
+    assert sol.names == names  # no torque for the coupled dofs
+    k = names.index("knee_angle_r")
+    scale = np.abs(rec["tau"]).max()
+    np.testing.assert_allclose(sol.tau, rec["tau"], atol=1e-6 * scale)
+    assert np.abs(sol.residual_force).max() < 1e-6 and np.abs(sol.residual_moment).max() < 1e-6
+    # the bare hinge row is not the knee's generalized force: it misses the match above by
+    # more than 1000 times its tolerance (the coupling matters here)
+    hinge_row = (sol.qfrc_inverse - sol.qfrc_loads)[:, model.joint("knee_angle_r").dofadr[0]]
+    assert np.abs(hinge_row - rec["tau"][:, k]).max() > 1e-3 * scale
+
+
+def test_coupled_knee_force_is_virtual_work(coupled_sim):
+    """The folded knee force equals sum_i Q_i dq_i/dq_knee with dq/dq_knee by finite differences of
+    ``Motion.to_qpos`` (a check of the folding independent of the polynomial's derivative)."""
+    model, rec, names = coupled_sim
+    from kintwin.models.coupling import couple_qvel_qacc
+
+    rows = np.arange(0, len(rec["qpos"]), 15)
+    motion = Motion.from_qpos(model, np.arange(len(rows)) * 0.01, rec["qpos"][rows])
+    qpos = motion.to_qpos(model, warn=False)  # exactly coupled states
+    qvel, qacc = rec["qvel"][rows].copy(), rec["qacc"][rows].copy()
+    couple_qvel_qacc(model, qpos, qvel, qacc)
+    sol = solve_inverse_dynamics(model, qpos, qvel, qacc, [])
+    Q = sol.qfrc_inverse - sol.qfrc_loads
+    k = names.index("knee_angle_r")
+    h = 1e-6
+    for t in range(len(rows)):
+        dq = []
+        for sgn in (1, -1):
+            m1 = Motion(time_s=[0.0], names=motion.names, values=motion.values[t:t + 1].copy())
+            m1.values[0, motion.names.index("knee_angle_r")] += sgn * h
+            dq.append(m1.to_qpos(model, warn=False)[0])
+        G = np.zeros(model.nv)
+        for j in range(1, model.njnt):  # hinges and slides: one qpos per dof
+            G[model.jnt_dofadr[j]] = (dq[0][model.jnt_qposadr[j]] - dq[1][model.jnt_qposadr[j]]) / (2 * h)
+        assert np.count_nonzero(np.abs(G) > 1e-9) == 4  # the knee and its three coupled dofs
+        assert sol.tau[t, k] == pytest.approx(G @ Q[t], rel=1e-6, abs=1e-6)
+
+
+def test_subject01_walk_imported_model_matches_opensim_id(shared_data):
+    """Issue 8: the imported gait2354 model (exact knee) with the force plates, processed as
+    OpenSim's ID setup (coordinates 6 Hz, GRF unfiltered), vs ``ID_inverse_dynamics.sto``.
+    Hips, ankles and the right knee: RMSE <= 0.03 N*m/kg, r >= 0.99. The shipped file's LEFT knee
+    is not reproducible by OpenSim 4.6 itself on the shipped inputs (0.119 N*m/kg, the same gap as
+    ours; see bench/bench_id_osim.py), so it only gets a loose bound here."""
+    from kintwin.dynamics.inverse_dynamics import inverse_dynamics
+    from kintwin.models.osim import load_osim
+    from kintwin.motion.grf import read_grf
+    from kintwin.motion.kinematics_io import read_motion
+
+    d = shared_data / "osim_subject01_walk"
+    model = build_model(load_osim(d / "gait2354" / "subject01_simbody.osim"))
+    motion = read_motion(d / "gait2354" / "subject01_walk1_ik.mot")
+    grf = read_grf(d / "experimental" / "subject01_walk1_grf.mot",
+                   loads_xml=d / "experimental" / "subject01_walk1_grf.xml")
+    res = inverse_dynamics(motion, model, grf, cutoff_hz=6.0, grf_cutoff_hz=0.0, mass_kg=72.6,
+                           height_m=1.803)
+    assert "knee_angle_r_tx" not in res.coordinate_names
+    ref = read_reference_moments(d / "gait2354" / "ID_inverse_dynamics.sto", "legacy")
+    m = compute_metrics(res, reference_moments=ref)
+    for c in ("hip_flexion_r", "knee_angle_r", "ankle_angle_r", "hip_flexion_l", "ankle_angle_l"):
+        assert m["moment_rmse_nm_per_kg"][c] <= 0.03, (c, m["moment_rmse_nm_per_kg"])
+        assert m["moment_r"][c] >= 0.99, (c, m["moment_r"])
+    assert m["moment_rmse_nm_per_kg"]["knee_angle_l"] < 0.13 and m["moment_r"]["knee_angle_l"] > 0.95

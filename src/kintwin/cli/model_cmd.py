@@ -8,6 +8,7 @@ from pathlib import Path
 import mujoco
 
 from ..models.build import build_spec
+from ..models.coupling import couplings
 from .common import add_subject_arguments, skeleton_from_args
 from .muscles_cmd import add_muscle_arguments, muscle_model_from_args
 
@@ -33,6 +34,7 @@ def model_info(model: mujoco.MjModel) -> dict:
         "joint_names": names(mujoco.mjtObj.mjOBJ_JOINT, model.njnt),
         "actuator_names": names(mujoco.mjtObj.mjOBJ_ACTUATOR, model.nu),
         "body_names": names(mujoco.mjtObj.mjOBJ_BODY, model.nbody),
+        "coupled_joints": {c.joint: c.master for c in couplings(model)},
     }
 
 

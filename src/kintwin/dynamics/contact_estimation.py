@@ -53,7 +53,7 @@ from ..models.build import GRAVITY
 from ..motion import frames
 from ..motion.grf import GroundReactions
 from ..motion.motion import Motion
-from .inverse_dynamics import (DEFAULT_CUTOFF_HZ, cop_on_plane, hinge_dofs, id_model,
+from .inverse_dynamics import (DEFAULT_CUTOFF_HZ, cop_on_plane, coordinate_forces, id_model,
                                inverse_generalized_forces, prepare_states, root_rotation)
 
 CONTACT_POINTS = ("heel", "meta1", "meta5", "toe")
@@ -303,14 +303,14 @@ def solve_contact_forces(model: mujoco.MjModel, qpos, qvel, qacc,
         for i in act:
             mujoco.mj_applyFT(m, data, forces[t, i], zero, pos[t, i], points[i].body, qext[t])
     net = qfrc - qext
-    names, dofs = hinge_dofs(m)
+    names, tau = coordinate_forces(m, qpos, net)
     rf = net[:, 0:3]
     rm = np.einsum("tij,tj->ti", R, net[:, 3:6])
     if failures:
         warnings.warn(f"contact QP failed in {failures} of {T} frames (forces set to zero there)",
                       stacklevel=2)
     return ContactSolution(points=points, names=names, forces=forces, points_pos=pos,
-                           availability=avail, tau=net[:, dofs], residual_force=rf,
+                           availability=avail, tau=tau, residual_force=rf,
                            residual_moment=rm, floor_height=float(floor),
                            ground_velocity=np.asarray(gvel, float),
                            solve_seconds=time.perf_counter() - t_start, qp_failures=failures)

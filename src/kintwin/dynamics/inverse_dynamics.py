@@ -11,6 +11,13 @@ the pelvis residual: the wrench that the loads cannot explain. Its MuJoCo free-j
 a world-frame force at the pelvis origin (linear dofs) and a PELVIS-frame moment (angular dofs);
 ``root_wrench_world`` rotates the moment to the world. The hinge rows are the joint torques.
 
+Coupled joints (``kintwin.models.coupling``; e.g. the imported gait2392/Hamner knee's tibia
+translations, quartics of the knee angle): their rows are folded into their master coordinate by
+virtual work (``coordinate_forces``), ``tau_knee = tau_hinge + sum_i p_i'(q) F_slide_i``, the
+generalized force of the OpenSim coordinate; they never appear as torques of their own. The
+kinematics (``Motion.to_qpos``/``velocities``) move them with their master, so the equality
+constraints hold exactly and need not be enforced here.
+
 Choices made explicit here (see ``id_model``):
 
 * Armature: ``build.py`` adds an armature (rotor inertia, kg*m^2) to every hinge for simulation
@@ -33,6 +40,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from ..models import coupling
 from ..motion import frames
 from ..motion.grf import DEFAULT_BODIES, SIDES, GroundReactions
 from ..motion.motion import Motion
@@ -54,14 +62,19 @@ def id_model(model: mujoco.MjModel, keep_armature: bool = False) -> mujoco.MjMod
 
 
 def hinge_dofs(model: mujoco.MjModel) -> tuple[list[str], np.ndarray]:
-    """Names and dof indices of every non-free joint (hinges and slides), in model order."""
-    names, dofs = [], []
-    for j in range(model.njnt):
-        if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
-            continue
-        names.append(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j))
-        dofs.append(model.jnt_dofadr[j])
-    return names, np.asarray(dofs, int)
+    """Names and dof indices of every coordinate joint (hinges and slides that are not coupled to
+    another joint), in model order: the order of the torque motors built by ``build.py``."""
+    names, joints = coupling.coordinate_joints(model)
+    return names, np.asarray([model.jnt_dofadr[j] for j in joints], int)
+
+
+def coordinate_forces(model: mujoco.MjModel, qpos, net: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Joint generalized forces (T, n) of the coordinates ``names`` from the full (T, nv) balance
+    ``net``: coupled joints' rows are folded into their masters (virtual work, see the module
+    docstring). The one place where inverse dynamics and contact estimation report torques."""
+    names, dofs = hinge_dofs(model)
+    folded = coupling.fold_forces(model, np.atleast_2d(qpos), net) if model.neq else net
+    return names, folded[:, dofs]
 
 
 def _root_body(model: mujoco.MjModel) -> int:
@@ -140,7 +153,8 @@ def loads_generalized_forces(model: mujoco.MjModel, qpos, loads: list[FootLoad])
 class IDSolution:
     """Raw inverse-dynamics result, MuJoCo world frame.
 
-    ``tau`` (T, n) generalized forces of the hinge coordinates ``names`` (N*m); ``residual_force``
+    ``tau`` (T, n) generalized forces of the hinge coordinates ``names`` (N*m; coupled joints
+    folded into their masters); ``residual_force``
     and ``residual_moment`` (T, 3): the pelvis residual wrench (world frame, about the pelvis
     origin); ``qfrc_inverse`` and ``qfrc_loads`` (T, nv) the two sides of the balance.
     """
@@ -161,9 +175,9 @@ def solve_inverse_dynamics(model: mujoco.MjModel, qpos, qvel, qacc, loads: list[
     qfrc = inverse_generalized_forces(m, qpos, qvel, qacc)
     qext = loads_generalized_forces(m, qpos, loads)
     net = qfrc - qext
-    names, dofs = hinge_dofs(m)
+    names, tau = coordinate_forces(m, qpos, net)
     rf, rm = root_wrench_world(qpos, net[:, :6])
-    return IDSolution(names=names, tau=net[:, dofs], residual_force=rf, residual_moment=rm,
+    return IDSolution(names=names, tau=tau, residual_force=rf, residual_moment=rm,
                       qfrc_inverse=qfrc, qfrc_loads=qext)
 
 

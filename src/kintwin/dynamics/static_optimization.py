@@ -44,6 +44,7 @@ import mujoco
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from ..models import coupling
 from ..models.muscles import muscle_actuators
 from ..motion.motion import Motion
 from ..motion.storage import read_table, write_table
@@ -157,7 +158,8 @@ def _so_model(model: mujoco.MjModel) -> mujoco.MjModel:
 
 
 def muscle_driven_coordinates(model: mujoco.MjModel) -> list[str]:
-    """Hinge coordinates with no torque motor (joint transmission) other than ``reserve_*``."""
+    """Hinge coordinates with no torque motor (joint transmission) other than ``reserve_*``
+    (coupled joints, functions of another coordinate, are not coordinates: left out)."""
     motored = set()
     for a in range(model.nu):
         if int(model.actuator_trntype[a]) == int(mujoco.mjtTrn.mjTRN_JOINT):
@@ -165,9 +167,10 @@ def muscle_driven_coordinates(model: mujoco.MjModel) -> list[str]:
             if not name.startswith("reserve_"):
                 motored.add(int(model.actuator_trnid[a, 0]))
     out = []
+    coupled = coupling.coupled_joint_ids(model)
     for j in range(model.njnt):
         if int(model.jnt_type[j]) in (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)) \
-                and j not in motored:
+                and j not in motored and j not in coupled:
             out.append(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j))
     return out
 
@@ -219,7 +222,10 @@ class MuscleFrames:
         gain = d.actuator_force[self.mus] - bias
         mujoco.mju_sparse2dense(self._moment, d.actuator_moment, d.moment_rownnz, d.moment_rowadr,
                                 d.moment_colind)
-        M = self._moment[np.ix_(self.mus, self.dofs)]
+        moment = self._moment
+        if self.model.neq:  # coupled joints (imported knee translations): dL/dq by the chain rule
+            moment = coupling.fold_forces(self.model, qpos, moment)
+        M = moment[np.ix_(self.mus, self.dofs)]
         return M, gain, bias, d.actuator_length[self.mus].copy(), d.actuator_velocity[self.mus].copy()
 
 

@@ -19,6 +19,7 @@ import mujoco
 import numpy as np
 
 from ..models.anthropometry import GENERIC_HEIGHT_M, default_skeleton
+from ..models import coupling
 from ..models.build import build_spec
 from ..models.skeleton import Skeleton
 from .markersets import MarkerMap
@@ -84,8 +85,8 @@ class MarkerModel:
         m = self.model
         self.site_ids = np.array([m.site(SITE_PREFIX + n).id for n in self.marker_names], int)
         self.marker_body_ids = m.site_bodyid[self.site_ids].copy()
-        kinds = (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE))
-        hinge = [j for j in range(m.njnt) if int(m.jnt_type[j]) in kinds]
+        # coordinate joints only: coupled joints (imported knee translations) follow their master
+        _, hinge = coupling.coordinate_joints(m)
         self.hinge = HingeInfo(
             names=[m.joint(j).name for j in hinge],
             qadr=m.jnt_qposadr[hinge].copy(), dadr=m.jnt_dofadr[hinge].copy(),

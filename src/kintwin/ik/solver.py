@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
+from ..models import coupling
 from .model import MarkerModel, ScaleGeometry
 
 
@@ -88,6 +89,10 @@ class MarkerIK:
         self.prior_ref = np.zeros(nv)
         self._lock_q = np.zeros(0, int)
         self._lock_v = np.zeros(0)
+        # coupled joints (imported knee translations): not variables, they follow their master
+        self._couplings = coupling.couplings(self.m)
+        for c in self._couplings:
+            self.active[c.dadr] = False
 
     def lock(self, values: dict[str, float]) -> None:
         """Hold these hinge coordinates at the given values (rad), as OpenSim's locked coordinates."""
@@ -102,6 +107,11 @@ class MarkerIK:
 
     def _apply_locks(self, q):
         q[self._lock_q] = self._lock_v
+        return self._couple(q)
+
+    def _couple(self, q):
+        for c in self._couplings:
+            q[c.qadr] = c.value(q[c.master_qadr])
         return q
 
     # --- residuals ---------------------------------------------------------------------------
@@ -118,6 +128,8 @@ class MarkerIK:
         J = self._J
         for i in np.flatnonzero(sw > 0):
             mujoco.mj_jacSite(m, d, J[i], None, int(self.mm.site_ids[i]))
+        if self._couplings:  # master columns carry the coupled joints' motion (chain rule)
+            coupling.fold_jacobian(m, q, J, self._couplings)
         return r, (J * sw[:, None, None]).reshape(3 * self.M, m.nv)
 
     def _prior(self, q):
@@ -139,7 +151,7 @@ class MarkerIK:
         qn = q.copy()
         mujoco.mj_integratePos(self.m, qn, v, 1.0)
         qn[self._hq] = np.clip(qn[self._hq], self._lo, self._hi)
-        return qn
+        return self._couple(qn)
 
     def _solve_step(self, A, g, q, active, lam):
         """LM step with bounds: coordinates that would leave their range stop at the limit."""

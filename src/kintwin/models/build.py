@@ -6,7 +6,14 @@ What the builder adds to the skeleton:
   OpenSim's Y-up segment frames sit upright in MuJoCo's Z-up world.
 * The root body gets a free joint (``root``); every ``Dof`` becomes a hinge (or slide) joint with
   its coordinate name, range (limited) and a small armature.
-* Actuators: one torque motor per joint coordinate named like the coordinate, control in [-1, 1]
+* Coupled dofs (``Dof.coupled_to``, e.g. the imported gait2392/Hamner knee's tibia translations):
+  a joint WITHOUT limits and without a motor, tied to its master coordinate by a joint equality
+  constraint (``mjEQ_JOINT``, ``polycoef`` = ``Dof.polycoef``; reference positions are 0, so
+  ``q = c0 + c1 x + ... + c4 x^4``), nearly hard: ``solref`` = (2 timesteps, 1), ``solimp``
+  (0.9999, 0.9999, 0.001): the gait2354 knee stays within 0.1 mm of its quartic while flailing in
+  the air and within 0.03 mm on landing (tests/test_osim_import.py).
+* Actuators: one torque motor per joint coordinate (coupled dofs excluded) named like the
+  coordinate, control in [-1, 1]
   and gear = peak torque (N*m); six pelvis residual actuators (``residual_fx`` ... ``residual_mz``)
   acting at the pelvis origin along the WORLD axes (site transmission with a world reference site),
   gear = ``residual_force_bw`` body weights (N) and ``residual_moment_bw_h`` body weight x height (N*m).
@@ -73,9 +80,10 @@ def build_spec(skeleton: Skeleton, options: SimOptions | None = None) -> mujoco.
             body = created[b.parent].add_body(name=b.name, pos=b.pos_in_parent, quat=b.quat_in_parent)
             for d in b.dofs:
                 jt = mujoco.mjtJoint.mjJNT_HINGE if d.kind == "hinge" else mujoco.mjtJoint.mjJNT_SLIDE
+                limited = mujoco.mjtLimited.mjLIMITED_FALSE if d.coupled_to else \
+                    mujoco.mjtLimited.mjLIMITED_TRUE
                 body.add_joint(name=d.name, type=jt, pos=b.joint_pos, axis=d.axis,
-                               range=list(d.range), limited=mujoco.mjtLimited.mjLIMITED_TRUE,
-                               armature=opt.armature)
+                               range=list(d.range), limited=limited, armature=opt.armature)
         created[b.name] = body
         body.explicitinertial = True
         body.mass = b.mass_kg
@@ -92,8 +100,11 @@ def build_spec(skeleton: Skeleton, options: SimOptions | None = None) -> mujoco.
         for name, p in b.sites.items():
             body.add_site(name=name, pos=p, size=[0.01, 0, 0])
 
+    _add_couplings(spec, skeleton, opt)
     weight_n = skeleton.mass_kg * GRAVITY
     for d in skeleton.dofs:
+        if d.coupled_to:
+            continue  # moved by its master through the equality constraint: no motor
         a = spec.add_actuator(name=d.name, target=d.name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
         a.set_to_motor()
         a.gear[0] = d.peak_torque_nm
@@ -112,6 +123,27 @@ def build_spec(skeleton: Skeleton, options: SimOptions | None = None) -> mujoco.
         a.ctrlrange = [-1, 1]
         a.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
     return spec
+
+
+def _add_couplings(spec: mujoco.MjSpec, skeleton: Skeleton, opt: SimOptions) -> None:
+    names = {d.name: d for d in skeleton.dofs}
+    for d in skeleton.coupled_dofs:
+        master = names.get(d.coupled_to)
+        if master is None:
+            raise ValueError(f"dof {d.name!r} is coupled to {d.coupled_to!r}, which is not a dof "
+                             "of the skeleton")
+        c = np.zeros(5)
+        if d.polycoef is None or not 1 <= len(d.polycoef) <= 5:
+            raise ValueError(f"coupled dof {d.name!r} needs 1-5 polynomial coefficients, got "
+                             f"{d.polycoef!r}")
+        c[:len(d.polycoef)] = d.polycoef
+        eq = spec.add_equality(name=f"couple_{d.name}", type=mujoco.mjtEq.mjEQ_JOINT,
+                               objtype=mujoco.mjtObj.mjOBJ_JOINT, name1=d.name, name2=d.coupled_to)
+        data = np.zeros(len(eq.data))
+        data[:5] = c
+        eq.data = data
+        eq.solref = [2 * opt.timestep, 1.0]
+        eq.solimp = [0.9999, 0.9999, 0.001, 0.5, 2.0]
 
 
 def build_model(skeleton: Skeleton, options: SimOptions | None = None) -> mujoco.MjModel:

@@ -63,7 +63,10 @@ class SkeletonFK:
             T[:3, 3] = b.pos_in_parent
             X = out[b.parent] @ T
             for d in b.dofs:
-                ang = np.array([p.get(d.name, 0.0) for p in poses])
+                if d.coupled_to:  # a function of its master coordinate (e.g. knee translations)
+                    ang = np.asarray(d.coupled_value(np.array([p.get(d.coupled_to, 0.0) for p in poses])))
+                else:
+                    ang = np.array([p.get(d.name, 0.0) for p in poses])
                 J = np.tile(np.eye(4), (P, 1, 1))
                 if d.kind == "hinge":
                     R = self._rot(np.asarray(d.axis, float), ang)

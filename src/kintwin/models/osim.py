@@ -115,11 +115,16 @@ class OsimImport:
     folded: list[str] = field(default_factory=list)  # coordinate-dependent axes fixed at one value
     flipped: list[str] = field(default_factory=list)  # legacy knees negated to flexion-positive
     notes: list[str] = field(default_factory=list)
+    #: coupled dof -> its quartic fit: master, kind, polycoef, fit range and errors (m or rad)
+    couplings: dict[str, dict] = field(default_factory=dict)
 
     def summary(self) -> str:
         sk = self.skeleton
+        nc = len(sk.coupled_dofs)
         lines = [f"{self.path}: OpenSim {self.version // 10000}.x, {len(sk.bodies)} bodies, "
-                 f"{len(sk.dofs)} joint dofs, {sk.mass_kg:.2f} kg, height ~{sk.height_m:.2f} m"]
+                 f"{len(sk.coordinate_names)} joint coordinates"
+                 + (f" (+{nc} coupled dofs)" if nc else "")
+                 + f", {sk.mass_kg:.2f} kg, height ~{sk.height_m:.2f} m"]
         if self.locked:
             lines.append("locked (no dof): " + ", ".join(f"{k}={v:.4g}" for k, v in self.locked.items()))
         if self.coupled:
@@ -127,6 +132,12 @@ class OsimImport:
         if self.flipped:
             lines.append("negated to flexion-positive: " + ", ".join(self.flipped))
         lines += [f"approximation: {f}" for f in self.folded]
+        for name, c in self.couplings.items():
+            u = "mm" if c["kind"] == "translation" else "mrad"
+            lines.append(f"coupled dof {name} = quartic of {c['master']} ({c['function']}), fit over "
+                         f"[{c['fit_range'][0]:.3f}, {c['fit_range'][1]:.3f}]: max error "
+                         f"{1000 * c['max_error']:.3f} {u}, rms {1000 * c['rms_error']:.3f} {u}, "
+                         f"max slope error {1000 * c['max_slope_error']:.2f} {u}/unit")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -418,6 +429,7 @@ class _Axis:
     axis: np.ndarray  # in the joint frame
     coordinates: list[str]
     function: _Function
+    slot: int = 0  # CustomJoint: 1-3 for rotation1-3 / translation1-3
 
 
 @dataclass
@@ -497,7 +509,7 @@ def _joint_axes(jtype: str, jelem: ET.Element, coords: list[_Coordinate], name: 
             raise ValueError(f"{where}: functions of several coordinates {cnames} are not supported")
         fn = _parse_function(_function_element(ta), where)
         axes.append(_Axis("rotation" if key.startswith("rot") else "translation",
-                          _floats(_text(ta, "axis"), 3, where), cnames, fn))
+                          _floats(_text(ta, "axis"), 3, where), cnames, fn, int(key[-1])))
     return axes
 
 
@@ -710,18 +722,63 @@ def _check_root(j: _Joint, notes: list[str]) -> None:
                          f"{a.function.kind} of {a.coordinates}; only identity or constant allowed")
 
 
+def _fit_coupling(fn: _Function, master: _Coordinate, n: int = 401) -> tuple[np.ndarray, dict]:
+    """Least-squares quartic ``p(x)`` of ``fn`` over the master coordinate's range, in kintwin's
+    canonical units of the master (a legacy knee's flexion is positive: ``fn(-x)``)."""
+    legacy = _is_legacy_knee(master)
+    lo, hi = master.range
+    if legacy:
+        lo, hi = -hi, -lo
+    x = np.linspace(lo, hi, n)
+    sign = -1.0 if legacy else 1.0
+    y = np.array([fn(sign * v) for v in x])
+    c = np.polynomial.polynomial.polyfit(x, y, 4)
+    err = np.polynomial.polynomial.polyval(x, c) - y
+    h = 1e-6 * max(1.0, hi - lo)
+    dy = np.array([(fn(sign * (v + h)) - fn(sign * (v - h))) / (2 * h) for v in x])
+    derr = np.polynomial.polynomial.polyval(x, np.polynomial.polynomial.polyder(c)) - dy
+    return c, {"fit_range": (float(lo), float(hi)), "max_error": float(np.abs(err).max()),
+               "rms_error": float(np.sqrt(np.mean(err ** 2))),
+               "max_slope_error": float(np.abs(derr).max()),
+               "rms_slope_error": float(np.sqrt(np.mean(derr ** 2)))}
+
+
+def _coupled_name(coord: str, kind: str, slot: int, body: str, used: set[str]) -> str:
+    suffix = f"t{'xyz'[slot - 1]}" if kind == "translation" else f"r{slot}"
+    name = f"{coord}_{suffix}"
+    if name in used:
+        name = f"{coord}_{body}_{suffix}"
+    k = 2
+    while name in used:
+        name, k = f"{coord}_{body}_{suffix}{k}", k + 1
+    used.add(name)
+    return name
+
+
 def _body_from_joint(j: _Joint, bd: _BodyData, fixed: dict[str, float], dof_coords: set[str],
-                     mass_kg: float, report: OsimImport) -> Body:
-    """kintwin Body for the child of a non-root joint."""
+                     mass_kg: float, report: OsimImport, exact: bool = False,
+                     all_coords: dict[str, _Coordinate] | None = None,
+                     used_names: set[str] | None = None) -> Body:
+    """kintwin Body for the child of a non-root joint.
+
+    ``exact``: a non-constant, non-identity function of a dof coordinate becomes a COUPLED dof (a
+    quartic of that coordinate, slide or hinge along the function's axis) instead of being frozen
+    at the coordinate's ``fixed`` value. Its fitted constant term joins the fixed placement, so the
+    coupled dof is 0 when its master is 0.
+    """
     coords = {c.name: c for c in j.coordinates}
+    all_coords = all_coords if all_coords is not None else coords
+    used_names = used_names if used_names is not None else set(dof_coords)
     seen_dofs: set[str] = set()
     p0 = np.zeros(3)
-    slides: list[tuple[str, np.ndarray]] = []  # (coordinate, direction in F)
+    # (dof name, direction in F, coupling or None); coupling = (master, polycoef)
+    slides: list[tuple[str, np.ndarray, tuple | None]] = []
     Cprod = np.eye(3)
-    hinges: list[list] = []  # [coordinate, axis (moved in front of later constants)]
+    hinges: list[list] = []  # [dof name, axis (moved in front of later constants), coupling]
     for k, a in enumerate(j.axes):
         where = f"joint {j.name!r} ({j.type}) {a.kind} {k + 1}"
         ax = _unit(a.axis, where)
+        coupling = None
         if not a.coordinates:
             val, sign = a.function(0.0), 0
             if not a.function.constant:
@@ -733,6 +790,14 @@ def _body_from_joint(j: _Joint, bd: _BodyData, fixed: dict[str, float], dof_coor
                 seen_dofs.add(c)
                 ax = ax * sign
                 val = None
+            elif exact and not a.function.constant and c in dof_coords:
+                poly, fit = _fit_coupling(a.function, all_coords[c])
+                name = _coupled_name(c, a.kind, a.slot or k + 1, bd.name, used_names)
+                val = float(poly[0])  # the constant part joins the fixed placement
+                coupling = (name, c, (0.0,) + tuple(float(v) for v in poly[1:]))
+                report.couplings[name] = {
+                    "master": c, "joint": j.name, "kind": a.kind, "axis": np.round(a.axis, 6).tolist(),
+                    "function": a.function.kind, "polycoef": [float(v) for v in poly], **fit}
             else:
                 if c not in fixed:
                     raise ValueError(f"{where}: coordinate {c!r} is not defined by the model")
@@ -744,17 +809,21 @@ def _body_from_joint(j: _Joint, bd: _BodyData, fixed: dict[str, float], dof_coor
                         f"{val:+.5f} {'rad' if a.kind == 'rotation' else 'm'}")
         if a.kind == "translation":
             if val is None:
-                slides.append((a.coordinates[0], ax))
+                slides.append((a.coordinates[0], ax, None))
             else:
                 p0 = p0 + ax * val
+                if coupling is not None:
+                    slides.append((coupling[0], ax, coupling[1:]))
         else:
             if val is None:
-                hinges.append([a.coordinates[0], ax])
+                hinges.append([a.coordinates[0], ax, None])
             elif val != 0.0:
                 C = _axis_angle(ax, val)
                 for h in hinges:  # D(a) C = C D(C^T a)
                     h[1] = C.T @ h[1]
                 Cprod = Cprod @ C
+            if coupling is not None:  # D(ax, p(x)) = D(ax, c0) D(ax, p(x) - c0)
+                hinges.append([coupling[0], ax, coupling[1:]])
     missing = [c for c in coords if c in dof_coords and c not in seen_dofs]
     if missing:
         raise ValueError(f"joint {j.name!r} ({j.type}): coordinate(s) {missing} do not map to a joint axis")
@@ -762,13 +831,28 @@ def _body_from_joint(j: _Joint, bd: _BodyData, fixed: dict[str, float], dof_coor
     X_MB = _inv(j.X_child_offset)
     X0 = j.X_parent_offset @ _tf(Cprod, p0) @ X_MB  # body in parent at zero coordinates
     R_BM, t_BM = j.X_child_offset[:3, :3], j.X_child_offset[:3, 3]
+
+    def coupled_dof(name, axis, kind, coupling):
+        master, poly = coupling
+        x = np.linspace(*report.couplings[name]["fit_range"], 201)
+        v = np.polynomial.polynomial.polyval(x, poly)
+        return Dof(name=name, axis=axis, range=(float(v.min()), float(v.max())), default=0.0,
+                   kind=kind, peak_torque_nm=0.0, coupled_to=master, polycoef=poly)
+
     dofs = []
-    for cname, d in slides:
+    for cname, d, coupling in slides:
+        axis = _unit(R_BM @ Cprod.T @ d, cname)
+        if coupling is not None:
+            dofs.append(coupled_dof(cname, axis, "slide", coupling))
+            continue
         c = coords[cname]
-        dofs.append(Dof(name=cname, axis=_unit(R_BM @ Cprod.T @ d, cname), range=c.range,
+        dofs.append(Dof(name=cname, axis=axis, range=c.range,
                         default=c.default, kind="slide",
                         peak_torque_nm=peak_torque_nm(cname, mass_kg, default=1000.0)))
-    for cname, a in hinges:
+    for cname, a, coupling in hinges:
+        if coupling is not None:
+            dofs.append(coupled_dof(cname, _unit(R_BM @ a, cname), "hinge", coupling))
+            continue
         c = coords[cname]
         axis, rng, default = _unit(R_BM @ a, cname), c.range, c.default
         if _is_legacy_knee(c):
@@ -878,12 +962,16 @@ def _add_contacts_and_sites(skel: Skeleton, scales: dict[str, float], report: Os
 
 
 def import_osim(path: str | Path, knee_flexion_deg: float = DEFAULT_KNEE_FLEXION_DEG,
-                height_m: float | None = None) -> OsimImport:
+                height_m: float | None = None, exact_knee: bool = True) -> OsimImport:
     """Read an OpenSim 3.3/4.x model into a ``Skeleton`` plus a report of the approximations.
 
-    ``knee_flexion_deg``: the knee flexion (positive, degrees) at which coordinate-dependent knee
-    translations/rotations are evaluated and frozen (see the module docstring). ``height_m``: the
-    subject's height, if known (else estimated from the model; it only sets the residual gear).
+    ``exact_knee`` (default True): joint translations/rotations that are functions of a coordinate
+    (the knee's tibia translations) become coupled dofs, quartics of that coordinate enforced by
+    MuJoCo joint equality constraints (see the module docstring); False freezes them at
+    ``knee_flexion_deg`` (the knee flexion, positive, degrees; other coordinates at their default),
+    a model with fewer dofs and no equality constraints. ``knee_flexion_deg`` also sets the knee
+    value of ``CoordinateCouplerConstraint`` dependants in both modes. ``height_m``: the subject's
+    height, if known (else estimated from the model; it only sets the residual gear).
     """
     f = _OsimFile(path)
     report = OsimImport(skeleton=None, path=str(path), version=f.version)  # type: ignore[arg-type]
@@ -968,6 +1056,7 @@ def import_osim(path: str | Path, knee_flexion_deg: float = DEFAULT_KNEE_FLEXION
             warnings.warn(f"{path}: {fix}", stacklevel=2)
             report.notes.append(fix)
     bodies = []
+    used = set(all_coords)
     for name in order:
         bd = f.bodies[name]
         if name == root_joint.child:
@@ -975,7 +1064,8 @@ def import_osim(path: str | Path, knee_flexion_deg: float = DEFAULT_KNEE_FLEXION
                                quat_in_parent=np.array([1.0, 0, 0, 0]), joint_pos=np.zeros(3), dofs=[],
                                mass_kg=bd.mass, com=bd.com.copy(), inertia=bd.inertia.copy()))
         else:
-            bodies.append(_body_from_joint(by_child[name], bd, fixed, dof_coords, mass, report))
+            bodies.append(_body_from_joint(by_child[name], bd, fixed, dof_coords, mass, report,
+                                           exact=exact_knee, all_coords=all_coords, used_names=used))
     skel = Skeleton(name=f.name, bodies=bodies, height_m=GENERIC_HEIGHT_M,
                     source=f"OpenSim model {Path(path).name}")
     scales = osim_segment_scales(path)
@@ -996,9 +1086,10 @@ def import_osim(path: str | Path, knee_flexion_deg: float = DEFAULT_KNEE_FLEXION
 
 
 def load_osim(path: str | Path, knee_flexion_deg: float = DEFAULT_KNEE_FLEXION_DEG,
-              height_m: float | None = None) -> Skeleton:
+              height_m: float | None = None, exact_knee: bool = True) -> Skeleton:
     """The ``Skeleton`` of an OpenSim 3.3/4.x ``.osim`` model (see ``import_osim`` for the report)."""
-    return import_osim(path, knee_flexion_deg=knee_flexion_deg, height_m=height_m).skeleton
+    return import_osim(path, knee_flexion_deg=knee_flexion_deg, height_m=height_m,
+                       exact_knee=exact_knee).skeleton
 
 
 def osim_segment_scales(path: str | Path, generic: str | Path | None = None) -> dict[str, float]:

@@ -18,7 +18,17 @@ import numpy as np
 
 @dataclass
 class Dof:
-    """One hinge (or slide) degree of freedom of a body's joint."""
+    """One hinge (or slide) degree of freedom of a body's joint.
+
+    A COUPLED dof (``coupled_to`` set) is not a coordinate of its own: its value is the quartic
+    ``polycoef`` (c0, ..., c4) of the value of the coordinate ``coupled_to`` (its master, a dof of
+    any body), ``c0 + c1 x + c2 x^2 + c3 x^3 + c4 x^4``. ``build.py`` makes it a MuJoCo joint tied
+    to the master by a joint equality constraint, with no motor and no limits; ``Motion`` sets it
+    from the master and inverse dynamics folds its generalized force into the master's (see
+    ``kintwin.models.coupling``). Example: the gait2392/Hamner knee, whose tibia translates along
+    splines of the knee angle (``knee_angle_r_tx``, ``knee_angle_r_ty``). Use ``polycoef`` with
+    c0 = 0 so that the all-zero pose satisfies the coupling.
+    """
 
     name: str
     axis: np.ndarray  # unit vector in the child body frame
@@ -26,6 +36,18 @@ class Dof:
     default: float = 0.0
     kind: str = "hinge"  # "hinge" or "slide"
     peak_torque_nm: float = 100.0  # actuator strength (N*m or N)
+    coupled_to: str | None = None  # master coordinate of a coupled dof (None: an independent dof)
+    polycoef: tuple[float, ...] | None = None  # (c0, c1, c2, c3, c4) of a coupled dof
+
+    @property
+    def coupled(self) -> bool:
+        return self.coupled_to is not None
+
+    def coupled_value(self, master: np.ndarray | float) -> np.ndarray | float:
+        """Value of a coupled dof for values of its master coordinate."""
+        if self.polycoef is None:
+            raise ValueError(f"dof {self.name!r} is not coupled")
+        return np.polynomial.polynomial.polyval(master, np.asarray(self.polycoef, float))
 
 
 @dataclass
@@ -75,11 +97,18 @@ class Skeleton:
 
     @property
     def dofs(self) -> list[Dof]:
+        """Every joint dof (MuJoCo joint), coupled ones included, in tree order."""
         return [d for b in self.bodies for d in b.dofs]
 
     @property
     def coordinate_names(self) -> list[str]:
-        return [d.name for d in self.dofs]
+        """The independent coordinates (dofs that are not coupled), in tree order."""
+        return [d.name for d in self.dofs if d.coupled_to is None]
+
+    @property
+    def coupled_dofs(self) -> list[Dof]:
+        """Dofs that are functions of another coordinate (no motor, set from their master)."""
+        return [d for d in self.dofs if d.coupled_to is not None]
 
     def body(self, name: str) -> Body:
         for b in self.bodies:

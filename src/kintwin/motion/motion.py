@@ -4,7 +4,10 @@ Canonical convention (see ``kintwin.models.coordinates``): OpenSim short coordin
 units (rad, m), knee flexion positive, pelvis angles as OpenSim's body-fixed Z-X-Y sequence and
 pelvis translations in OpenSim ground (Y up). Conversion to MuJoCo ``qpos``/``qvel``/``qacc``
 (free root: world position, quaternion; world linear velocity, pelvis-frame angular velocity) is
-exact up to floating point.
+exact up to floating point. Coupled joints of a model (``kintwin.models.coupling``: e.g. the
+imported gait2392 knee's tibia translations) are not coordinates of a motion: ``to_qpos`` and
+``velocities`` set them from their master coordinate (the polynomial and its chain rule), and
+``from_qpos`` leaves them out.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import mujoco
 import numpy as np
 from scipy.interpolate import CubicSpline
 
+from ..models import coupling
 from ..models.coordinates import PELVIS_COORDINATES, TRANSLATIONS, mirror_name
 from . import frames
 
@@ -100,14 +104,12 @@ class Motion:
 
     # --- MuJoCo state --------------------------------------------------------------------------
     def _model_columns(self, model: mujoco.MjModel) -> tuple[list[int], list[int], list[str]]:
-        """Map motion columns to hinge/slide qpos addresses; report model coordinates missing."""
+        """Map motion columns to hinge/slide qpos addresses (coordinate joints only, not coupled
+        ones); report model coordinates missing."""
         qadr, cols, missing = [], [], []
-        known = set()
-        for j in range(model.njnt):
-            if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
-                continue
+        _, joints = coupling.coordinate_joints(model)
+        for j in joints:
             name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j)
-            known.add(name)
             if name in self.names:
                 qadr.append(model.jnt_qposadr[j])
                 cols.append(self.names.index(name))
@@ -130,12 +132,17 @@ class Motion:
         if warn and extra:
             warnings.warn(f"model has no coordinate(s) {extra} (locked or absent): ignored",
                           stacklevel=2)
+        return self._qpos(model, qadr, cols)
+
+    def _qpos(self, model: mujoco.MjModel, qadr=None, cols=None) -> np.ndarray:
+        if qadr is None:
+            qadr, cols, _ = self._model_columns(model)
         qpos = np.tile(model.qpos0, (self.n_frames, 1))
         qpos[:, qadr] = self.values[:, cols]
         tilt, lst, rot, tx, ty, tz = (self._get_or_zero(n) for n in PELVIS_COORDINATES)
         qpos[:, 0:3] = frames.osim_to_mujoco_vec(np.stack([tx, ty, tz], axis=-1))
         qpos[:, 3:7] = frames.pelvis_quat_mujoco(tilt, lst, rot)
-        return qpos
+        return coupling.couple_qpos(model, qpos)
 
     def velocities(self, model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
         """(qvel, qacc), each (T, nv), from cubic-spline derivatives of the coordinates.
@@ -167,18 +174,17 @@ class Motion:
         h = 1e-5
         qvel[:, 3:6] = omega(self.time_s)
         qacc[:, 3:6] = (omega(self.time_s + h) - omega(self.time_s - h)) / (2 * h)
+        if model.neq:
+            coupling.couple_qvel_qacc(model, self._qpos(model, qadr, cols), qvel, qacc)
         return qvel, qacc
 
     @classmethod
     def from_qpos(cls, model: mujoco.MjModel, time_s: np.ndarray, qpos: np.ndarray,
                   **kwargs) -> "Motion":
-        """Coordinates of every model joint from MuJoCo positions (pelvis angles unwrapped)."""
-        names, cols = [], []
-        for j in range(model.njnt):
-            if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE:
-                continue
-            names.append(mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j))
-            cols.append(model.jnt_qposadr[j])
+        """Coordinates of every model joint from MuJoCo positions (pelvis angles unwrapped).
+        Coupled joints (functions of another coordinate) are not coordinates: left out."""
+        names, joints = coupling.coordinate_joints(model)
+        cols = [model.jnt_qposadr[j] for j in joints]
         ang = np.unwrap(frames.pelvis_angles_from_quat(qpos[:, 3:7]), axis=0)
         trans = frames.mujoco_to_osim_vec(qpos[:, 0:3])
         values = np.concatenate([ang, trans, qpos[:, cols]], axis=1)
