@@ -246,7 +246,29 @@ def test_marker_placement_corrects_wrong_generic_positions():
         k = 100.0 if c.endswith(("_tx", "_ty", "_tz")) else 1 / DEG
         assert np.ptp(d) * k < 1.5, c
         if not c.startswith("pro_sup"):  # forearm rotation: two wrist markers near its axis
-            assert abs(d.mean()) * k < 8.0, c
+            assert abs(d.mean()) * k < 9.0, c
+
+
+def test_unplaced_marker_set_is_reported():
+    """A map whose thigh and shank markers sit 8 cm from the subject's (an OpenSim MarkerSet that
+    was scaled but never placed): without placement, IK warns and lists them in the metrics."""
+    mmap = builtin_map("opensim_example")
+    truth = _motion(n=6)
+    trial = _synthetic(truth, mmap)
+    off = [n for n in mmap.names if ".Thigh." in n or ".Shank." in n]
+    shift = {n: (0.08 if "Front" in n else -0.08, 0.0, 0.0) for n in off}  # front/rear mixed up
+    shifted = MarkerMap("unplaced", {n: MarkerDef(m.body, m.pos + shift.get(n, 0.0), m.weight,
+                                                  m.landmark) for n, m in mmap.markers.items()})
+    with pytest.warns(UserWarning, match="looks unplaced"):
+        bad = run_ik(trial, H, M, marker_map=shifted, fit_segment_scales=False)
+    assert set(bad.metrics["markers_offset_over_5cm"]) == set(off)
+    import warnings as _w
+
+    with _w.catch_warnings():
+        _w.simplefilter("error", UserWarning)
+        good = run_ik(trial, H, M, fit_segment_scales=False)
+    assert good.metrics["markers_offset_over_5cm"] == {}
+    assert max(v for v in good.metrics["marker_mean_offset_m"].values() if v is not None) < 1e-3
 
 
 def test_keypoints_map_recovers_leg_flexion():
@@ -362,7 +384,30 @@ def test_cli_reports_bad_input(tmp_path, capsys):
 # real data (skipped without ../shared/data)
 # ---------------------------------------------------------------------------------------------
 
+def _reference_locks(ref) -> dict[str, float]:
+    """Coordinates an OpenSim IK result holds constant (locked in its model), at their values."""
+    return {n: float(ref[n][0]) for n in ref.names
+            if n.startswith(("subtalar", "mtp", "wrist")) and np.ptp(ref[n]) < 1e-6}
+
+
+def _against_reference(res, ref, t_max=np.inf):
+    """Per coordinate (rmse, mean offset) of ``res`` against ``ref`` (deg; translations cm)."""
+    keep = ref.time_s <= t_max + 1e-9
+    idx = [int(np.argmin(np.abs(res.motion.time_s - x))) for x in ref.time_s[keep]]
+    out = {}
+    for c in ref.names:
+        if c in res.motion.names:
+            k = 100.0 if c.endswith(("_tx", "_ty", "_tz")) else 1 / DEG
+            d = (res.motion[c][idx] - ref[c][keep]) * k
+            out[c] = (float(np.sqrt(np.mean(d ** 2))), float(np.mean(d)))
+    return out
+
+
 def test_subject01_walk_against_opensim(shared_data):
+    """Built-in model, opensim_example map, static placement: within the issue's targets of
+    OpenSim's gait2354 IK (3 deg hip/knee/ankle flexion, 5 deg the others). The pelvis markers
+    fix the hip centres: placed ~3.5 cm off the gait2392 pelvis geometry, they shifted the pelvis
+    3.3 cm against OpenSim's and bent the knees by a constant ~3 deg."""
     from kintwin.ik import load_markers
     from kintwin.motion.kinematics_io import read_motion
 
@@ -370,13 +415,115 @@ def test_subject01_walk_against_opensim(shared_data):
     trial = load_markers(d / "experimental" / "subject01_walk1.trc")
     static = load_markers(d / "experimental" / "subject01_static.trc")
     ref = read_motion(d / "gait2354" / "subject01_walk1_ik.mot")
-    res = run_ik(trial, 1.803, 72.6, static=static, time_range=(0.4, 0.9))
-    assert res.metrics["marker_rmse_m"] < 0.02
-    t = ref.time_s[ref.time_s <= 0.9 + 1e-9]
-    idx = [int(np.argmin(np.abs(res.motion.time_s - x))) for x in t]
-    for c in ("hip_flexion_r", "knee_angle_r", "knee_angle_l", "hip_flexion_l"):
-        rmse = np.sqrt(np.mean((res.motion[c][idx] - ref[c][: len(t)]) ** 2)) / DEG
-        assert rmse < 6.0, (c, rmse)
+    res = run_ik(trial, 1.803, 72.6, static=static, locked=_reference_locks(ref))
+    assert res.metrics["marker_rmse_m"] < 0.015
+    err = _against_reference(res, ref)
+    for c, (rmse, offset) in err.items():
+        if c.startswith(("hip_flexion", "knee_angle", "ankle_angle")):
+            assert rmse < 3.0, (c, rmse)
+        elif c in ("pelvis_tx", "pelvis_ty", "pelvis_tz"):
+            assert abs(offset) < 1.5, (c, offset)  # cm: the same pelvis origin as OpenSim's
+        elif not c.startswith(("subtalar", "mtp")):
+            assert rmse < 5.0, (c, rmse)
+
+
+def test_opensim_example_pelvis_markers_match_opensim_placement(shared_data):
+    """The map's pelvis markers (which fix the hip centres) are where OpenSim's Scale tool placed
+    them on the gait2392 pelvis of both example subjects, within 1.5 cm."""
+    from kintwin.ik.markersets import marker_map_from_osim
+    from kintwin.models.osim import osim_segment_scales
+
+    ours = builtin_map("opensim_example").markers
+    h = shared_data / "hamner_run" / "models"
+    s01 = shared_data / "osim_subject01_walk" / "gait2354" / "subject01_simbody.osim"
+    for osim, generic in ((s01, None), (h / "subject02_RRA_Adjusted.osim",
+                                        h / "FullBodyModel_Hamner2010_v2_0_generic.osim")):
+        placed = marker_map_from_osim(osim).markers
+        s = osim_segment_scales(osim, generic)["pelvis"]
+        for n in ("R.ASIS", "L.ASIS", "V.Sacral"):
+            d = np.linalg.norm(placed[n].pos / s - ours[n].pos)
+            assert d < 0.015, (osim.name, n, d)
+
+
+def _hamner_arm_models(shared_data):
+    """The built-in model at the Hamner subject02 segment scales and the imported Hamner model,
+    each with the Hamner MarkerSet's torso and arm markers."""
+    from kintwin.ik.markersets import marker_map_from_osim
+    from kintwin.models.osim import load_osim, osim_segment_scales
+
+    h = shared_data / "hamner_run" / "models"
+    osim = h / "subject02_scaled.osim"
+    scales = osim_segment_scales(osim, h / "FullBodyModel_Hamner2010_v2_0_generic.osim")
+    builtin = default_skeleton(1.83, 65.9)
+    names = {b.name for b in builtin.bodies}
+    builtin = default_skeleton(1.83, 65.9, {k: v for k, v in scales.items() if k in names})
+    arm = ("torso", "humerus", "ulna", "radius", "hand")
+    mk = {n: m for n, m in marker_map_from_osim(osim).markers.items() if m.body.startswith(arm)}
+    pos, bodies = {n: m.pos for n, m in mk.items()}, {n: m.body for n, m in mk.items()}
+    return MarkerModel(builtin, pos, bodies), MarkerModel(load_osim(osim), pos, bodies)
+
+
+def test_builtin_arm_joints_are_hamner_joints(shared_data):
+    """Replaying OpenSim's Hamner IK (pro_sup, elbow, shoulder, lumbar) puts the arm markers where
+    the imported Hamner model puts them: the built-in shoulder, elbow and radioulnar joints have
+    Hamner's centres, axes and signs. (A sign, axis or offset error of pro_sup would move the
+    wrist markers; the ~140 deg pro_sup difference against OpenSim's IK is not in the model: it
+    is the static-pose reference and OpenSim's pro_sup sitting near its 0-90 deg range bound.)"""
+    from kintwin.motion.kinematics_io import read_motion
+
+    ref = read_motion(shared_data / "hamner_run" / "IK" / "subject02_running_ik.mot")
+    ours, hamner = _hamner_arm_models(shared_data)
+    wanted = {"R.Wrist.Lat", "R.Wrist.Med", "L.Wrist.Lat", "RHNknuckle", "R.Elbow"}
+    assert wanted <= set(ours.marker_names)
+    q_ours = ref.to_qpos(ours.model, warn=False)[::20]
+    q_ham = ref.to_qpos(hamner.model, warn=False)[::20]
+    err = np.array([np.linalg.norm(ours.site_positions(a) - hamner.site_positions(b), axis=1)
+                    for a, b in zip(q_ours, q_ham)])
+    assert err.max() < 1e-4, dict(zip(ours.marker_names, err.max(axis=0)))  # the file's digits
+    # the check is sensitive: pro_sup with the opposite sign moves the wrist markers by cm
+    k = [ours.model.jnt_qposadr[ours.model.joint(f"pro_sup_{s}").id] for s in "rl"]
+    flipped = q_ours.copy()
+    flipped[:, k] *= -1
+    w = [ours.marker_names.index(n) for n in ("R.Wrist.Lat", "R.Wrist.Med")]
+    moved = [np.linalg.norm(ours.site_positions(a)[w] - ours.site_positions(b)[w], axis=1).max()
+             for a, b in zip(q_ours, flipped)]
+    assert min(moved) > 0.005
+
+
+def test_hamner_osim_model_against_opensim(shared_data):
+    """``--osim`` path: OpenSim's subject model with the MarkerSet its Scale tool placed
+    (subject02_RRA_Adjusted.osim) reproduces OpenSim's leg angles; subject02_scaled.osim carries
+    the generic MarkerSet, scaled but never placed (thigh and shank clusters 6-21 cm off), which
+    IK reports instead of silently bending the joints."""
+    from kintwin.ik import load_markers
+    from kintwin.ik.markersets import marker_map_from_osim, with_weights_from
+    from kintwin.models.osim import load_osim
+    from kintwin.motion.kinematics_io import read_motion
+
+    d = shared_data / "hamner_run"
+    trial = load_markers(d / "experimental" / "subject02_running.trc")
+    ref = read_motion(d / "IK" / "subject02_running_ik.mot")
+    osim = d / "models" / "subject02_RRA_Adjusted.osim"
+    skel = load_osim(osim)  # subtalar, mtp and wrists are locked in the file: not coordinates
+    kw = dict(place_markers=False, ignore_unknown=True, time_range=(0.0, 1.0),
+              locked={k: v for k, v in _reference_locks(ref).items() if k in skel.coordinate_names})
+    mmap = with_weights_from(marker_map_from_osim(osim), builtin_map("opensim_example"))
+    import warnings as _w
+
+    with _w.catch_warnings():
+        _w.simplefilter("error", UserWarning)
+        res = run_ik(trial, 1.83, 65.9, skeleton=skel, marker_map=mmap, **kw)
+    assert res.metrics["marker_rmse_m"] < 0.03  # the arm markers fit no better in OpenSim's IK
+    err = _against_reference(res, ref, t_max=1.0)
+    for c in ("hip_flexion_r", "hip_flexion_l", "knee_angle_r", "knee_angle_l",
+              "ankle_angle_r", "ankle_angle_l"):
+        assert err[c][0] < 3.0, (c, err[c])
+    osim = d / "models" / "subject02_scaled.osim"
+    mmap = with_weights_from(marker_map_from_osim(osim), builtin_map("opensim_example"))
+    with pytest.warns(UserWarning, match="looks unplaced"):
+        bad = run_ik(trial, 1.83, 65.9, skeleton=load_osim(osim), marker_map=mmap, **kw)
+    off = set(bad.metrics["markers_offset_over_5cm"])
+    assert {"R.Thigh.Rear", "R.Shank.Front", "L.Shank.Front"} <= off
 
 
 def test_c3d_markers_are_read_and_matched(shared_data):

@@ -375,6 +375,61 @@ def test_subject01_walk_matches_opensim_id(shared_data):
     assert m["residual_force_mean_pct_bw"] < 10
 
 
+def test_cli_exported_moment_signs_match_opensim(shared_data, tmp_path):
+    """Issue 3, "Exported moment signs match OpenSim's": ``kintwin id`` with the force plates on
+    subject01 (a legacy gait2354 trial, knee flexion negative) writes torques.sto and
+    kinematics.mot in the trial's convention, so the EXPORTED files agree in sign with OpenSim's
+    ID output and IK input; metrics.json has the --grf figures and records the convention."""
+    from kintwin.cli import main
+    from kintwin.motion.storage import read_table
+
+    d = shared_data / "osim_subject01_walk"
+    ik = d / "gait2354" / "subject01_walk1_ik.mot"
+    out = tmp_path / "out"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rc = main(["id", str(ik), "--grf", str(d / "experimental" / "subject01_walk1_grf.mot"),
+                   "--loads", str(d / "experimental" / "subject01_walk1_grf.xml"),
+                   "--height", "1.803", "--mass", "72.6", "--out", str(out)])
+    assert rc == 0
+    tq = read_table(out / "torques.sto")
+    assert tq.header.get("convention") == "legacy"
+    ref = read_table(d / "gait2354" / "ID_inverse_dynamics.sto")
+    inside = (tq.time_s >= ref.time_s[0]) & (tq.time_s <= ref.time_s[-1])
+    for side in "rl":
+        for c in ("hip_flexion", "knee_angle", "ankle_angle"):
+            col = f"{c}_{side}_moment"
+            r = np.corrcoef(tq.column(col)[inside],
+                            np.interp(tq.time_s[inside], ref.time_s, ref.column(col)))[0, 1]
+            assert r > 0.9, (col, r)
+
+    kin, src = read_table(out / "kinematics.mot"), read_table(ik)
+    for knee in ("knee_angle_r", "knee_angle_l"):
+        exported = kin.column(knee)
+        given = np.interp(kin.time_s, src.time_s, src.column(knee))
+        assert np.median(exported) < 0 and np.median(given) < 0
+        assert np.abs(exported - given).max() < 5.0, knee  # degrees; only the 6 Hz filter differs
+
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["info"]["export_convention"] == "legacy"
+    m = doc["metrics"]
+    # --grf: the exported (filtered, resampled) GRF scored against the input plates
+    assert m["grf_vertical_rmse_pct_bw"] < 3.0 and m["grf_vertical_r"] > 0.99
+    assert m["grf_ap_rmse_pct_bw"] < 3.0
+    # reading the folder back gives canonical signs (knee flexion positive)
+    back = read_results(out)
+    assert back.kinematics.source_convention == "legacy"
+    assert np.median(back.kinematics["knee_angle_r"]) > 0
+    np.testing.assert_allclose(back.torque("knee_angle_r"), -tq.column("knee_angle_r_moment"))
+    np.testing.assert_allclose(back.torque("hip_flexion_r"), tq.column("hip_flexion_r_moment"))
+    # as `kintwin muscles --torques torques.sto` reads it: the header's convention is honoured
+    from kintwin.dynamics.static_optimization import read_torques
+
+    tt = read_torques(out / "torques.sto")
+    np.testing.assert_allclose(tt.values[:, tt.names.index("knee_angle_r")],
+                               back.torque("knee_angle_r"))
+
+
 # --- (d) coupled dofs: an imported model whose knee translates and rotates with the knee angle ------
 @pytest.fixture(scope="module")
 def coupled_sim(tmp_path_factory):

@@ -141,12 +141,23 @@ def test_tracking_metrics_exact_values():
     assert m["tracking_frames"] == 51
 
 
-def test_metrics_recomputed_from_files_equal_metrics_json(good_twin, tmp_path):
+@pytest.mark.parametrize("convention", ["canonical", "legacy"])
+def test_metrics_recomputed_from_files_equal_metrics_json(good_twin, tmp_path, convention):
+    """Also with the files exported in the legacy convention (knee flexion negative): reading
+    them back undoes the export convention recorded in metrics.json."""
+    from kintwin.motion.storage import read_table
+
     ref, res, model, metrics = good_twin
     out = tmp_path / "out"
-    write_results(out, res, metrics)
+    write_results(out, res, metrics, convention=convention)
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["info"]["export_convention"] == convention
+    sign = -1.0 if convention == "legacy" else 1.0
+    np.testing.assert_allclose(read_table(out / "torques.sto").column("knee_angle_l_moment"),
+                               sign * res.torque("knee_angle_l"), rtol=1e-6, atol=1e-6)
+    assert np.sign(np.median(read_table(out / "kinematics.mot").column("knee_angle_r"))) == sign
     again = tm.recompute_from_output(out, reference=ref, model=model)
-    written = json.loads((out / "metrics.json").read_text())["metrics"]
+    written = doc["metrics"]
     assert tm.compare_metrics(written, again, rtol=1e-6, atol=1e-6) == []
     # and against the numbers passed in (before JSON)
     assert again["joint_angle_mae_deg"] == pytest.approx(metrics["joint_angle_mae_deg"], rel=1e-6)

@@ -1,25 +1,10 @@
-"""Figures of merit for dynamics results (``Results``), each defined where it is computed.
+"""Figures of merit for dynamics results (``Results``).
 
-Notation: T frames t_k of the result; BW = m g the body weight (N, g = 9.81 m/s^2); h the
-subject height (m); RMSE(a, b) = sqrt(mean_k (a_k - b_k)^2); r(a, b) Pearson's correlation.
-Comparisons with a reference (force plates, OpenSim ID) use the frames of the result that lie
-inside the reference's time span, the reference interpolated linearly at those times.
-
-* ``residual_force_mean_pct_bw`` = 100 * mean_k |F_res(t_k)| / BW: mean magnitude of the pelvis
-  residual force.
-* ``residual_moment_mean_pct_bw_height`` = 100 * mean_k |M_res(t_k)| / (BW h): mean magnitude of
-  the pelvis residual moment about the pelvis origin.
-* ``grf_vertical_rmse_pct_bw`` = 100 * RMSE(Fy_est, Fy_ref) / BW over all frames of BOTH feet
-  pooled (per-foot vertical forces: the split between feet counts).
-* ``grf_vertical_r``: r of the same pooled per-foot vertical forces.
-* ``grf_ap_rmse_pct_bw`` = 100 * RMSE(Fx_est, Fx_ref) / BW, anterior-posterior (X), both feet pooled.
-* ``grf_total_vertical_rmse_pct_bw``: as ``grf_vertical_rmse_pct_bw`` for the sum of both feet.
-* ``moment_rmse_nm_per_kg[c]`` = RMSE(tau_c, tau_c^ref) / m for each coordinate c present in both
-  (canonical signs: a legacy reference's knee moment is negated first, see
-  ``read_reference_moments``).
-* ``moment_r[c]`` = r(tau_c, tau_c^ref).
-* ``moment_sagittal_rmse_nm_per_kg`` = mean of ``moment_rmse_nm_per_kg`` over hip_flexion,
-  knee_angle and ankle_angle of both sides (those present).
+The definitions (units, frames, references, resampling) are in README.md, section "Metrics
+(metrics.json)"; each function below computes the keys named there. In short: BW = m g
+(g = 9.81 m/s^2), h the subject height, RMSE and Pearson's r over the result's frames that lie
+inside the reference's time span, the reference interpolated linearly at those times; moments in
+canonical signs (knee flexion positive).
 """
 
 from __future__ import annotations
@@ -29,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from ..models.build import GRAVITY
-from ..models.coordinates import ALL_COORDINATES, LEGACY_NEGATED
+from ..models.coordinates import ALL_COORDINATES
 from ..motion.grf import GroundReactions
+from ..motion.kinematics_io import convert_convention
 from ..motion.storage import read_table
 from .results import Results
 
@@ -75,7 +61,8 @@ def residual_moment_mean_pct_bw_height(results: Results) -> float:
 
 
 def grf_metrics(results: Results, reference: GroundReactions) -> dict[str, float]:
-    """Vertical and AP GRF agreement with measured ground reactions (see the module docstring)."""
+    """``grf_*`` keys: per-foot vertical and AP GRF against measured ground reactions, both feet
+    pooled (the split between the feet counts), and the total vertical force."""
     t = results.time_s
     keep = _overlap(t, reference.time_s)
     ref = reference.resample(np.clip(t[keep], reference.time_s[0], reference.time_s[-1]))
@@ -111,18 +98,16 @@ def read_reference_moments(path: str | Path, convention: str) -> tuple[np.ndarra
         raise ValueError(f"reference convention must be one of {REFERENCE_CONVENTIONS}, "
                          f"not {convention!r}")
     table = read_table(path)
-    out = {}
+    names, cols = [], []
     for j, lab in enumerate(table.labels):
         name = lab[:-len("_moment")] if lab.endswith("_moment") else lab
-        if name not in ALL_COORDINATES or name.startswith("pelvis_"):
-            continue
-        v = table.data[:, j].astype(float)
-        if convention == "legacy" and name in LEGACY_NEGATED:
-            v = -v
-        out[name] = v
-    if not out:
+        if name in ALL_COORDINATES and not name.startswith("pelvis_"):
+            names.append(name)
+            cols.append(j)
+    if not names:
         raise ValueError(f"{path}: no joint moment columns (expected e.g. hip_flexion_r_moment)")
-    return table.time_s, out
+    values = convert_convention(names, table.data[:, cols].astype(float), convention)
+    return table.time_s, {n: values[:, j] for j, n in enumerate(names)}
 
 
 def moment_metrics(results: Results, ref_time: np.ndarray, ref_moments: dict[str, np.ndarray],

@@ -2,21 +2,23 @@
 
 ``write_results(out_dir, results, metrics)`` writes:
 
-* ``kinematics.mot``: the (filtered) coordinates used, canonical convention, degrees/metres.
+* ``kinematics.mot``: the (filtered) coordinates used, degrees/metres, in the EXPORT convention.
 * ``torques.sto``: joint moments, one ``<coordinate>_moment`` column per hinge coordinate (N*m),
-  the generalized force along the coordinate. CANONICAL convention: knee flexion positive, so a
-  positive ``knee_angle_r_moment`` acts to flex the knee. In the legacy gait2354/gait2392/Hamner
-  convention (knee flexion negative) the knee moment has the opposite sign; every other column
-  is the same in both. The header states this (``convention=...``).
+  the generalized force along the coordinate, in the export convention (header ``convention=``).
 * ``grf.mot`` + ``grf_loads.xml``: ground reactions per foot in OpenSim ground (Y up), OpenSim
   labels (``ground_*`` = right foot on calcn_r, ``1_ground_*`` = left foot on calcn_l) and the
   ExternalLoads file that applies them in OpenSim.
 * ``residuals.sto``: the pelvis residual wrench: force (N) and moment (N*m) about the PELVIS
   ORIGIN, in OpenSim ground axes (X forward, Y up, Z right).
-* ``metrics.json``: the figures of ``analysis.metrics`` plus method, subject and settings.
+* ``metrics.json``: the figures of ``analysis.metrics`` plus method, subject and settings; the
+  export convention in ``info["export_convention"]``.
 * ``README.txt``: this description for whoever opens the folder.
 
-``read_results(out_dir)`` reads it all back into ``Results``.
+The export convention is the trial's source convention (``Results.kinematics.source_convention``)
+unless given: a legacy gait2354/gait2392/Hamner trial (knee flexion negative) gets legacy files
+that match its OpenSim model and OpenSim's own ID output; the knee_angle columns are the only
+ones that differ (``kinematics_io.convert_convention``). In memory ``Results`` is always canonical
+(knee flexion positive). ``read_results(out_dir)`` reads it all back into canonical ``Results``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.coordinates import LEGACY_NEGATED
 from ..motion.grf import GroundReactions, read_grf
 from ..motion.motion import Motion
 from ..motion.storage import read_table, write_table
@@ -35,8 +36,10 @@ from ..motion.storage import read_table, write_table
 TORQUE_SUFFIX = "_moment"
 RESIDUAL_LABELS = ("residual_force_x", "residual_force_y", "residual_force_z",
                    "residual_moment_x", "residual_moment_y", "residual_moment_z")
-CONVENTION_NOTE = ("canonical: knee flexion positive; in the legacy gait2392/Hamner convention "
-                   "the knee_angle moments have the opposite sign")
+CONVENTION_NOTES = {
+    "canonical": "canonical: knee flexion positive (kintwin, Rajagopal 2016)",
+    "legacy": "legacy: knee flexion negative (gait2354/gait2392/Hamner 2010); "
+              "knee_angle values and moments have the opposite sign of kintwin's canonical ones"}
 FILES = {"kinematics": "kinematics.mot", "torques": "torques.sto", "grf": "grf.mot",
          "loads": "grf_loads.xml", "residuals": "residuals.sto", "metrics": "metrics.json"}
 
@@ -120,35 +123,40 @@ def _jsonable(x):
 
 README = """kintwin dynamics results ({method})
 
-kinematics.mot  coordinates used (after filtering), degrees / metres, kintwin canonical
-                convention (knee flexion positive).
+Sign convention of kinematics.mot and torques.sto: {note}.
+
+kinematics.mot  coordinates used (after filtering), degrees / metres.
 torques.sto     joint moments <coordinate>_moment in N*m: generalized force along each
-                coordinate, canonical signs (knee flexion positive). In the legacy gait2354/
-                gait2392/Hamner convention the knee_angle moments have the OPPOSITE sign.
+                coordinate (a positive knee_angle moment acts to increase knee_angle).
 grf.mot         ground reactions in OpenSim ground (X forward, Y up, Z right): force N,
                 centre of pressure m, free torque N*m; ground_* = right foot, 1_ground_* = left.
 grf_loads.xml   OpenSim ExternalLoads applying grf.mot to calcn_r / calcn_l.
 residuals.sto   pelvis residual wrench about the pelvis origin, OpenSim ground axes (N, N*m):
                 what the ground reactions cannot explain.
-metrics.json    figures (see kintwin.analysis.metrics for definitions), method and settings.
+metrics.json    figures (defined in kintwin's README.md, "Metrics"), method and settings.
 """
 
 
-def write_results(out_dir: str | Path, results: Results, metrics: dict | None = None) -> Path:
-    """Write ``results`` (and ``metrics``, default ``results.metrics``) into ``out_dir``."""
-    from ..motion.kinematics_io import write_motion
+def write_results(out_dir: str | Path, results: Results, metrics: dict | None = None,
+                  convention: str | None = None) -> Path:
+    """Write ``results`` (and ``metrics``, default ``results.metrics``) into ``out_dir``;
+    ``kinematics.mot`` and ``torques.sto`` in ``convention`` (default: the trial's,
+    ``results.kinematics.source_convention``)."""
+    from ..motion.kinematics_io import convert_convention, write_motion
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = results.metrics if metrics is None else metrics
+    convention = convention or results.kinematics.source_convention
     t = results.time_s
 
-    write_motion(out / FILES["kinematics"], results.kinematics, convention="canonical")
+    write_motion(out / FILES["kinematics"], results.kinematics, convention=convention)
 
     p = write_table(out / FILES["torques"], [n + TORQUE_SUFFIX for n in results.coordinate_names],
-                    t, results.torque_nm, name="kintwin joint moments")
-    _add_header(p, {"units": "N*m", "convention": "canonical",
-                    "convention_note": CONVENTION_NOTE,
+                    t, convert_convention(results.coordinate_names, results.torque_nm, convention),
+                    name="kintwin joint moments")
+    _add_header(p, {"units": "N*m", "convention": convention,
+                    "convention_note": CONVENTION_NOTES[convention],
                     "method": results.method})
 
     results.grf.write_mot(out / FILES["grf"])
@@ -162,31 +170,30 @@ def write_results(out_dir: str | Path, results: Results, metrics: dict | None = 
     doc = {"method": results.method,
            "subject": {"mass_kg": results.mass_kg, "height_m": results.height_m},
            "frames": int(len(t)), "time_range_s": [float(t[0]), float(t[-1])],
-           "conventions": {"torques": CONVENTION_NOTE, "grf": "OpenSim ground, Y up",
+           "conventions": {"kinematics_and_torques": CONVENTION_NOTES[convention],
+                           "grf": "OpenSim ground, Y up",
                            "residuals": "OpenSim ground axes, about the pelvis origin"},
-           "info": results.info, "metrics": metrics}
+           "info": {**results.info, "export_convention": convention}, "metrics": metrics}
     (out / FILES["metrics"]).write_text(json.dumps(_jsonable(doc), indent=2) + "\n")
-    (out / "README.txt").write_text(README.format(method=results.method or "unspecified"))
+    (out / "README.txt").write_text(README.format(method=results.method or "unspecified",
+                                                  note=CONVENTION_NOTES[convention]))
     return out
 
 
 def read_results(out_dir: str | Path) -> Results:
-    """Read a folder written by ``write_results``."""
-    from ..motion.kinematics_io import read_motion
+    """Read a folder written by ``write_results``, in canonical signs (the files' convention is
+    ``info["export_convention"]`` of metrics.json, canonical in folders older than it)."""
+    from ..motion.kinematics_io import convert_convention, read_motion
 
     out = Path(out_dir)
     doc = json.loads((out / FILES["metrics"]).read_text())
     subj = doc.get("subject", {})
-    kin = read_motion(out / FILES["kinematics"], convention="canonical",
+    conv = doc.get("info", {}).get("export_convention", "canonical")
+    kin = read_motion(out / FILES["kinematics"], convention=conv,
                       height_m=subj.get("height_m"), mass_kg=subj.get("mass_kg"))
     tq = read_table(out / FILES["torques"])
-    conv = next((v for k, v in tq.header.items() if k.lower() == "convention"), "canonical")
     names = [lab[: -len(TORQUE_SUFFIX)] if lab.endswith(TORQUE_SUFFIX) else lab for lab in tq.labels]
-    torque = tq.data.copy()
-    if conv == "legacy":
-        for j, n in enumerate(names):
-            if n in LEGACY_NEGATED:
-                torque[:, j] *= -1
+    torque = convert_convention(names, tq.data, conv)
     grf = read_grf(out / FILES["grf"], loads_xml=out / FILES["loads"])
     res = read_table(out / FILES["residuals"])
     rw = np.column_stack([res.column(lab) for lab in RESIDUAL_LABELS])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import add_subject_arguments
+from .common import add_convention_argument, add_subject_arguments
 
 HELP = ("run the twin (a trained policy) over trials: metrics.json, kinematics.mot, torques.sto, "
         "grf.mot, residuals.sto and report.html per trial, plus a summary across trials")
@@ -24,8 +24,7 @@ def add_arguments(p):
     p.add_argument("--foot-of", default=None,
                    help="foot assignment without --loads, e.g. 'ground=r,1_ground=l'")
     p.add_argument("--reference-id", type=Path, help="OpenSim inverse dynamics .sto to score the torques")
-    p.add_argument("--convention", choices=("auto", "legacy", "canonical"), default="auto",
-                   help="kinematics sign convention (default: detect)")
+    add_convention_argument(p)
     p.add_argument("--workers", type=int, default=2, help="trials analyzed in parallel")
     p.add_argument("--out", type=Path, required=True, help="output folder")
 

@@ -18,6 +18,14 @@ def add_subject_arguments(p: argparse.ArgumentParser) -> None:
                    help="build the model from this scaled OpenSim model instead of the built-in one")
 
 
+def add_convention_argument(p: argparse.ArgumentParser) -> None:
+    """``--convention`` of the trial's kinematics file (``kinematics_io.read_motion``)."""
+    p.add_argument("--convention", choices=("auto", "legacy", "canonical"), default="auto",
+                   help="sign convention of the trial's kinematics: legacy (gait2354/gait2392/"
+                        "Hamner, knee flexion negative) or canonical (knee flexion positive); "
+                        "default auto: detected from the file")
+
+
 def load_scales(path: Path | None) -> dict[str, float] | None:
     if path is None:
         return None

@@ -4,7 +4,9 @@ With ``--grf`` the measured ground reactions are applied at the centre of pressu
 calcn_l (classical inverse dynamics, as OpenSim's ID tool); without it the ground reactions are
 estimated from the kinematics (``dynamics.contact_estimation``). Either way the results folder has
 the same layout (``analysis.results``): torques.sto, grf.mot (+ ExternalLoads xml), residuals.sto,
-kinematics.mot and metrics.json.
+kinematics.mot and metrics.json; kinematics.mot and torques.sto in the trial's sign convention.
+GRF figures in metrics.json score the exported GRF against ``--compare-grf`` when given, else
+against the ``--grf`` plates themselves (then a check of the export only).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from .common import add_subject_arguments, skeleton_from_args
+from .common import add_convention_argument, add_subject_arguments, skeleton_from_args
 
 HELP = ("inverse dynamics of a trial: joint torques, ground reactions (measured with --grf, "
         "else estimated from the kinematics) and pelvis residuals")
@@ -22,6 +24,7 @@ HELP = ("inverse dynamics of a trial: joint torques, ground reactions (measured 
 
 def add_arguments(p):
     p.add_argument("trial", type=Path, help="kinematics .mot/.sto (OpenSim IK output or kintwin)")
+    add_convention_argument(p)
     p.add_argument("--grf", type=Path, help="measured ground reactions .mot (force plates); "
                                             "without it the contacts are estimated")
     p.add_argument("--loads", type=Path, help="OpenSim ExternalLoads .xml telling which plate "
@@ -33,9 +36,10 @@ def add_arguments(p):
                         "joint moments against")
     p.add_argument("--reference-convention", choices=("auto", "legacy", "canonical"),
                    default="auto", help="knee sign convention of the reference model; auto: "
-                                        "the convention detected in the trial file")
+                                        "the trial's (detected, or --convention)")
     p.add_argument("--compare-grf", type=Path,
-                   help="measured ground reactions .mot to score estimated (or filtered) GRF against")
+                   help="measured ground reactions .mot, not used as input, to score the estimated "
+                        "GRF against (default with --grf: the --grf plates, a check of the export)")
     add_subject_arguments(p)
     p.add_argument("--cutoff", type=float, default=6.0,
                    help="low-pass cutoff (Hz) for the kinematics and the GRF (default 6, as "
@@ -89,7 +93,8 @@ def run(args):
     cutoff = args.cutoff if args.cutoff and args.cutoff > 0 else None
 
     model = build_model(skeleton_from_args(args))
-    motion = read_motion(args.trial, height_m=args.height, mass_kg=args.mass)
+    motion = read_motion(args.trial, convention=args.convention, height_m=args.height,
+                         mass_kg=args.mass)
     convention = motion.source_convention
     motion = _model_motion(motion, model)
     t0 = args.start if args.start is not None else motion.time_s[0]
@@ -119,7 +124,11 @@ def run(args):
                          "trial_convention": convention})
 
     ref_grf = (read_grf(args.compare_grf, loads_xml=args.loads, foot_of=foot_of)
-               if args.compare_grf else None)
+               if args.compare_grf else grf)
+    if ref_grf is not None:
+        results.info["grf_scored_against"] = (
+            f"{args.compare_grf} (--compare-grf, not an input)" if args.compare_grf
+            else f"{args.grf} (--grf, the input loads: a check of the exported GRF)")
     ref_mom = None
     if args.reference_id:
         conv = convention if args.reference_convention == "auto" else args.reference_convention
@@ -128,6 +137,7 @@ def run(args):
     metrics = compute_metrics(results, reference_grf=ref_grf, reference_moments=ref_mom)
     write_results(args.out, results, metrics)
     print(json.dumps({"method": results.method, "out": str(args.out), "frames": len(results.time_s),
+                      "export_convention": results.kinematics.source_convention,
                       **{k: v for k, v in metrics.items() if not isinstance(v, dict)}}, indent=2,
                      default=float))
     return 0

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_subject_arguments, skeleton_from_args
+from .common import add_convention_argument, add_subject_arguments, skeleton_from_args
 
 HELP = ("muscle activations by static optimization (min sum of squared activations) reproducing "
         "the joint torques: activations.sto, muscle_forces.sto, metrics.json (reserve use), plot")
@@ -53,6 +53,7 @@ def muscle_model_from_args(args, skeleton=None):
 
 def add_arguments(p):
     p.add_argument("trial", type=Path, help="kinematics .mot/.sto (OpenSim IK output or kintwin)")
+    add_convention_argument(p)
     add_subject_arguments(p)
     add_muscle_arguments(p)
     p.add_argument("--torques", type=Path, default=None,
@@ -119,7 +120,8 @@ def run(args):
     skeleton = skeleton_from_args(args)
     spec, info = muscle_model_from_args(args, skeleton)
     model = spec.compile()
-    motion = read_motion(args.trial, height_m=args.height, mass_kg=args.mass)
+    motion = read_motion(args.trial, convention=args.convention, height_m=args.height,
+                         mass_kg=args.mass)
     convention = motion.source_convention
     joints = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(model.njnt)}
     keep = [n for n in motion.names if n in PELVIS_COORDINATES or n in joints]

@@ -30,12 +30,13 @@ How the built-in positions were obtained: from anatomical definitions in the seg
 kintwin's generic model (OpenSim gait2392 frames at 1.80 m: pelvis origin near the mid-point of
 the anterior superior iliac spines (ASIS), femur origin at the hip centre, tibia origin at the knee
 centre, calcaneus origin at the back of the heel ~2.5 cm above the sole, ...). Bony landmarks are
-placed with typical adult dimensions (hip centre from the ASIS by Harrington et al. 2007's
-regression, which puts the ASIS mid-point ~4.6 cm anterior and ~8 cm superior of the hip centres
-and the inter-ASIS width at ~0.23 m; knee and ankle widths ~0.10 m and ~0.09 m between the skin
+placed with typical adult dimensions (knee and ankle widths ~0.10 m and ~0.09 m between the skin
 markers; foot landmarks from the model's sole at y = -0.025 m of the calcaneus frame), plus ~1 cm
-for skin and marker radius. Cluster markers (thigh, shank, upper arm) sit on the skin surface at
-plausible places. These are STARTING values with errors of 1-3 cm: with a static trial,
+for skin and marker radius; the ``opensim_example`` pelvis markers and ``Midfoot.Sup`` are where
+OpenSim's Scale tool placed them on the gait2392 pelvis and foot of both example subjects (the
+pelvis markers fix the hip centres, so they must match the model's pelvis geometry). Cluster
+markers (thigh, shank, upper arm) sit on the skin surface at plausible places. These are STARTING
+values with errors of 1-3 cm: with a static trial,
 ``kintwin ik`` fits the segment scales and then moves every marker to where the static trial
 sees it on the fitted model (marker placement, as OpenSim's MarkerPlacer does), which removes the
 subject-specific offsets.
@@ -114,12 +115,19 @@ class MarkerMap:
 
 _HJC = (-0.0707, -0.0661, 0.0835)  # right hip centre in the pelvis frame (the model's hip joint)
 
-# ASIS mid-point ~ (-0.025, 0.014, 0) in the pelvis frame (Harrington 2007 from the hip centre);
-# bony ASIS half-width 0.115 m; skin + marker ~1 cm anterior. Sacral marker between the PSIS,
-# pelvis depth (ASIS-PSIS) ~0.15 m, ~1 cm behind the skin.
+# Pelvis markers: where OpenSim's Scale tool placed the OpenSim example markers on the gait2392
+# pelvis of both example subjects (subject01_simbody.osim, Hamner subject02_RRA_Adjusted.osim),
+# divided by their pelvis scale, left and right averaged: ASIS (0.024, 0.035, 0.128), V.Sacral
+# (-0.173, 0.039, 0.0), spread between subjects <= 1 cm in x and z (cf. the generic Hamner 2010
+# MarkerSet: (0.02, 0.03, 0.128), (-0.16, 0.04, 0)). Both are set at their mean height (0.037 m),
+# so the ASIS-sacral line is level at zero pelvis tilt (their 4 mm difference is within the
+# 1.7 cm spread between subjects). These put the hip centres ~9 cm behind and ~10 cm below the
+# ASIS markers, as the gait2392 pelvis does; a hip centre from a regression (Harrington et al.
+# 2007, ~5 cm behind the ASIS) misplaces the pelvis by ~3.5 cm relative to the markers, which
+# tilts the thigh by ~4 deg in the static trial and shows up as ~3 deg of knee and hip offsets.
 _OPENSIM_EXAMPLE_RIGHT = [
     # pelvis
-    ("R.ASIS", "pelvis", (-0.015, 0.014, 0.118), 10.0, True),
+    ("R.ASIS", "pelvis", (0.024, 0.037, 0.128), 10.0, True),
     # femur: cluster of three on the lateral thigh; knee epicondyles (static trial only) at the
     # knee centre level (y = -0.395), ~5 cm either side of the knee centre with the marker.
     ("R.Thigh.Upper", "femur", (0.0, -0.14, 0.095), 3.0, False),
@@ -136,7 +144,9 @@ _OPENSIM_EXAMPLE_RIGHT = [
     ("R.Ankle.Med", "tibia", (0.006, -0.425, -0.045), 5.0, True),
     # calcaneus frame: origin at the back of the heel, sole at y = -0.025; markers on the shoe.
     ("R.Heel", "calcn", (-0.015, 0.01, 0.0), 10.0, True),
-    ("R.Midfoot.Sup", "calcn", (0.10, 0.045, -0.005), 5.0, True),
+    # on the medial dorsum (navicular/first cuneiform), as OpenSim's registrations of both
+    # example subjects place it (mean (0.119, 0.039, -0.037), z within 6 mm)
+    ("R.Midfoot.Sup", "calcn", (0.119, 0.039, -0.037), 5.0, True),
     ("R.Midfoot.Lat", "calcn", (0.10, 0.0, 0.045), 5.0, True),
     ("R.Toe.Lat", "calcn", (0.16, -0.005, 0.05), 5.0, True),   # 5th metatarsal head
     ("R.Toe.Med", "calcn", (0.175, 0.0, -0.045), 5.0, True),   # 1st metatarsal head
@@ -158,7 +168,7 @@ _OPENSIM_EXAMPLE_RIGHT = [
     ("R.Temple", "head", (0.09, 0.155, 0.07), 2.0, True),
 ]
 _OPENSIM_EXAMPLE_CENTRAL = [
-    ("V.Sacral", "pelvis", (-0.185, 0.014, 0.0), 10.0, True),
+    ("V.Sacral", "pelvis", (-0.173, 0.037, 0.0), 10.0, True),
     ("Sternum", "torso", (0.09, 0.32, 0.0), 5.0, True),  # body of the sternum, on the skin
     ("Top.Head", "head", (0.01, 0.26, 0.0), 2.0, True),  # vertex ~0.25 m above C7 + marker
 ]

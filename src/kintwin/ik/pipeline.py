@@ -26,6 +26,10 @@
    rounds; markers on the pelvis, which define the reference frame, are never moved). Markers whose systematic trial
    error stays under the threshold keep their static placement, so the static pose remains the
    reference of the joint angles.
+7. Systematic marker offsets (mean body-frame offset of each marker from its site over the
+   trial) go into the metrics; without placement, three or more markers over 5 cm raise a warning
+   that the marker set looks unplaced on this subject (an OpenSim model's MarkerSet straight from
+   scaling, before marker placement, is typically 5-20 cm off on the thigh and shank clusters).
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ MARKER_SIGMA_M = 0.01  # typical marker error: the unit of the priors below
 NEUTRAL_PRIOR_DEG = 10.0  # static pose: a joint angle this far from 0 costs like one 1 cm error
 SCALE_PRIOR_REL = 0.3  # a factor 30 % off height/1.80 costs like one 1 cm error
 TRUNK_PRIOR_DEG = 10.0  # lumbar angles, only when the pelvis orientation is not observable
+UNPLACED_OFFSET_M = 0.05  # a marker this far from its site on average is misplaced on its body
+UNPLACED_MIN_MARKERS = 3  # this many such markers without placement: the set looks unplaced
 ARM_PRIOR_DEG = 60.0  # arms: much weaker (T-pose or arms down); only settles ambiguities
 _ARM_PREFIXES = ("arm_", "elbow_", "pro_sup")
 
@@ -336,6 +342,18 @@ def run_ik(trial: Markers, height_m: float, mass_kg: float,
         calibrated.markers.update({n: MarkerDef(bodies[n], pos_subject[n], mmap.markers[n].weight,
                                                 mmap.markers[n].landmark) for n in refined})
     scale_info["markers_replaced_from_trial_m"] = refined
+    # systematic marker offsets: a marker set that was never placed on this subject (e.g. the
+    # MarkerSet of an OpenSim model after scaling but before marker placement) sits cm away from
+    # the subject's markers on their bodies, and IK then bends the joints to reach them
+    offsets = np.linalg.norm(_systematic_offsets(mm, qpos, X, present), axis=1)
+    off_markers = {n: round(float(v), 4) for n, v, p in zip(used, offsets, present)
+                   if p and v > UNPLACED_OFFSET_M}
+    if not placed and len(off_markers) >= UNPLACED_MIN_MARKERS:
+        warnings.warn(f"{len(off_markers)} markers sit more than {UNPLACED_OFFSET_M * 100:.0f} cm "
+                      f"from their model positions on average over the trial ({off_markers}): the "
+                      f"marker set {mmap.name!r} looks unplaced on this subject (generic or scaled "
+                      "positions); give a static trial (--static) to place the markers, or an "
+                      "OpenSim model whose MarkerSet its Scale tool has placed", stacklevel=2)
     held = [n for n, d in zip(mm.hinge.names, mm.hinge.dadr) if not observed[d]]
     motion = Motion.from_qpos(mm.model, trial.time_s, qpos,
                               subject=Subject(height_m=height_m, mass_kg=mass_kg),
@@ -352,6 +370,9 @@ def run_ik(trial: Markers, height_m: float, mass_kg: float,
         "unknown_markers_ignored": sorted(set(t_unknown) | set(s_unknown)),
         "markers_on_absent_bodies": off_model,
         "coordinates_held_at_zero": held,
+        "marker_mean_offset_m": {n: (round(float(v), 4) if p else None)
+                                 for n, v, p in zip(used, offsets, present)},
+        "markers_offset_over_5cm": off_markers,
         "trunk_prior": ({"coordinates": sorted(trunk_prior), "std_deg": TRUNK_PRIOR_DEG,
                          "why": "pelvis markers collinear or fewer than 3: pelvis tilt, lumbar "
                                 "and hip flexion are not separable without it"}

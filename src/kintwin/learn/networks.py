@@ -81,8 +81,9 @@ class GaussianPolicy(eqx.Module):
     log_std: jax.Array
 
     def __init__(self, obs_size: int, action_size: int, hidden_sizes: Sequence[int] = (512, 256),
-                 activation: str = "elu", init_std: float = 0.5, *, key: jax.Array):
-        self.net = MLP(obs_size, action_size, hidden_sizes, activation, key, out_gain=0.01)
+                 activation: str = "elu", init_std: float = 0.5, out_gain: float = 0.01, *,
+                 key: jax.Array):
+        self.net = MLP(obs_size, action_size, hidden_sizes, activation, key, out_gain=out_gain)
         self.log_std = jnp.full((action_size,), math.log(init_std), jnp.float32)
 
     def mean(self, obs: jax.Array) -> jax.Array:

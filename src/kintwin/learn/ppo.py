@@ -68,11 +68,17 @@ class PPOConfig:
     epochs: int = 5
     num_minibatches: int = 4  #: minibatch = batch // num_minibatches (remainder dropped)
     learning_rate: float = 3e-4
-    lr_schedule: str = "linear"  #: "constant", "linear" or "cosine" (decay over the horizon)
+    #: "constant", "linear" or "cosine" (decay over the horizon), or "adaptive": after every
+    #: update the rate is divided by 1.5 when the update's approx. KL exceeds 2 x ``target_kl``
+    #: and multiplied by 1.5 below ``target_kl`` / 2, within [lr_min, lr_max]
+    lr_schedule: str = "linear"
     lr_final_fraction: float = 0.1  #: final lr = learning_rate * lr_final_fraction
     #: schedule horizon in env steps; None: the ``total_steps`` of each ``train`` call. Set it
     #: for runs that are resumed or trained in several ``train`` calls.
     schedule_env_steps: int | None = None
+    target_kl: float = 0.01  #: "adaptive" schedule
+    lr_min: float = 1e-5
+    lr_max: float = 1e-3
     max_grad_norm: float = 0.5
     adam_eps: float = 1e-5
     # Networks
@@ -80,6 +86,9 @@ class PPOConfig:
     value_hidden: tuple[int, ...] = (512, 256)
     activation: str = "elu"
     init_std: float = 0.5  #: initial action std (actions live in [-1, 1])
+    #: gain of the policy's output layer: 0.01 gives a near-zero initial mean; 0 an exactly zero
+    #: one (when the env's own controller is the starting point, e.g. a feed-forward teacher)
+    policy_out_gain: float = 0.01
     # Normalisation
     normalize_obs: bool = True
     obs_clip: float = 10.0
@@ -90,8 +99,8 @@ class PPOConfig:
     def __post_init__(self):
         for name in ("policy_hidden", "value_hidden"):  # lists from JSON -> hashable tuples
             object.__setattr__(self, name, tuple(int(h) for h in getattr(self, name)))
-        if self.lr_schedule not in ("constant", "linear", "cosine"):
-            raise ValueError(f"lr_schedule must be constant, linear or cosine, "
+        if self.lr_schedule not in ("constant", "linear", "cosine", "adaptive"):
+            raise ValueError(f"lr_schedule must be constant, linear, cosine or adaptive, "
                              f"got {self.lr_schedule!r}")
         if self.num_steps < 1 or self.epochs < 1 or self.num_minibatches < 1:
             raise ValueError("num_steps, epochs and num_minibatches must be >= 1")
@@ -118,6 +127,7 @@ class TrainState(eqx.Module):
     value_norm: PopArtStats
     key: jax.Array  #: base key; iteration i uses fold_in(key, i)
     iteration: jax.Array  #: int32, number of updates done
+    learning_rate: jax.Array  #: float32, the rate of the next update ("adaptive" schedule)
 
     @property
     def obs_size(self) -> int:
@@ -162,13 +172,23 @@ def init_train_state(config: PPOConfig, obs_size: int, action_size: int) -> Trai
     """Fresh networks, optimiser and normalisers, all determined by ``config.seed``."""
     key, k_pi, k_v = jax.random.split(jax.random.PRNGKey(config.seed), 3)
     policy = GaussianPolicy(obs_size, action_size, config.policy_hidden, config.activation,
-                            config.init_std, key=k_pi)
+                            config.init_std, config.policy_out_gain, key=k_pi)
     value = ValueNetwork(obs_size, config.value_hidden, config.activation, key=k_v)
     opt_state = make_optimizer(config, config.learning_rate).init(
         eqx.filter((policy, value), eqx.is_array))
     obs_clip = config.obs_clip if config.normalize_obs else math.inf
     return TrainState(policy, value, opt_state, RunningMeanStd.create(obs_size, obs_clip),
-                      PopArtStats.create(), key, jnp.zeros((), jnp.int32))
+                      PopArtStats.create(), key, jnp.zeros((), jnp.int32),
+                      jnp.asarray(config.learning_rate, jnp.float32))
+
+
+def adapt_learning_rate(config: PPOConfig, lr: float, approx_kl: float) -> float:
+    """The next learning rate of the "adaptive" schedule (see ``PPOConfig.lr_schedule``)."""
+    if not math.isfinite(approx_kl) or approx_kl > 2.0 * config.target_kl:
+        lr = lr / 1.5
+    elif approx_kl < 0.5 * config.target_kl:
+        lr = lr * 1.5
+    return float(min(max(lr, config.lr_min), config.lr_max))
 
 
 def iteration_keys(state: TrainState) -> tuple[jax.Array, jax.Array]:
@@ -333,7 +353,7 @@ def _ppo_update(state: TrainState, rollout: Rollout, config: PPOConfig,
     stats["action_std"] = jnp.mean(policy.std())
     stats["reward_mean"] = jnp.mean(rollout.rewards)
     new_state = TrainState(policy, value_net, opt_state, obs_norm, value_norm, state.key,
-                           state.iteration + 1)
+                           state.iteration + 1, state.learning_rate)
     return new_state, stats
 
 
@@ -483,9 +503,14 @@ class PPOTrainer:
             t0 = time.perf_counter()
             rollout, stats = self._collect(env)
             t1 = time.perf_counter()
-            lr = schedule(self.state.iteration)
+            adaptive = cfg.lr_schedule == "adaptive"
+            lr = self.state.learning_rate if adaptive else schedule(self.state.iteration)
             self.state, update_stats = ppo_update(self.state, rollout, cfg, lr)
             stats = {k: float(v) for k, v in jax.device_get({**stats, **update_stats}).items()}
+            if adaptive:
+                new_lr = adapt_learning_rate(cfg, stats["learning_rate"], stats["approx_kl"])
+                self.state = eqx.tree_at(lambda s: s.learning_rate, self.state,
+                                         jnp.asarray(new_lr, jnp.float32))
             t2 = time.perf_counter()
             self.env_steps += batch
             stats.update(iteration=float(self.state.iteration), env_steps=float(self.env_steps),

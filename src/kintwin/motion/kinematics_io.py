@@ -86,14 +86,20 @@ def read_motion(path: str | Path, convention: str = "auto", coordinates=ALL_COOR
                               stacklevel=2)
         else:
             convention = "legacy" if np.median(values[:, knees]) < 0 else "canonical"
-    values = _convert(names, values, convention)
+    values = convert_convention(names, values, convention)
     return Motion(time_s=table.time_s, names=names, values=values,
                   subject=Subject(height_m=height_m, mass_kg=mass_kg),
                   source_file=str(path), source_convention=convention)
 
 
-def _convert(names: list[str], values: np.ndarray, convention: str) -> np.ndarray:
-    """Legacy <-> canonical (the map is its own inverse)."""
+def convert_convention(names: list[str], values: np.ndarray, convention: str) -> np.ndarray:
+    """Columns ``values`` (T, n) of coordinates ``names`` between canonical and ``convention``:
+    for ``"legacy"`` the ``LEGACY_NEGATED`` (knee) columns are negated, the map being its own
+    inverse; a copy for legacy, ``values`` itself for canonical. It applies alike to coordinate
+    values and to their generalized forces (``<coordinate>_moment``): negating a coordinate
+    negates the force along it."""
+    if convention not in CONVENTIONS[1:]:
+        raise ValueError(f"convention must be one of {CONVENTIONS[1:]}, not {convention!r}")
     if convention == "legacy":
         values = values.copy()
         for j, n in enumerate(names):
@@ -112,7 +118,7 @@ def write_motion(path: str | Path, motion: Motion, convention: str | None = None
     """
     path = Path(path)
     convention = convention or motion.source_convention
-    values = _convert(motion.names, motion.values, convention)
+    values = convert_convention(motion.names, motion.values, convention)
     if path.suffix in (".mot", ".sto"):
         if in_degrees:
             values = values.copy()

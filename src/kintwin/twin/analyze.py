@@ -1,0 +1,125 @@
+"""Analyze trials with the twin: simulate, score, write the results layout and the HTML report."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..analysis.results import write_results
+from ..models.build import build_model
+from ..motion.kinematics_io import read_motion, write_motion
+from ..motion.motion import Motion
+from ..motion.sample import sample_walk
+
+SAMPLE = "sample"  # the trial name that means the generated sample walking trial
+KINEMATICS_SUFFIXES = (".mot", ".sto")
+
+
+@dataclass
+class TrialJob:
+    trial: str  # a kinematics file or SAMPLE
+    out_dir: Path
+    skeleton_args: dict  # height, mass, scales, osim (as for cli.common.skeleton_from_args)
+    policy: str | None = None
+    finetune_steps: int = 0
+    grf: str | None = None
+    loads: str | None = None
+    foot_of: dict | None = None
+    reference_id: str | None = None
+    convention: str = "auto"
+
+
+def expand_trials(items: list[str]) -> list[str]:
+    """Files, folders (their .mot/.sto files) or the word ``sample``."""
+    out = []
+    for item in items:
+        p = Path(item)
+        if item == SAMPLE:
+            out.append(item)
+        elif p.is_dir():
+            found = sorted(str(f) for f in p.iterdir() if f.suffix in KINEMATICS_SUFFIXES)
+            if not found:
+                raise FileNotFoundError(f"{p}: no .mot/.sto kinematics files in this folder")
+            out += found
+        elif p.exists():
+            out.append(item)
+        else:
+            raise FileNotFoundError(f"trial {item} not found")
+    return out
+
+
+def load_trial(job: TrialJob) -> Motion:
+    h, m = job.skeleton_args.get("height"), job.skeleton_args.get("mass")
+    if job.trial == SAMPLE:
+        return sample_walk()
+    return read_motion(job.trial, convention=job.convention, height_m=h, mass_kg=m)
+
+
+def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
+    """Everything for one trial; returns its metrics (also written to ``metrics.json``)."""
+    from argparse import Namespace
+
+    from ..analysis.metrics import read_reference_moments
+    from ..analysis.tracking_metrics import compute_all
+    from ..cli.common import skeleton_from_args
+    from ..motion.grf import read_grf
+    from ..report.html import write_report
+    from .runner import finetune, load_policy, run_twin
+
+    t0 = time.perf_counter()
+    say = print if progress else (lambda *a, **k: None)
+    motion = load_trial(job)
+    args = dict(job.skeleton_args)
+    if job.trial == SAMPLE and args.get("height") is None:
+        args["height"], args["mass"] = motion.subject.height_m, motion.subject.mass_kg
+    if args.get("height") is None or args.get("mass") is None:
+        raise ValueError("give the subject's --height (m) and --mass (kg)")
+    motion.subject.height_m, motion.subject.mass_kg = args["height"], args["mass"]
+    skeleton = skeleton_from_args(Namespace(**args))
+    model = build_model(skeleton)
+    subject = (float(args["height"]), float(skeleton.mass_kg))
+    policy = load_policy(job.policy)
+    # Read every reference before simulating, so bad input fails before anything is written.
+    ref_grf = read_grf(job.grf, loads_xml=job.loads, foot_of=job.foot_of) if job.grf else None
+    ref_moments = (read_reference_moments(job.reference_id, motion.source_convention)
+                   if job.reference_id else None)
+    name = Path(job.trial).stem
+    if job.finetune_steps:
+        say(f"[{name}] fine-tuning the policy for {job.finetune_steps} steps ...", flush=True)
+        finetune(policy, model, motion, subject, job.finetune_steps, progress=progress)
+    say(f"[{name}] running the twin over {motion.time_s[-1] - motion.time_s[0]:.2f} s ...", flush=True)
+    run = run_twin(policy, model, motion, subject)
+    say(f"[{name}] scoring and writing the outputs ...", flush=True)
+    out = Path(job.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = compute_all(run.results, run.reference, reference_grf=ref_grf,
+                          reference_moments=ref_moments, model=model,
+                          terminated_at_s=run.terminated_at_s)
+    metrics["completed"] = run.completed
+    write_motion(out / "reference_kinematics.mot", run.reference, convention="canonical")
+    run.results.info.update({"reference_kinematics": "reference_kinematics.mot",
+                             "trial": job.trial, "policy": str(job.policy or "shipped"),
+                             "finetune_steps": job.finetune_steps})
+    write_results(out, run.results, metrics)
+    report = write_report(out, run.results, metrics, run.reference, reference_grf=ref_grf,
+                          reference_moments=ref_moments, trial_name=name,
+                          subject={"Height (m)": f"{subject[0]:.2f}", "Mass (kg)": f"{subject[1]:.1f}"})
+    say(f"[{name}] done in {time.perf_counter() - t0:.1f} s: {report}", flush=True)
+    return metrics
+
+
+def analyze_trials(jobs: list[TrialJob], workers: int = 2) -> list[tuple[TrialJob, dict | Exception]]:
+    """Several trials in parallel processes (one per core); errors are returned, not raised."""
+    if len(jobs) == 1:
+        return [(jobs[0], analyze_trial(jobs[0]))]
+    out = []
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        futures = [(job, pool.submit(analyze_trial, job, True)) for job in jobs]
+        for job, f in futures:
+            try:
+                out.append((job, f.result()))
+            except Exception as e:  # noqa: BLE001 - reported per trial in the summary
+                out.append((job, e))
+    return out

@@ -1,0 +1,180 @@
+"""Run a trained tracking policy over a whole trial: the digital twin of that trial.
+
+The policy acts deterministically (its mean action) from the reference state at the trial's first
+frame until the trial ends or tracking fails. At every control step the twin records the
+simulated state, the joint torques it applied (what we report as the joint moments), the pelvis
+residual wrench and the ground reactions under each foot (from MuJoCo's contact forces, at the
+last physics substep of the control step). Each output frame is the END of a control step: its
+state, the torques applied during that step and the contact forces at its end. Frame 0 (the
+reference start state) and the step that ends the episode (the environment resets at once) are
+not in the output. Optionally the policy is first fine-tuned on the trial
+with PPO.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import mujoco
+import numpy as np
+
+from ..analysis.results import Results
+from ..learn.checkpoint import load_checkpoint
+from ..learn.ppo import PPOTrainer
+from ..models.coordinates import RESIDUAL_ACTUATORS
+from ..motion import frames
+from ..motion.grf import GroundReactions
+from ..motion.motion import Motion
+from ..sim.cpu_backend import CpuTrackingEnv
+from ..sim.ground_reaction import SIDES, foot_geoms, foot_wrenches
+from ..sim.tracking import TrackingConfig
+
+DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "data" / "policy.npz"
+
+
+@dataclass
+class Policy:
+    trainer: PPOTrainer
+    tracking: TrackingConfig
+    metadata: dict
+
+
+@dataclass
+class TwinRun:
+    results: Results
+    reference: Motion  # the reference at the control rate (what the twin tracked)
+    completed: bool
+    terminated_at_s: float | None
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """A policy checkpoint written by ``kintwin train`` (default: the shipped policy)."""
+    path = Path(path) if path else DEFAULT_POLICY
+    if not path.exists():
+        raise FileNotFoundError(f"policy file {path} not found: give --policy CKPT "
+                                "(a checkpoint written by `kintwin train`)")
+    ckpt = load_checkpoint(path)
+    trainer = PPOTrainer(ckpt.config, ckpt.state.obs_size, ckpt.state.action_size, ckpt.state,
+                         ckpt.env_steps)
+    tracking = TrackingConfig.from_dict(ckpt.metadata.get("tracking_config", {}))
+    return Policy(trainer, tracking, ckpt.metadata)
+
+
+def check_trial(motion: Motion, model: mujoco.MjModel, config: TrackingConfig) -> None:
+    """Reject trials the twin cannot run, before anything is written."""
+    need = (max(config.future_frames) + 2) / config.control_rate_hz
+    span = motion.time_s[-1] - motion.time_s[0]
+    if span < need:
+        raise ValueError(f"trial is {span:.3f} s long; the twin needs at least {need:.3f} s "
+                         f"({max(config.future_frames) + 2} control steps at "
+                         f"{config.control_rate_hz:g} Hz)")
+    qpos = motion.to_qpos(model, warn=False)
+    out = []
+    for j in range(model.njnt):
+        if model.jnt_type[j] != mujoco.mjtJoint.mjJNT_HINGE or not model.jnt_limited[j]:
+            continue
+        lo, hi = model.jnt_range[j]
+        q = qpos[:, model.jnt_qposadr[j]]
+        tol = np.deg2rad(5.0)
+        if q.min() < lo - tol or q.max() > hi + tol:
+            out.append(f"{model.joint(j).name} [{np.rad2deg(q.min()):.0f}, {np.rad2deg(q.max()):.0f}] deg "
+                       f"outside [{np.rad2deg(lo):.0f}, {np.rad2deg(hi):.0f}]")
+    if out:
+        raise ValueError("coordinates out of the model's range (check units and sign convention): "
+                         + "; ".join(out))
+
+
+def _env(policy: Policy, model, motion: Motion, subject, num_envs: int = 1,
+         random_start: bool = False) -> CpuTrackingEnv:
+    cfg = dataclasses.replace(policy.tracking, random_start=random_start, max_episode_steps=None,
+                              mirror=False)
+    env = CpuTrackingEnv(model, [motion], num_envs=num_envs, config=cfg, num_threads=1 if num_envs == 1 else 2,
+                         subject=subject)
+    if (env.obs_size, env.action_size) != (policy.trainer.state.obs_size,
+                                           policy.trainer.state.action_size):
+        raise ValueError(f"the policy expects observations of size {policy.trainer.state.obs_size} and "
+                         f"{policy.trainer.state.action_size} actions; this model/trial gives "
+                         f"{env.obs_size} and {env.action_size} (different model?)")
+    return env
+
+
+def finetune(policy: Policy, model, motion: Motion, subject, steps: int, num_envs: int = 32,
+             progress: bool = True) -> Policy:
+    """Continue PPO training of the policy on this trial only (random start frames)."""
+    env = _env(policy, model, motion, subject, num_envs=num_envs, random_start=True)
+    trainer = policy.trainer
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, desc="fine-tuning", unit="step")
+
+    start = trainer.env_steps
+
+    def cb(stats):
+        if bar is not None:
+            bar.n = min(trainer.env_steps - start, steps)
+            bar.set_postfix(ret=f"{stats.get('episode_return', float('nan')):.1f}")
+            bar.refresh()
+
+    trainer.train(env, start + steps, callback=cb)
+    if bar is not None:
+        bar.close()
+    env.close()
+    return policy
+
+
+def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
+             subject: tuple[float, float]) -> TwinRun:
+    """Simulate the whole trial under the policy; ``subject`` = (height_m, mass_kg)."""
+    check_trial(motion, model, policy.tracking)
+    env = _env(policy, model, motion, subject)
+    ref = env.reference.trials[0]
+    data = env.physics.datas[0]
+    geoms = foot_geoms(env.model)
+    obs = env.reset_to(0, 0)
+    T = ref.n_frames
+    qpos, torque, residual, loads = [], [], [], []
+    completed, terminated_at = False, None
+    for k in range(1, T):
+        a = np.asarray(policy.trainer.act(obs, deterministic=True))
+        obs, _, done, info = env.step(a)
+        if done[0]:  # the env has already reset its state: the final step is not recorded
+            completed = bool(info["truncated"][0])
+            if not completed:
+                terminated_at = motion.time_s[0] + k / ref.rate_hz
+            break
+        qpos.append(data.qpos.copy())
+        torque.append(info["joint_torque"][0])
+        residual.append(info["residual_force"][0])
+        loads.append(foot_wrenches(env.model, data, geoms))
+    env.close()
+    n = len(qpos)
+    if n < 2:
+        raise ValueError("the twin failed at once (tracking lost in the first control step): "
+                         "nothing to report")
+    time_s = motion.time_s[0] + np.arange(1, n + 1) / ref.rate_hz
+    # exports follow the trial's sign convention (``analysis.results.write_results``)
+    sim = Motion.from_qpos(env.model, time_s, np.array(qpos), subject=motion.subject,
+                           source_file="kintwin twin", source_convention=motion.source_convention)
+    hinge = [mujoco.mj_id2name(env.model, mujoco.mjtObj.mjOBJ_ACTUATOR, i) for i in range(env.n_motors)]
+    res = np.array(residual)  # world axes: forces (N), moments (N*m) at the pelvis origin
+    grf = GroundReactions(
+        time_s=time_s,
+        force_n={s: np.array([w[s][0] for w in loads]) for s in SIDES},
+        cop_m={s: np.array([w[s][1] for w in loads]) for s in SIDES},
+        torque_nm={s: np.array([w[s][2] for w in loads]) for s in SIDES})
+    reference = Motion.from_qpos(env.model, motion.time_s[0] + np.arange(T) / ref.rate_hz, ref.qpos,
+                                 subject=motion.subject, source_file=motion.source_file,
+                                 source_convention="canonical")
+    results = Results(time_s=time_s, kinematics=sim, coordinate_names=hinge,
+                      torque_nm=np.array(torque), grf=grf,
+                      residual_force_n=frames.mujoco_to_osim_vec(res[:, :3]),
+                      residual_moment_nm=frames.mujoco_to_osim_vec(res[:, 3:]),
+                      mass_kg=float(subject[1]), height_m=float(subject[0]), method="kintwin twin",
+                      info={"completed": completed, "terminated_at_s": terminated_at,
+                            "control_rate_hz": ref.rate_hz,
+                            "residual_actuators": list(RESIDUAL_ACTUATORS)})
+    return TwinRun(results, reference, completed, terminated_at)
