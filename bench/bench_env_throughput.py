@@ -38,7 +38,7 @@ from kintwin.models.build import build_model
 from kintwin.motion.sample import sample_walk
 from kintwin.sim.cpu_backend import CpuTrackingEnv
 
-SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
+SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS  # the env's state rows (ThreadedPhysics)
 
 
 def main():

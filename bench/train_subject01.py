@@ -18,7 +18,7 @@ Figures written (``--out``, default ``runs/subject01``; summary also to
   (% body weight), and the wall-clock time to first reach each threshold (MAE 10/5 deg, pelvis
   5/2 cm, residual 10/5 % BW, all with the clip completed).
 
-    nohup nice -n 10 python bench/train_subject01.py --budget-min 30 > bench/results/train_subject01.log 2>&1 &
+    .venv/bin/python bench/train_subject01.py --budget-min 30 > bench/results/train_subject01.log 2>&1
 """
 
 from __future__ import annotations
@@ -137,7 +137,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--resume", type=Path, default=None)
-    ap.add_argument("--config", type=Path, default=None, help="YAML/JSON overrides (as kintwin train)")
+    ap.add_argument("--config", type=Path, default=REPO / "bench" / "configs" / "shipped_policy.yaml",
+                    help="YAML/JSON overrides (as kintwin train; default: the shipped policy's)")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "train_subject01.json")
     args = ap.parse_args()
     if not CLIP.is_file():

@@ -4,20 +4,17 @@
 work is the one an MJX back end will reuse:
 
 * physics (:class:`ThreadedPhysics`): set states, apply controls, advance ``substeps`` MuJoCo
-  steps, and return the new ``qpos``/``qvel``, tracked site positions and contact-sphere heights
-  as arrays. Each env owns one ``MjData`` (its solver warm start is kept between control steps,
-  so results do not depend on which thread steps it); ``mj_step`` releases the GIL, so a pool of
-  threads each stepping a contiguous chunk of envs runs in parallel.
+  steps of every env with ``mujoco.rollout`` (C threads, GIL released), and return the new
+  ``qpos``/``qvel``, tracked site positions, contact-sphere heights and the actuator forces
+  averaged over the substeps as arrays.
 * task (``tracking.py``): observation, reward and termination on those arrays, vectorised over
   envs; reference frames gathered from the flat :class:`~kintwin.sim.reference.ReferenceSet`.
 
-Threads vs ``mujoco.rollout`` (measured on the 40-dof model, 64 envs, 10 substeps, 2 threads,
-2-core machine): bare stepping ran at ~7.6k (thread pool) vs ~8.1k (rollout) control steps/s,
-but in the env loop, where rollout needs the states copied in and out of every call and an extra
-forward-kinematics pass for the site positions, the two were within 2-4 % (6.0-6.4k steps/s
-each, noise level). The thread pool with persistent ``MjData`` was kept: simpler, keeps each
-env's solver warm start, exactly reproducible. ``bench/bench_env_throughput.py`` measures the
-env with the policy in the loop at ~0.68 of bare threaded ``mj_step`` throughput.
+Rollout vs a Python thread pool calling ``mj_step`` once per substep (needed there to average
+the servo forces): with the forces recomputed from the substep states instead, rollout ran the
+env ~1.6x faster (64 envs, 2 threads, 2-core machine, the other core busy); the thread pool
+spent its time handing the GIL over between substeps. ``bench/bench_env_throughput.py`` measures
+the env with the policy in the loop against bare ``mj_step``.
 
 Episodes: reset puts an env in the reference state (qpos, qvel) of a random frame of a random
 trial (reference state initialisation, frames drawn uniformly over all trials). A control step
@@ -38,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import json
-from concurrent.futures import ThreadPoolExecutor
 
 import mujoco
 import numpy as np
@@ -51,88 +47,129 @@ from .actuation import servo_model
 from .feedforward import reference_torques, torque_to_action
 from .tracking import TrackingConfig
 
-_STATE_SPEC = mujoco.mjtState.mjSTATE_INTEGRATION
+_STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS  # what mujoco.rollout takes and returns
 
 
 class ThreadedPhysics:
-    """``n`` MuJoCo simulations of one model, stepped in parallel by a thread pool."""
+    """``n`` MuJoCo simulations of one model, stepped in parallel by ``mujoco.rollout``.
+
+    The state of every simulation is a row of ``self.state`` (``mjSTATE_FULLPHYSICS``); a step
+    rolls all rows out ``nstep`` physics steps under constant controls in C threads (no Python
+    between substeps, the GIL released throughout; ~1.6x the rate of a Python thread pool calling
+    ``mj_step`` per substep). The solver starts cold at every control step, so a result depends
+    only on the state (exactly reproducible, snapshots are just the state rows).
+
+    Applied actuator forces, averaged over the substeps: every actuator here is affine
+    (``force = gain ctrl + b0 + b1 length + b2 velocity``, clipped to its force range): joint
+    motors and servos (length = gear x joint angle) and the pelvis residuals (no bias), so the
+    force MuJoCo applied in each substep is recomputed exactly from the substep's start state.
+    """
 
     def __init__(self, model: mujoco.MjModel, n: int, sites: np.ndarray, spheres: np.ndarray,
                  num_threads: int = 2):
+        from mujoco import rollout
+
         self.model = model
         self.n = n
-        self.datas = [mujoco.MjData(model) for _ in range(n)]
         self.sites = np.asarray(sites, int)
         self.spheres = np.asarray(spheres, int)
-        self.qpos = np.zeros((n, model.nq))
-        self.qvel = np.zeros((n, model.nv))
+        self.num_threads = max(1, min(int(num_threads), n))
+        self._rollout = rollout.Rollout(nthread=self.num_threads)
+        self._datas = [mujoco.MjData(model) for _ in range(self.num_threads)]
+        self._scratch = mujoco.MjData(model)
+        nq, nv = model.nq, model.nv
+        self._q, self._v = slice(1, 1 + nq), slice(1 + nq, 1 + nq + nv)  # in a state row
+        self.state = np.zeros((n, mujoco.mj_stateSize(model, _STATE_SPEC)))
+        self.qpos = np.zeros((n, nq))
+        self.qvel = np.zeros((n, nv))
         self.site_pos = np.zeros((n, len(self.sites), 3))
         self.sphere_z = np.zeros((n, len(self.spheres)))
-        self.num_threads = max(1, min(int(num_threads), n))
-        bounds = np.linspace(0, n, self.num_threads + 1).astype(int)
-        self._chunks = [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-        self._pool = ThreadPoolExecutor(self.num_threads) if self.num_threads > 1 else None
-        self._ctrl = np.zeros((n, model.nu))
         self.actuator_force = np.zeros((n, model.nu))  # mean over the substeps of the last step
-        self._nstep = 1
+        self._affine_setup()
+        self.set_state(range(n), np.tile(model.qpos0, (n, 1)), np.zeros((n, nv)))
 
-    def _read(self, i: int, d: mujoco.MjData) -> None:
-        self.qpos[i] = d.qpos
-        self.qvel[i] = d.qvel
-        self.site_pos[i] = d.site_xpos[self.sites]
-        self.sphere_z[i] = d.geom_xpos[self.spheres, 2]
+    def _affine_setup(self) -> None:
+        m = self.model
+        if np.any(m.actuator_dyntype != mujoco.mjtDyn.mjDYN_NONE) or np.any(
+                m.actuator_gaintype != mujoco.mjtGain.mjGAIN_FIXED) or np.any(
+                (m.actuator_biastype != mujoco.mjtBias.mjBIAS_NONE)
+                & (m.actuator_biastype != mujoco.mjtBias.mjBIAS_AFFINE)):
+            raise ValueError("ThreadedPhysics needs affine actuators without activation dynamics")
+        joint = m.actuator_trntype == mujoco.mjtTrn.mjTRN_JOINT
+        bias = np.where((m.actuator_biastype == mujoco.mjtBias.mjBIAS_AFFINE)[:, None],
+                        m.actuator_biasprm[:, :3], 0.0)
+        if np.any(bias[~joint, 1:] != 0):
+            raise ValueError("length-dependent bias on a non-joint actuator")
+        jid = np.where(joint, m.actuator_trnid[:, 0], 0)
+        self._gain, self._bias = m.actuator_gainprm[:, 0].copy(), bias
+        self._gear = np.where(joint, m.actuator_gear[:, 0], 0.0)
+        self._aq = m.jnt_qposadr[jid]
+        self._av = m.jnt_dofadr[jid]
+        lim = m.actuator_forcelimited.astype(bool)
+        self._flo = np.where(lim, m.actuator_forcerange[:, 0], -np.inf)
+        self._fhi = np.where(lim, m.actuator_forcerange[:, 1], np.inf)
 
-    def _work(self, chunk: range) -> None:
-        m, nstep, ctrl = self.model, self._nstep, self._ctrl
-        for i in chunk:
-            d = self.datas[i]
-            d.ctrl[:] = ctrl[i]
-            force = np.zeros(m.nu)
-            for _ in range(nstep):  # one step at a time to average the applied actuator forces
-                mujoco.mj_step(m, d)
-                force += d.actuator_force
-            self.actuator_force[i] = force / nstep
-            mujoco.mj_kinematics(m, d)  # positions of the new state (mj_step leaves the old ones)
-            self._read(i, d)
+    def _forces(self, states: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
+        """Actuator forces (n, k, nu) in states (n, k, nstate) under controls (n, nu)."""
+        q = states[..., self._q][..., self._aq]
+        v = states[..., self._v][..., self._av]
+        f = (self._gain * ctrl[:, None, :] + self._bias[:, 0]
+             + self._bias[:, 1] * self._gear * q + self._bias[:, 2] * self._gear * v)
+        return np.clip(f, self._flo, self._fhi)
+
+    def _update(self, idx) -> None:
+        """qpos, qvel and positions of rows ``idx`` from their state."""
+        m, d = self.model, self._scratch
+        for i in idx:
+            self.qpos[i] = self.state[i, self._q]
+            self.qvel[i] = self.state[i, self._v]
+            d.qpos[:] = self.qpos[i]
+            mujoco.mj_kinematics(m, d)
+            self.site_pos[i] = d.site_xpos[self.sites]
+            self.sphere_z[i] = d.geom_xpos[self.spheres, 2]
 
     def step(self, ctrl: np.ndarray, nstep: int) -> None:
         """Advance every simulation ``nstep`` steps with constant ``ctrl`` (n, nu)."""
-        self._ctrl[:] = ctrl
-        self._nstep = int(nstep)
-        if self._pool is None:
-            self._work(range(self.n))
-        else:
-            for f in [self._pool.submit(self._work, c) for c in self._chunks]:
-                f.result()
+        ctrl = np.ascontiguousarray(ctrl, dtype=float)
+        states, _ = self._rollout.rollout(self.model, self._datas, self.state,
+                                          np.repeat(ctrl[:, None, :], int(nstep), axis=1))
+        starts = np.concatenate([self.state[:, None, :], states[:, :-1]], axis=1)
+        self.actuator_force = self._forces(starts, ctrl).mean(axis=1)
+        self.state = states[:, -1].copy()
+        self._update(range(self.n))
 
     def set_state(self, idx, qpos: np.ndarray, qvel: np.ndarray) -> None:
-        """Reset simulations ``idx`` to (qpos, qvel) rows (zero controls and warm start)."""
+        """Reset simulations ``idx`` to (qpos, qvel) rows (time 0, zero controls)."""
+        d = self._scratch
         for i, qp, qv in zip(idx, qpos, qvel):
-            d = self.datas[i]
             mujoco.mj_resetData(self.model, d)
             d.qpos[:] = qp
             d.qvel[:] = qv
-            mujoco.mj_kinematics(self.model, d)
-            self._read(i, d)
+            mujoco.mj_getState(self.model, d, self.state[i], _STATE_SPEC)
+        self._update(list(idx))
 
     def get_state(self) -> np.ndarray:
-        size = mujoco.mj_stateSize(self.model, _STATE_SPEC)
-        out = np.zeros((self.n, size))
-        for i, d in enumerate(self.datas):
-            mujoco.mj_getState(self.model, d, out[i], _STATE_SPEC)
-        return out
+        return self.state.copy()
 
     def restore_state(self, state: np.ndarray) -> None:
-        for i, d in enumerate(self.datas):
-            mujoco.mj_resetData(self.model, d)
-            mujoco.mj_setState(self.model, d, np.asarray(state[i], float), _STATE_SPEC)
-            mujoco.mj_kinematics(self.model, d)
-            self._read(i, d)
+        self.state = np.array(state, float)
+        self._update(range(self.n))
+
+    def data(self, i: int, ctrl: np.ndarray | None = None) -> mujoco.MjData:
+        """A scratch ``MjData`` holding simulation ``i``'s state, forward dynamics computed (its
+        contacts and contact forces, e.g. for ground reactions), with controls ``ctrl``."""
+        d = self._scratch
+        mujoco.mj_resetData(self.model, d)
+        mujoco.mj_setState(self.model, d, self.state[i], _STATE_SPEC)
+        if ctrl is not None:
+            d.ctrl[:] = ctrl
+        mujoco.mj_forward(self.model, d)
+        return d
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        if self._rollout is not None:
+            self._rollout.close()
+            self._rollout = None
 
 
 def _contact_spheres(model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:

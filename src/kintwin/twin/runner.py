@@ -132,7 +132,6 @@ def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
     check_trial(motion, model, policy.tracking)
     env = _env(policy, model, motion, subject)
     ref = env.reference.trials[0]
-    data = env.physics.datas[0]
     geoms = foot_geoms(env.model)
     obs = env.reset_to(0, 0)
     T = ref.n_frames
@@ -149,7 +148,7 @@ def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
         qpos.append(data.qpos.copy())
         torque.append(info["joint_torque"][0])
         residual.append(info["residual_force"][0])
-        loads.append(foot_wrenches(env.model, data, geoms))
+        loads.append(foot_wrenches(env.model, env.physics.data(0), geoms))  # end of the step
     env.close()
     n = len(qpos)
     if n < 2:
