@@ -51,7 +51,8 @@ def _rows(env):
 def test_torque_mode_applies_action_times_peak(model, clip):
     e = CpuTrackingEnv(model, [clip], num_envs=2, num_threads=1,
                        config=TrackingConfig(action_mode="torque", feedforward="none",
-                                             residual_feedback_hz=0.0))
+                                             residual_feedback_hz=0.0,
+                                             residual_moment_feedback_hz=0.0))
     e.reset(0)
     a = np.zeros((2, 40))
     a[:, 0] = 0.5
@@ -64,7 +65,8 @@ def test_pd_mode_records_the_servo_torques_it_applies(model, clip):
     """PD mode: the recorded torque is the mean over the substeps of kp (target - q) - kd qdot,
     clipped to the peak torque, recomputed here by hand on a copy of the simulation."""
     cfg = TrackingConfig(action_mode="pd", random_start=False, feedforward="none",
-                         residual_feedback_hz=0.0)
+                         residual_feedback_hz=0.0,
+                         residual_moment_feedback_hz=0.0)
     e = CpuTrackingEnv(model, [clip], num_envs=1, num_threads=1, config=cfg)
     e.reset_to(0, 3)
     a = np.random.default_rng(1).uniform(-0.3, 0.3, (1, 40))
@@ -219,7 +221,8 @@ def test_protocol_shapes_and_info(env):
 
 def test_residual_action_is_force_in_body_weights(model, clip):
     e = CpuTrackingEnv(model, [clip], num_envs=2, num_threads=1,
-                       config=TrackingConfig(residual_feedback_hz=0.0))
+                       config=TrackingConfig(residual_feedback_hz=0.0,
+                                             residual_moment_feedback_hz=0.0))
     e.reset(0)
     a = np.zeros((2, 40))
     a[:, 36] = -0.4  # residual_fz
@@ -233,8 +236,9 @@ def test_residual_action_is_force_in_body_weights(model, clip):
 def test_pelvis_servo_pulls_the_pelvis_back(model, clip):
     """State = the target frame displaced 5 cm forward and turned 0.1 rad about the vertical,
     with the target's velocities: the servo's wrench is exactly -m w^2 (0.05, 0, 0) and
-    -I w^2 (0, 0, 0.1) (no velocity error), w = 2 pi residual_feedback_hz."""
-    cfg = TrackingConfig(residual_feedback_hz=0.3, random_start=False)
+    -I w^2 (0, 0, 0.1) (no velocity error; I the body's inertia in the world frame),
+    w = 2 pi residual_feedback_hz."""
+    cfg = TrackingConfig(residual_feedback_hz=0.3, residual_moment_feedback_hz=0.3, random_start=False)
     e = CpuTrackingEnv(model, [clip], num_envs=1, num_threads=1, config=cfg)
     e.reset_to(0, 5)
     target = e.reference.rows(0, 6)
@@ -249,8 +253,11 @@ def test_pelvis_servo_pulls_the_pelvis_back(model, clip):
     _, _, _, info = e.step(np.zeros((1, 40)))
     w2 = (2 * np.pi * 0.3) ** 2
     np.testing.assert_allclose(info["residual_force"][0, :3], [-e.mass_kg * w2 * 0.05, 0, 0], atol=1e-9)
-    np.testing.assert_allclose(info["residual_force"][0, 3:], [0, 0, -e.root_rot_inertia * w2 * 0.1],
-                               atol=1e-9)
+    rot = tracking.quat_to_mat(qpos[None, 3:7])[0]
+    inertia = rot @ e.root_rot_inertia @ rot.T  # world frame
+    np.testing.assert_allclose(info["residual_force"][0, 3:], -w2 * inertia @ [0, 0, 0.1], atol=1e-9)
+    # the whole body's inertia: about 10 kg m^2 in roll and pitch, less in yaw
+    assert 5 < e.root_rot_inertia[0, 0] < 20 and 0.5 < e.root_rot_inertia[1, 1] < 5
     e.close()
 
 
@@ -349,7 +356,8 @@ def _smoke_config():
                           pelvis_pos_scale=0.3, joint_pos_scale=0.2, joint_vel_scale=2.0,
                           pelvis_rot_scale=0.25, body_pos_scale=0.1,
                           w_body_pos=0.05, residual_action_scale=1.0, w_residual=0.0,
-                          w_action_rate=0.0, feedforward="none", residual_feedback_hz=0.0)
+                          w_action_rate=0.0, feedforward="none", residual_feedback_hz=0.0,
+                          residual_moment_feedback_hz=0.0)
 
 
 def test_smoke_training_improves_deterministic_return(model):

@@ -172,6 +172,16 @@ class ThreadedPhysics:
             self._rollout = None
 
 
+def _body_rotational_inertia(model: mujoco.MjModel) -> np.ndarray:
+    """(3, 3) rotational inertia of the whole body about the pelvis origin, pelvis frame, at the
+    neutral pose: the root's rotational block of the joint-space inertia matrix."""
+    d = mujoco.MjData(model)
+    mujoco.mj_forward(model, d)
+    M = np.zeros((model.nv, model.nv))
+    mujoco.mj_fullM(model, d, M)
+    return M[3:6, 3:6].copy()
+
+
 def _contact_spheres(model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
     """Colliding sphere geoms and their side (0 right, 1 left) from the name suffix."""
     ids, side = [], []
@@ -230,7 +240,7 @@ class CpuTrackingEnv:
         self.subject = np.tile(np.asarray(subject, float), (self.num_envs, 1))
         self.ff_action = self._feedforward_actions()  # (reference rows, n_motors)
         self.mass_kg = float(self.model.body_mass.sum())
-        self.root_rot_inertia = float(1.0 / self.model.dof_invweight0[3:6].mean())
+        self.root_rot_inertia = _body_rotational_inertia(self.model)
         self.n_joints = self.model.nq - tracking.FREE_QPOS
         self.obs_size = tracking.obs_size(self.n_joints, cfg)
         spheres, self.sphere_side = _contact_spheres(self.model)
@@ -309,7 +319,7 @@ class CpuTrackingEnv:
         ctrl = a * self.action_scale
         n_m = self.n_motors
         motor = a[:, :n_m] + self.ff_action[ref.rows(self.trial, self.frame)]
-        if cfg.residual_feedback_hz > 0 and len(self.residual_ids):  # pelvis servo, towards t + 1
+        if (cfg.residual_feedback_hz > 0 or cfg.residual_moment_feedback_hz) and len(self.residual_ids):  # pelvis servo, towards t + 1
             nxt = ref.rows(self.trial, self.frame + 1)
             wrench = tracking.residual_feedback(cfg, ph.qpos, ph.qvel, ref.qpos[nxt], ref.qvel[nxt],
                                                 self.mass_kg, self.root_rot_inertia)
