@@ -85,6 +85,8 @@ class ThreadedPhysics:
         self.site_pos = np.zeros((n, len(self.sites), 3))
         self.sphere_z = np.zeros((n, len(self.spheres)))
         self.actuator_force = np.zeros((n, model.nu))  # mean over the substeps of the last step
+        self.substep_states = np.zeros((n, 0, self.state.shape[1]))
+        self.last_ctrl = np.zeros((n, model.nu))
         self._affine_setup()
         self.set_state(range(n), np.tile(model.qpos0, (n, 1)), np.zeros((n, nv)))
 
@@ -135,6 +137,8 @@ class ThreadedPhysics:
                                           np.repeat(ctrl[:, None, :], int(nstep), axis=1))
         starts = np.concatenate([self.state[:, None, :], states[:, :-1]], axis=1)
         self.actuator_force = self._forces(starts, ctrl).mean(axis=1)
+        self.substep_states = states  # (n, nstep, nstate), kept through resets of the rows
+        self.last_ctrl = ctrl
         self.state = states[:, -1].copy()
         self._update(range(self.n))
 
@@ -155,16 +159,17 @@ class ThreadedPhysics:
         self.state = np.array(state, float)
         self._update(range(self.n))
 
-    def data(self, i: int, ctrl: np.ndarray | None = None) -> mujoco.MjData:
-        """A scratch ``MjData`` holding simulation ``i``'s state, forward dynamics computed (its
-        contacts and contact forces, e.g. for ground reactions), with controls ``ctrl``."""
+    def substep_datas(self, i: int):
+        """``MjData`` of simulation ``i`` after each physics substep of the last step (one
+        scratch object, reused: read each before taking the next), forward dynamics computed:
+        contacts and contact forces, e.g. for ground reactions. Valid after an auto-reset too."""
         d = self._scratch
-        mujoco.mj_resetData(self.model, d)
-        mujoco.mj_setState(self.model, d, self.state[i], _STATE_SPEC)
-        if ctrl is not None:
-            d.ctrl[:] = ctrl
-        mujoco.mj_forward(self.model, d)
-        return d
+        for state in self.substep_states[i]:
+            mujoco.mj_resetData(self.model, d)
+            mujoco.mj_setState(self.model, d, state, _STATE_SPEC)
+            d.ctrl[:] = self.last_ctrl[i]  # the contact forces depend on the applied torques
+            mujoco.mj_forward(self.model, d)
+            yield d
 
     def close(self) -> None:
         if self._rollout is not None:

@@ -27,16 +27,9 @@ def foot_geoms(model: mujoco.MjModel) -> dict[int, str]:
     return out
 
 
-def foot_wrenches(model: mujoco.MjModel, data: mujoco.MjData, geoms: dict[int, str] | None = None
-                  ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per side: (force_n, cop_m, free_moment_nm), 3-vectors in OpenSim ground (Y up).
-
-    The force is what the floor exerts on the foot. COP = point on the floor about which the
-    horizontal moments of the contact forces vanish; the free moment is the remaining moment about
-    the vertical axis through the COP. With no load the COP is zero.
-    """
-    geoms = foot_geoms(model) if geoms is None else geoms
-    sums = {s: [np.zeros(3), np.zeros(3)] for s in SIDES}  # force, moment about world origin
+def _contact_sums(model: mujoco.MjModel, data: mujoco.MjData, geoms: dict[int, str]) -> dict:
+    """Per side: [force, moment about the world origin] of the floor on the foot (MuJoCo world)."""
+    sums = {s: [np.zeros(3), np.zeros(3)] for s in SIDES}
     f6 = np.zeros(6)
     for i in range(data.ncon):
         c = data.contact[i]
@@ -51,9 +44,31 @@ def foot_wrenches(model: mujoco.MjModel, data: mujoco.MjData, geoms: dict[int, s
         f_world = sign * (f6[:3] @ c.frame.reshape(3, 3))
         sums[side][0] += f_world
         sums[side][1] += np.cross(c.pos, f_world)
+    return sums
+
+
+def foot_wrenches(model: mujoco.MjModel, datas, geoms: dict[int, str] | None = None
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per side: (force_n, cop_m, free_moment_nm), 3-vectors in OpenSim ground (Y up), of one
+    ``MjData`` or the mean over several (e.g. the physics substeps of a control step, as a force
+    plate averages over its sampling interval).
+
+    The force is what the floor exerts on the foot. COP = point on the floor about which the
+    horizontal moments of the (mean) contact forces vanish; the free moment is the remaining
+    moment about the vertical axis through the COP. With no load the COP is zero.
+    """
+    geoms = foot_geoms(model) if geoms is None else geoms
+    datas = [datas] if isinstance(datas, mujoco.MjData) else datas
+    sums = {s: [np.zeros(3), np.zeros(3)] for s in SIDES}
+    n = 0
+    for d in datas:  # one at a time: an iterator may reuse one MjData for every state
+        n += 1
+        for s, (f, m) in _contact_sums(model, d, geoms).items():
+            sums[s][0] += f
+            sums[s][1] += m
     out = {}
     for s in SIDES:
-        f, m = sums[s]
+        f, m = sums[s][0] / max(n, 1), sums[s][1] / max(n, 1)
         cop = np.zeros(3)
         tz = 0.0
         if f[2] > MIN_VERTICAL_N:

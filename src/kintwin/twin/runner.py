@@ -3,12 +3,12 @@
 The policy acts deterministically (its mean action) from the reference state at the trial's first
 frame until the trial ends or tracking fails. At every control step the twin records the
 simulated state, the joint torques it applied (what we report as the joint moments), the pelvis
-residual wrench and the ground reactions under each foot (from MuJoCo's contact forces, at the
-last physics substep of the control step). Each output frame is the END of a control step: its
-state, the torques applied during that step and the contact forces at its end. Frame 0 (the
-reference start state) and the step that ends the episode (the environment resets at once) are
-not in the output. Optionally the policy is first fine-tuned on the trial
-with PPO.
+residual wrench and the ground reactions under each foot (MuJoCo's contact forces, mean over the
+physics steps of the control step, as the torques). Each output frame is the END of a control step: its state, the
+torques and contact forces during that step; the last frame is the
+trial's last frame when the twin completes it. Frame 0 (the reference start state) and a step
+that loses track (terminates the episode) are not in the output. Optionally the policy is first
+fine-tuned on the trial with PPO.
 """
 
 from __future__ import annotations
@@ -140,15 +140,17 @@ def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
     for k in range(1, T):
         a = np.asarray(policy.trainer.act(obs, deterministic=True))
         obs, _, done, info = env.step(a)
-        if done[0]:  # the env has already reset its state: the final step is not recorded
-            completed = bool(info["truncated"][0])
-            if not completed:
-                terminated_at = motion.time_s[0] + k / ref.rate_hz
+        if done[0] and not info["truncated"][0]:  # tracking lost: this step is not recorded
+            terminated_at = motion.time_s[0] + k / ref.rate_hz
             break
-        qpos.append(data.qpos.copy())
+        # the state at the end of the step (also before the env's auto-reset at the trial's end)
+        qpos.append(env.physics.substep_states[0, -1, 1:1 + env.model.nq].copy())
         torque.append(info["joint_torque"][0])
         residual.append(info["residual_force"][0])
-        loads.append(foot_wrenches(env.model, env.physics.data(0), geoms))  # end of the step
+        loads.append(foot_wrenches(env.model, env.physics.substep_datas(0), geoms))
+        if done[0]:  # the trial's last frame
+            completed = True
+            break
     env.close()
     n = len(qpos)
     if n < 2:
