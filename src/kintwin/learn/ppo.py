@@ -209,6 +209,12 @@ def act(policy: GaussianPolicy, obs_norm: RunningMeanStd, obs: jax.Array,
 
 
 @jax.jit
+def _mean_action(policy, obs_norm, obs):
+    """Clipped mean action for raw observations."""
+    return jnp.clip(policy.mean(obs_norm.normalize(obs)), -1.0, 1.0)
+
+
+@jax.jit
 def _policy_step(policy, obs_norm, obs, key):
     """Rollout step: (unclipped action, clipped action, next key)."""
     key, sub = jax.random.split(key)
@@ -521,6 +527,8 @@ class PPOTrainer:
 
     def act(self, obs, key: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
         """Clipped action for raw observations with the current policy (mean by default)."""
+        if deterministic:  # the twin's per-step call: one jitted dispatch
+            return _mean_action(self.state.policy, self.state.obs_norm, jnp.asarray(obs, jnp.float32))
         a = act(self.state.policy, self.state.obs_norm, obs, key, deterministic)
         return jnp.clip(a, -1.0, 1.0)
 

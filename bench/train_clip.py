@@ -1,13 +1,18 @@
-"""Train a tracking policy on the OpenSim subject01 walking clip for a wall-clock budget.
+"""Train a tracking policy on one clip of ``../shared/data`` for a wall-clock budget (issue 4).
 
-Clip: ``osim_subject01_walk/gait2354/subject01_walk1_ik.mot`` (0.4-1.6 s, 60 Hz IK; treadmill,
-made overground by the reference's ground alignment), model: the built-in skeleton scaled to
-1.803 m / 72.6 kg. Training: ``kintwin.learn.train.train`` (BC warm start from force-free
-inverse dynamics, then PPO on the CPU env), deterministic whole-clip evaluations every
-``--eval-every`` iterations.
+Clips (``--trial``), each on the built-in model scaled to the subject:
 
-Figures written (``--out``, default ``runs/subject01``; summary also to
-``bench/results/train_subject01.json``):
+* ``subject01``: ``osim_subject01_walk/gait2354/subject01_walk1_ik.mot`` (0.4-1.6 s, 60 Hz IK;
+  treadmill, made overground by the reference's ground alignment), 1.803 m / 72.6 kg;
+* ``hamner_run``: ``hamner_run/IK/subject02_running_ik.mot``, 0.7-1.7 s (around the force-plate
+  window), 1.83 m / 65.9 kg.
+
+Training: ``kintwin.learn.train.train`` with ``--config`` (default: the shipped policy's,
+``bench/configs/shipped_policy.yaml``), deterministic whole-clip evaluations every
+``eval_every`` iterations, the first one before any training.
+
+Figures written (``--out``, default ``runs/<trial>``; summary also to
+``bench/results/train_<trial>.json``):
 
 * ``learning_curve.png`` (train return / tracking error / episode length / residuals vs steps),
 * ``eval_curve.png``: the deterministic whole-clip metrics vs wall-clock time,
@@ -15,10 +20,11 @@ Figures written (``--out``, default ``runs/subject01``; summary also to
   policy over the clip,
 * in the summary: whether/when the whole clip was first completed without early termination,
   the best and final joint-angle MAE (deg), pelvis position error (cm), mean residual force
-  (% body weight), and the wall-clock time to first reach each threshold (MAE 10/5 deg, pelvis
-  5/2 cm, residual 10/5 % BW, all with the clip completed).
+  (% body weight), and the wall-clock time to first reach each threshold (MAE 2 and 5 deg,
+  pelvis 3 and 5 cm, residual 10 and 5 % BW, all with the clip completed).
 
-    .venv/bin/python bench/train_subject01.py --budget-min 30 > bench/results/train_subject01.log 2>&1
+    .venv/bin/python bench/train_clip.py --trial subject01 --budget-min 15 > bench/results/train_subject01.log 2>&1
+    .venv/bin/python bench/train_clip.py --trial hamner_run --budget-min 15 > bench/results/train_hamner_run.log 2>&1
 """
 
 from __future__ import annotations
@@ -35,10 +41,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
-CLIP = DATA / "osim_subject01_walk" / "gait2354" / "subject01_walk1_ik.mot"
-HEIGHT_M, MASS_KG = 1.803, 72.6
+TRIALS = {  # path, time span (s), height (m), mass (kg)
+    "subject01": (DATA / "osim_subject01_walk" / "gait2354" / "subject01_walk1_ik.mot", None, 1.803, 72.6),
+    "hamner_run": (DATA / "hamner_run" / "IK" / "subject02_running_ik.mot", (0.7, 1.7), 1.83, 65.9),
+}
 
-THRESHOLDS = {"joint_mae_deg": (10.0, 5.0), "pelvis_err_cm": (5.0, 2.0), "residual_pct_bw": (10.0, 5.0)}
+THRESHOLDS = {"joint_mae_deg": (5.0, 2.0), "pelvis_err_cm": (5.0, 3.0), "residual_pct_bw": (10.0, 5.0)}
 
 
 def time_to_targets(evals: list[dict]) -> dict:
@@ -55,7 +63,7 @@ def time_to_targets(evals: list[dict]) -> dict:
     return out
 
 
-def plot_eval_curve(evals: list[dict], path: Path) -> None:
+def plot_eval_curve(evals: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,7 +79,7 @@ def plot_eval_curve(evals: list[dict], path: Path) -> None:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("wall-clock time (min)")
         ax.grid(alpha=0.3)
-    fig.suptitle("subject01 walk, deterministic policy, whole clip")
+    fig.suptitle(f"{title}, deterministic policy, whole clip")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -132,17 +140,22 @@ def _clean(x):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget-min", type=float, default=30.0, help="wall-clock training budget (min)")
-    ap.add_argument("--out", type=Path, default=REPO / "runs" / "subject01")
+    ap.add_argument("--trial", choices=sorted(TRIALS), default="subject01")
+    ap.add_argument("--out", type=Path, default=None, help="default runs/<trial>")
     ap.add_argument("--envs", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--resume", type=Path, default=None)
     ap.add_argument("--config", type=Path, default=REPO / "bench" / "configs" / "shipped_policy.yaml",
                     help="YAML/JSON overrides (as kintwin train; default: the shipped policy's)")
-    ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "train_subject01.json")
+    ap.add_argument("--results", type=Path, default=None,
+                    help="default bench/results/train_<trial>.json")
     args = ap.parse_args()
+    CLIP, span, HEIGHT_M, MASS_KG = TRIALS[args.trial]
+    args.out = args.out or REPO / "runs" / args.trial
+    args.results = args.results or REPO / "bench" / "results" / f"train_{args.trial}.json"
     if not CLIP.is_file():
-        sys.exit(f"subject01 clip not found: {CLIP} (set KINTWIN_SHARED_DATA)")
+        sys.exit(f"{args.trial} clip not found: {CLIP} (set KINTWIN_SHARED_DATA)")
 
     from kintwin.learn.train import (TrainOptions, TrialGroup, default_ppo_config, make_eval_env, read_config_file,
                                      read_csv, split_overrides, train)
@@ -155,6 +168,8 @@ def main():
     if args.config:
         t_over, p_over, o_over = split_overrides(read_config_file(args.config))
     motion = read_motion(CLIP)
+    if span:
+        motion = motion.slice_time(*span)
     model = build_model(default_skeleton(HEIGHT_M, MASS_KG))
     opts = TrainOptions(**{**dict(total_steps=10**9, num_envs=args.envs, num_threads=args.threads,
                                   eval_every=args.eval_every, checkpoint_every=25,
@@ -167,7 +182,7 @@ def main():
     trainer = summary.pop("trainer")
 
     evals = read_csv(args.out / "eval_log.csv")
-    plot_eval_curve(evals, args.out / "eval_curve.png")
+    plot_eval_curve(evals, args.out / "eval_curve.png", args.trial)
     from kintwin.learn.train import make_env
 
     eval_env = make_eval_env(make_env([TrialGroup(model, [motion], (HEIGHT_M, float(model.body_mass.sum())))],
@@ -177,7 +192,7 @@ def main():
             for k in THRESHOLDS}
     final = evals[-1] if evals else {}
     result = {
-        "clip": str(CLIP), "height_m": HEIGHT_M, "mass_kg": MASS_KG,
+        "trial": args.trial, "clip": str(CLIP), "span_s": span, "height_m": HEIGHT_M, "mass_kg": MASS_KG,
         "budget_min": args.budget_min, "wall_s": summary["wall_s"], "env_steps": summary["env_steps"],
         "iterations": summary["iterations"], "stopped": summary["stopped"], "bc_mse": summary["bc_mse"],
         "env_steps_per_s": summary["env_steps"] / max(summary["wall_s"], 1e-9),
