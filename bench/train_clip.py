@@ -71,12 +71,12 @@ def plot_eval_curve(evals: list[dict], path: Path, title: str) -> None:
 
     t = np.array([e["wall_s"] for e in evals]) / 60
     fig, axes = plt.subplots(2, 2, figsize=(10, 7))
-    for ax, (k, title) in zip(axes.flat, [("coverage", "fraction of the clip tracked (1 = completed)"),
+    for ax, (k, label) in zip(axes.flat, [("coverage", "fraction of the clip tracked (1 = completed)"),
                                           ("joint_mae_deg", "joint angle MAE (deg)"),
                                           ("pelvis_err_cm", "pelvis position error (cm)"),
                                           ("residual_pct_bw", "mean residual force (% BW)")]):
         ax.plot(t, [e[k] for e in evals], "o-", ms=3)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(label, fontsize=10)
         ax.set_xlabel("wall-clock time (min)")
         ax.grid(alpha=0.3)
     fig.suptitle(f"{title}, deterministic policy, whole clip")
