@@ -172,6 +172,23 @@ def test_same_seed_same_params_and_jax_env():
                               np.asarray(runs[2].policy.mean(jnp.ones(3))))
 
 
+def test_value_warmup_trains_only_the_critic_first():
+    env = PointTracking(16)
+    cfg = dataclasses.replace(TINY, value_warmup_iterations=2, lr_schedule="adaptive")
+    trainer = PPOTrainer.for_env(env, cfg)
+    start = trainer.state
+    trainer.train(env, 2 * TINY.num_steps * 16)
+    warm = trainer.state
+    _assert_same_state(warm.policy, start.policy)  # the actor has not moved
+    assert float(warm.learning_rate) == float(start.learning_rate)  # nor the adaptive rate
+    changed = [not np.array_equal(np.asarray(a), np.asarray(b))
+               for a, b in zip(_leaves(warm.value), _leaves(start.value))]
+    assert any(changed)  # the critic has
+    trainer.train(env, 3 * TINY.num_steps * 16)  # then both train
+    assert not np.array_equal(np.asarray(trainer.state.policy.mean(jnp.ones(3))),
+                              np.asarray(warm.policy.mean(jnp.ones(3))))
+
+
 def test_checkpoint_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.npz")

@@ -186,7 +186,7 @@ def _assert_self_contained(text: str):
     assert "http://" not in text and "https://" not in text
     srcs = re.findall(r'src\s*=\s*["\']([^"\']*)', text, flags=re.I)
     assert srcs, "no images"
-    assert all(s.startswith("data:image/png;base64,") for s in srcs), srcs[:3]
+    assert all(s.startswith(("data:image/png;base64,", "data:image/gif;base64,")) for s in srcs), srcs[:3]
     assert not re.search(r'href\s*=\s*["\'](?!#)', text, flags=re.I)
     assert "<link" not in text.lower() and "<script" not in text.lower()
 
@@ -281,3 +281,33 @@ def write_previews(out_dir: str | Path) -> list[Path]:
 if __name__ == "__main__":
     for p in write_previews(sys.argv[1] if len(sys.argv) > 1 else "report_preview"):
         print(p)
+
+
+def test_video_shows_the_two_poses_side_by_side(good_twin, tmp_path):
+    from kintwin.report.html import write_report
+    from kintwin.report.video import NoGLError, render_frames, render_video
+
+    walk = sample_walk()
+    model = build_model(default_skeleton(walk.subject.height_m, walk.subject.mass_kg))
+    q = walk.to_qpos(model)
+    try:
+        same, = render_frames(model, [q[:1], q[:1]], ["", ""], height=120, width=100)
+    except NoGLError as e:
+        pytest.skip(f"no OpenGL here: {e}")
+    other, = render_frames(model, [q[:1], q[40:41]], ["", ""], height=120, width=100)
+    assert same.shape == (120, 200, 3)
+    np.testing.assert_array_equal(same[:, :100], same[:, 100:])  # same pose, same picture
+    assert np.abs(other[:, :100].astype(int) - other[:, 100:].astype(int)).max() > 50
+    assert (same[:, :100] > 100).any(axis=-1).mean() > 0.05  # lit, not a black frame
+
+    from PIL import Image
+
+    rate = 1.0 / float(np.mean(np.diff(walk.time_s)))
+    path = render_video(model, q[:12], q[:12], rate, tmp_path / "v.gif", fps=rate / 4)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 3
+        assert gif.size == (640, 360)
+    ref, res, _, metrics = good_twin
+    text = write_report(tmp_path, res, metrics, ref, video=path).read_text()
+    _assert_self_contained(text)
+    assert text.count("data:image/gif;base64,") == 1

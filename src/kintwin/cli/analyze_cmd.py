@@ -25,6 +25,9 @@ def add_arguments(p):
                    help="foot assignment without --loads, e.g. 'ground=r,1_ground=l'")
     p.add_argument("--reference-id", type=Path, help="OpenSim inverse dynamics .sto to score the torques")
     add_convention_argument(p)
+    p.add_argument("--video", action="store_true",
+                   help="add a video of the twin beside the reference to each report (needs OpenGL: "
+                        "EGL or OSMesa without a display; skipped with a message otherwise)")
     p.add_argument("--workers", type=int, default=2, help="trials analyzed in parallel")
     p.add_argument("--out", type=Path, required=True, help="output folder")
 
@@ -54,7 +57,7 @@ def run(args):
                      finetune_steps=args.finetune_steps, grf=args.grf and str(args.grf),
                      loads=args.loads and str(args.loads), foot_of=parse_foot_of(args.foot_of),
                      reference_id=args.reference_id and str(args.reference_id),
-                     convention=args.convention)
+                     convention=args.convention, video=args.video)
             for t in trials]
     results = analyze_trials(jobs, workers=args.workers)
     failed = [(j, e) for j, e in results if isinstance(e, Exception)]

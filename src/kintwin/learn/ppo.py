@@ -77,6 +77,10 @@ class PPOConfig:
     #: for runs that are resumed or trained in several ``train`` calls.
     schedule_env_steps: int | None = None
     target_kl: float = 0.01  #: "adaptive" schedule
+    #: first iterations that train only the value function (policy and learning rate kept): a
+    #: policy that starts good (e.g. at a teacher) is not moved by the advantages of an untrained
+    #: critic
+    value_warmup_iterations: int = 0
     lr_min: float = 1e-5
     lr_max: float = 1e-3
     max_grad_norm: float = 0.5
@@ -253,7 +257,7 @@ def compute_gae(rewards: jax.Array, values: jax.Array, last_value: jax.Array, do
     return advantages, advantages + values
 
 
-def _ppo_loss(params, static, mb, config: PPOConfig):
+def _ppo_loss(params, static, mb, config: PPOConfig, actor_on):
     policy, value = eqx.combine(params, static)
     logp = policy.log_prob(mb["obs"], mb["actions"])
     log_ratio = logp - mb["old_logp"]
@@ -272,7 +276,7 @@ def _ppo_loss(params, static, mb, config: PPOConfig):
         v_loss = jnp.maximum(v_loss, (v_clip - mb["targets"]) ** 2)
     value_loss = 0.5 * jnp.mean(v_loss)
     entropy = policy.entropy()
-    loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
+    loss = actor_on * (policy_loss - config.entropy_coef * entropy) + config.value_coef * value_loss
     stats = {
         "policy_loss": policy_loss,
         "value_loss": value_loss,
@@ -333,9 +337,11 @@ def _ppo_update(state: TrainState, rollout: Rollout, config: PPOConfig,
     params, static = eqx.partition((state.policy, value_net), eqx.is_array)
     grad_fn = jax.grad(_ppo_loss, has_aux=True)
 
+    actor_on = (state.iteration >= config.value_warmup_iterations).astype(jnp.float32)
+
     def minibatch_step(carry, mb):
         params, opt_state = carry
-        grads, stats = grad_fn(params, static, mb, config)
+        grads, stats = grad_fn(params, static, mb, config, actor_on)
         updates, opt_state = tx.update(grads, opt_state, params)
         stats["grad_norm"] = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads)))
         return (optax.apply_updates(params, updates), opt_state), stats
@@ -401,6 +407,7 @@ class PPOTrainer:
         self._env = None  # env the rollout carry belongs to
         self._obs = self._ep_ret = self._ep_len = None
         self._numpy_env = True
+        self._mean_cache = None  # (state, jitted mean action) for ``act``
 
     @classmethod
     def for_env(cls, env, config: PPOConfig) -> PPOTrainer:
@@ -513,7 +520,7 @@ class PPOTrainer:
             lr = self.state.learning_rate if adaptive else schedule(self.state.iteration)
             self.state, update_stats = ppo_update(self.state, rollout, cfg, lr)
             stats = {k: float(v) for k, v in jax.device_get({**stats, **update_stats}).items()}
-            if adaptive:
+            if adaptive and self.state.iteration > cfg.value_warmup_iterations:
                 new_lr = adapt_learning_rate(cfg, stats["learning_rate"], stats["approx_kl"])
                 self.state = eqx.tree_at(lambda s: s.learning_rate, self.state,
                                          jnp.asarray(new_lr, jnp.float32))
@@ -528,9 +535,18 @@ class PPOTrainer:
     def act(self, obs, key: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
         """Clipped action for raw observations with the current policy (mean by default)."""
         if deterministic:  # the twin's per-step call: one jitted dispatch
-            return _mean_action(self.state.policy, self.state.obs_norm, jnp.asarray(obs, jnp.float32))
+            return self._mean_fn()(np.asarray(obs, np.float32))
         a = act(self.state.policy, self.state.obs_norm, obs, key, deterministic)
         return jnp.clip(a, -1.0, 1.0)
+
+    def _mean_fn(self):
+        """The mean action of the current state, jitted with the weights as constants (a call
+        with the weights as arguments costs ~5x more: ~0.6 ms vs 0.1 ms on this CPU); recompiled
+        (~0.2 s) when the state has changed."""
+        if self._mean_cache is None or self._mean_cache[0] is not self.state:
+            policy, norm = self.state.policy, self.state.obs_norm
+            self._mean_cache = (self.state, jax.jit(lambda o: _mean_action(policy, norm, o)))
+        return self._mean_cache[1]
 
     def evaluate(self, env, seed: int = 12345, max_steps: int = 1000,
                  deterministic: bool = True) -> dict[str, float]:

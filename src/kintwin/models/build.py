@@ -19,6 +19,9 @@ What the builder adds to the skeleton:
   gear = ``residual_force_bw`` body weights (N) and ``residual_moment_bw_h`` body weight x height (N*m).
 * Contact: only the foot contact spheres collide, and only with the floor (no self-collision);
   friction 1.0 (shoe on floor). Segment capsules are visual only (group 1).
+* Sensors: per foot, one MuJoCo contact sensor ``grf_r`` / ``grf_l`` (the foot's subtree against
+  the floor, ``reduce="netforce"``: net force, torque and point in world axes), read by
+  ``kintwin.sim.ground_reaction`` at every physics step (``mujoco.rollout`` returns them).
 
 Simulation settings (``SimOptions``) are chosen for speed at acceptable accuracy: 2 ms step,
 ``implicitfast`` integrator (stable with stiff contacts at this step), Newton solver with few
@@ -38,6 +41,11 @@ from .skeleton import Skeleton
 GRAVITY = 9.81
 # Rotation taking OpenSim's Y-up ground to MuJoCo's Z-up world (+90 deg about X), as (w, x, y, z).
 OSIM_TO_MUJOCO_QUAT = np.array([np.sqrt(0.5), np.sqrt(0.5), 0.0, 0.0])
+# Contact sensor settings: data = force, torque, pos (bits of mjtConDataField); reduce = netforce.
+GRF_SENSOR_DATA = sum(1 << int(f) for f in (mujoco.mjtConDataField.mjCONDATA_FORCE,
+                                            mujoco.mjtConDataField.mjCONDATA_TORQUE,
+                                            mujoco.mjtConDataField.mjCONDATA_POS))
+GRF_SENSOR_NETFORCE = 3
 
 
 @dataclass
@@ -122,7 +130,31 @@ def build_spec(skeleton: Skeleton, options: SimOptions | None = None) -> mujoco.
         a.gear = gear
         a.ctrlrange = [-1, 1]
         a.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
+    _add_foot_sensors(spec, skeleton)
     return spec
+
+
+def _add_foot_sensors(spec: mujoco.MjSpec, skeleton: Skeleton) -> None:
+    """A net contact-wrench sensor per foot on the subtree holding that side's contact spheres."""
+    parent = {b.name: b.parent for b in skeleton.bodies}
+
+    def ancestors(name):
+        while name is not None:
+            yield name
+            name = parent.get(name)
+
+    for side in ("r", "l"):
+        bodies = [b.name for b in skeleton.bodies if any(c.name.endswith(f"_{side}") for c in b.contacts)]
+        if not bodies:
+            continue
+        roots = [r for r in bodies if all(r in ancestors(b) for b in bodies)]
+        if not roots:
+            raise ValueError(f"the {side} foot's contact spheres are on bodies {bodies} that are not "
+                             "one subtree: cannot sum that foot's ground reaction")
+        spec.add_sensor(name=f"grf_{side}", type=mujoco.mjtSensor.mjSENS_CONTACT,
+                        objtype=mujoco.mjtObj.mjOBJ_XBODY, objname=roots[0],
+                        reftype=mujoco.mjtObj.mjOBJ_GEOM, refname="floor",
+                        intprm=[GRF_SENSOR_DATA, GRF_SENSOR_NETFORCE, 1])
 
 
 def _add_couplings(spec: mujoco.MjSpec, skeleton: Skeleton, opt: SimOptions) -> None:

@@ -352,7 +352,7 @@ DEFINITIONS = (
 def write_report(out_dir, results, metrics: dict, reference_motion, reference_grf=None,
                  reference_moments=None, events=None, title: str | None = None,
                  trial_name: str | None = None, subject: dict | None = None,
-                 filename: str = "report.html") -> Path:
+                 video=None, filename: str = "report.html") -> Path:
     """Write the self-contained HTML report ``out_dir/filename`` and return its path.
 
     ``results``: the twin's ``analysis.results.Results``; ``metrics``: the figures from
@@ -361,7 +361,8 @@ def write_report(out_dir, results, metrics: dict, reference_motion, reference_gr
     ``reference_moments``: ``(time_s, {coordinate: N*m})`` reference joint moments if any.
     ``events``: the reference's ``GaitEvents`` for the cycle plots (default: from
     ``metrics["gait_events"]["reference"]``). ``subject``: extra lines for the subject table
-    (e.g. ``{"ID": "P07", "Side affected": "left"}``).
+    (e.g. ``{"ID": "P07", "Side affected": "left"}``). ``video``: an animated GIF (path) of the
+    twin beside the reference, embedded.
     """
     from ..analysis.gait_events import GaitEvents
 
@@ -459,6 +460,12 @@ def write_report(out_dir, results, metrics: dict, reference_motion, reference_gr
     for name, fig, caption in figs:
         parts.append(f"<h2>{_e(name)}</h2><figure>{_img(F.to_png_bytes(fig), name)}"
                      f"<figcaption>{caption}</figcaption></figure>")
+    if video is not None:
+        gif = base64.b64encode(Path(video).read_bytes()).decode("ascii")
+        parts.append("<h2>The twin beside the reference</h2><figure>"
+                     f"<img alt='video of the twin' src='data:image/gif;base64,{gif}'>"
+                     "<figcaption>Left: the recorded kinematics; right: the twin, seen from the "
+                     "subject's left side (loops).</figcaption></figure>")
     parts.append("<h2>Gait events</h2>")
     parts.append(_events_table(metrics))
     parts.append("<h2>How to read this report</h2><dl class='defs'>")

@@ -86,7 +86,7 @@ class ThreadedPhysics:
         self.sphere_z = np.zeros((n, len(self.spheres)))
         self.actuator_force = np.zeros((n, model.nu))  # mean over the substeps of the last step
         self.substep_states = np.zeros((n, 0, self.state.shape[1]))
-        self.last_ctrl = np.zeros((n, model.nu))
+        self.substep_sensordata = np.zeros((n, 0, model.nsensordata))
         self._affine_setup()
         self.set_state(range(n), np.tile(model.qpos0, (n, 1)), np.zeros((n, nv)))
 
@@ -133,12 +133,14 @@ class ThreadedPhysics:
     def step(self, ctrl: np.ndarray, nstep: int) -> None:
         """Advance every simulation ``nstep`` steps with constant ``ctrl`` (n, nu)."""
         ctrl = np.ascontiguousarray(ctrl, dtype=float)
-        states, _ = self._rollout.rollout(self.model, self._datas, self.state,
-                                          np.repeat(ctrl[:, None, :], int(nstep), axis=1))
+        states, sensordata = self._rollout.rollout(self.model, self._datas, self.state,
+                                                   np.repeat(ctrl[:, None, :], int(nstep), axis=1))
         starts = np.concatenate([self.state[:, None, :], states[:, :-1]], axis=1)
         self.actuator_force = self._forces(starts, ctrl).mean(axis=1)
-        self.substep_states = states  # (n, nstep, nstate), kept through resets of the rows
-        self.last_ctrl = ctrl
+        # kept through resets of the rows: the state after each substep (n, nstep, nstate) and
+        # the sensors during each substep (n, nstep, nsensordata; e.g. the feet's contact wrenches)
+        self.substep_states = states
+        self.substep_sensordata = sensordata
         self.state = states[:, -1].copy()
         self._update(range(self.n))
 
@@ -158,18 +160,6 @@ class ThreadedPhysics:
     def restore_state(self, state: np.ndarray) -> None:
         self.state = np.array(state, float)
         self._update(range(self.n))
-
-    def substep_datas(self, i: int):
-        """``MjData`` of simulation ``i`` after each physics substep of the last step (one
-        scratch object, reused: read each before taking the next), forward dynamics computed:
-        contacts and contact forces, e.g. for ground reactions. Valid after an auto-reset too."""
-        d = self._scratch
-        for state in self.substep_states[i]:
-            mujoco.mj_resetData(self.model, d)
-            mujoco.mj_setState(self.model, d, state, _STATE_SPEC)
-            d.ctrl[:] = self.last_ctrl[i]  # the contact forces depend on the applied torques
-            mujoco.mj_forward(self.model, d)
-            yield d
 
     def close(self) -> None:
         if self._rollout is not None:

@@ -1,8 +1,13 @@
 """Ground reaction forces of each foot from MuJoCo contacts, as force plates would report them.
 
-For one simulation state: the total force the floor exerts on each foot, its centre of pressure
-(COP, on the floor plane) and the free moment about the vertical axis, all in OpenSim's ground
-frame (Y up) so they compare directly with measured ``grf.mot`` files.
+The model carries one contact sensor per foot (``grf_r`` / ``grf_l``, ``models/build.py``): the net
+force and torque between the foot's subtree and the floor and a point, world axes, the force and
+torque being those the foot exerts on the floor. MuJoCo computes them at every physics step (so
+``mujoco.rollout`` returns them per substep). From one sensor reading, or the mean over several
+(e.g. the physics steps of a control step, as a force plate averages over its sampling interval),
+this gives the total force the floor exerts on each foot, its centre of pressure (COP, on the
+floor plane) and the free moment about the vertical axis, all in OpenSim's ground frame (Y up) so
+they compare directly with measured ``grf.mot`` files.
 """
 
 from __future__ import annotations
@@ -13,64 +18,43 @@ import numpy as np
 from ..motion import frames
 
 SIDES = ("r", "l")
-MIN_VERTICAL_N = 10.0  # below this the COP is undefined and reported as the previous/zero
+MIN_VERTICAL_N = 10.0  # below this the COP is undefined and reported as zero
 
 
-def foot_geoms(model: mujoco.MjModel) -> dict[int, str]:
-    """Contact geom id -> foot side ("r"/"l") for every colliding geom of the model."""
+def foot_sensor_slices(model: mujoco.MjModel) -> dict[str, slice]:
+    """Side -> its 9 values (force, torque, point) in ``sensordata``; sides without feet absent."""
     out = {}
-    for g in range(model.ngeom):
-        if model.geom_contype[g]:
-            name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) or ""
-            if name[-2:] in ("_r", "_l"):
-                out[g] = name[-1]
+    for s in SIDES:
+        i = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SENSOR, f"grf_{s}")
+        if i >= 0:
+            adr = int(model.sensor_adr[i])
+            out[s] = slice(adr, adr + 9)
     return out
 
 
-def _contact_sums(model: mujoco.MjModel, data: mujoco.MjData, geoms: dict[int, str]) -> dict:
-    """Per side: [force, moment about the world origin] of the floor on the foot (MuJoCo world)."""
-    sums = {s: [np.zeros(3), np.zeros(3)] for s in SIDES}
-    f6 = np.zeros(6)
-    for i in range(data.ncon):
-        c = data.contact[i]
-        g1, g2 = c.geom[0], c.geom[1]
-        if g2 in geoms:
-            side, sign = geoms[g2], 1.0  # force acts on geom2 along the normal (geom1 -> geom2)
-        elif g1 in geoms:
-            side, sign = geoms[g1], -1.0
-        else:
-            continue
-        mujoco.mj_contactForce(model, data, i, f6)
-        f = sign * (f6[:3] @ c.frame.reshape(3, 3))
-        p = c.pos
-        sums[side][0] += f
-        sums[side][1] += (p[1] * f[2] - p[2] * f[1], p[2] * f[0] - p[0] * f[2],
-                          p[0] * f[1] - p[1] * f[0])  # p x f (np.cross is slow on 3-vectors)
-    return sums
-
-
-def foot_wrenches(model: mujoco.MjModel, datas, geoms: dict[int, str] | None = None
+def foot_wrenches(model: mujoco.MjModel, sensordata: np.ndarray
                   ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per side: (force_n, cop_m, free_moment_nm), 3-vectors in OpenSim ground (Y up), of one
-    ``MjData`` or the mean over several (e.g. the physics substeps of a control step, as a force
-    plate averages over its sampling interval).
+    """Per side: (force_n, cop_m, free_moment_nm), 3-vectors in OpenSim ground (Y up), from
+    ``sensordata`` (``MjData.sensordata`` after a step or ``mj_forward``, or rows of it, averaged).
 
     The force is what the floor exerts on the foot. COP = point on the floor about which the
     horizontal moments of the (mean) contact forces vanish; the free moment is the remaining
-    moment about the vertical axis through the COP. With no load the COP is zero.
+    moment about the vertical axis through the COP. With no load (or no foot) all are zero.
     """
-    geoms = foot_geoms(model) if geoms is None else geoms
-    datas = [datas] if isinstance(datas, mujoco.MjData) else datas
-    sums = {s: [np.zeros(3), np.zeros(3)] for s in SIDES}
-    n = 0
-    for d in datas:  # one at a time: an iterator may reuse one MjData for every state
-        n += 1
-        for s, (f, m) in _contact_sums(model, d, geoms).items():
-            sums[s][0] += f
-            sums[s][1] += m
+    rows = np.atleast_2d(np.asarray(sensordata, float))
+    slices = foot_sensor_slices(model)
     out = {}
     for s in SIDES:
-        f, m = sums[s][0] / max(n, 1), sums[s][1] / max(n, 1)
+        f, m = np.zeros(3), np.zeros(3)
+        if s in slices:
+            v = rows[:, slices[s]]
+            fx, fy, fz = -v[:, 0], -v[:, 1], -v[:, 2]  # the floor on the foot
+            px, py, pz = v[:, 6], v[:, 7], v[:, 8]
+            # moment about the world origin: point x force + torque (of the floor on the foot);
+            # cross product written out (np.cross is slow on a few 3-vectors)
+            f = np.array([fx.mean(), fy.mean(), fz.mean()])
+            m = np.array([(py * fz - pz * fy).mean(), (pz * fx - px * fz).mean(),
+                          (px * fy - py * fx).mean()]) - v[:, 3:6].mean(axis=0)
         cop = np.zeros(3)
         tz = 0.0
         if f[2] > MIN_VERTICAL_N:

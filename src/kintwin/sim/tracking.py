@@ -176,12 +176,13 @@ def obs_size(n_joints: int, config: TrackingConfig) -> int:
 # --- rotations (batched, xp-generic) --------------------------------------------------------
 def quat_to_mat(q, xp=np):
     """(..., 3, 3) rotation matrices from unit quaternions (..., 4) (w, x, y, z)."""
-    q = q / xp.sqrt(xp.sum(q * q, axis=-1, keepdims=True))
+    q = q * (2.0 / xp.sum(q * q, axis=-1, keepdims=True)) ** 0.5  # sqrt(2) x the unit quaternion
     w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    r0 = xp.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=-1)
-    r1 = xp.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=-1)
-    r2 = xp.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1)
-    return xp.stack([r0, r1, r2], axis=-2)
+    xx, yy, zz, xy, xz, yz, wx, wy, wz = x * x, y * y, z * z, x * y, x * z, y * z, w * x, w * y, w * z
+    r = xp.stack([1 - (yy + zz), xy - wz, xz + wy,
+                  xy + wz, 1 - (xx + zz), yz - wx,
+                  xz - wy, yz + wx, 1 - (xx + yy)], axis=-1)  # one stack: cheap for small batches
+    return r.reshape(q.shape[:-1] + (3, 3))
 
 
 def heading(rot, xp=np):

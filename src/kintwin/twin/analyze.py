@@ -29,6 +29,7 @@ class TrialJob:
     foot_of: dict | None = None
     reference_id: str | None = None
     convention: str = "auto"
+    video: bool = False  # an animated GIF of the twin beside the reference in the report
 
 
 def expand_trials(items: list[str]) -> list[str]:
@@ -103,9 +104,18 @@ def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
                              "trial": job.trial, "policy": str(job.policy or "shipped"),
                              "finetune_steps": job.finetune_steps})
     write_results(out, run.results, metrics)
+    video = None
+    if job.video:
+        from ..report.video import render_video
+
+        say(f"[{name}] rendering the video ...", flush=True)
+        ref_q = run.reference.to_qpos(model, warn=False)[1:]  # reference frame k+1 = twin frame k
+        video = render_video(model, run.results.kinematics.to_qpos(model, warn=False), ref_q,
+                             run.results.info["control_rate_hz"], out / "twin.gif")
     report = write_report(out, run.results, metrics, run.reference, reference_grf=ref_grf,
                           reference_moments=ref_moments, trial_name=name,
-                          subject={"Height (m)": f"{subject[0]:.2f}", "Mass (kg)": f"{subject[1]:.1f}"})
+                          subject={"Height (m)": f"{subject[0]:.2f}", "Mass (kg)": f"{subject[1]:.1f}"},
+                          video=video)
     say(f"[{name}] done in {time.perf_counter() - t0:.1f} s: {report}", flush=True)
     return metrics
 

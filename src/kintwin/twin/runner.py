@@ -3,8 +3,8 @@
 The policy acts deterministically (its mean action) from the reference state at the trial's first
 frame until the trial ends or tracking fails. At every control step the twin records the
 simulated state, the joint torques it applied (what we report as the joint moments), the pelvis
-residual wrench and the ground reactions under each foot (MuJoCo's contact forces, mean over the
-physics steps of the control step, as the torques). Each output frame is the END of a control step: its state, the
+residual wrench and the ground reactions under each foot (the model's foot contact sensors, mean
+over the physics steps of the control step, as the torques). Each output frame is the END of a control step: its state, the
 torques and contact forces during that step; the last frame is the
 trial's last frame when the twin completes it. Frame 0 (the reference start state) and a step
 that loses track (terminates the episode) are not in the output. Optionally the policy is first
@@ -28,7 +28,7 @@ from ..motion import frames
 from ..motion.grf import GroundReactions
 from ..motion.motion import Motion
 from ..sim.cpu_backend import CpuTrackingEnv
-from ..sim.ground_reaction import SIDES, foot_geoms, foot_wrenches
+from ..sim.ground_reaction import SIDES, foot_wrenches
 from ..sim.tracking import TrackingConfig
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "data" / "policy.npz"
@@ -132,7 +132,6 @@ def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
     check_trial(motion, model, policy.tracking)
     env = _env(policy, model, motion, subject)
     ref = env.reference.trials[0]
-    geoms = foot_geoms(env.model)
     obs = env.reset_to(0, 0)
     T = ref.n_frames
     qpos, torque, residual, loads = [], [], [], []
@@ -147,7 +146,7 @@ def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
         qpos.append(env.physics.substep_states[0, -1, 1:1 + env.model.nq].copy())
         torque.append(info["joint_torque"][0])
         residual.append(info["residual_force"][0])
-        loads.append(foot_wrenches(env.model, env.physics.substep_datas(0), geoms))
+        loads.append(foot_wrenches(env.model, env.physics.substep_sensordata[0]))
         if done[0]:  # the trial's last frame
             completed = True
             break
