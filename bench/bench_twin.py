@@ -61,12 +61,12 @@ def trials(out: Path) -> dict:
 def rollout_speed(policy_path, spec) -> dict:
     """Simulated s per wall s of the twin rollout alone (``run_twin``)."""
     from kintwin.models.anthropometry import default_skeleton
-    from kintwin.models.build import build_model
+    from kintwin.models.build import SimOptions, build_model
     from kintwin.motion.kinematics_io import read_motion
     from kintwin.twin.runner import load_policy, run_twin
 
     motion = read_motion(spec["trial"])
-    model = build_model(default_skeleton(spec["height"], spec["mass"]))
+    model = build_model(default_skeleton(spec["height"], spec["mass"]), SimOptions(foot_sensors=True))
     policy = load_policy(policy_path)
     run_twin(policy, model, motion, (spec["height"], float(model.body_mass.sum())))  # jit warm-up
     t0 = time.perf_counter()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from kintwin.models.anthropometry import default_skeleton
-from kintwin.models.build import build_model
+from kintwin.models.build import SimOptions, build_model
 from kintwin.motion import frames
 from kintwin.sim.ground_reaction import foot_wrenches
 
@@ -29,7 +29,7 @@ def _stand(m, steps, push=lambda k: np.zeros(6)):
 
 def test_sensors_equal_the_sum_of_the_contact_forces():
     """Oracle: mj_contactForce of every foot-floor contact, summed per side by hand."""
-    m = build_model(default_skeleton(1.75, 70.0))
+    m = build_model(default_skeleton(1.75, 70.0), SimOptions(foot_sensors=True))
     d = _stand(m, 700, lambda k: np.r_[80.0 * np.sin(0.03 * k), 0, 0, 30.0, 15.0 * np.cos(0.05 * k), 0])
     w = foot_wrenches(m, d.sensordata)
     floor = m.geom("floor").id
@@ -61,7 +61,7 @@ def test_sensors_equal_the_sum_of_the_contact_forces():
 
 
 def test_standing_reactions_balance_weight_and_cop_under_the_feet():
-    m = build_model(default_skeleton(1.75, 70.0))
+    m = build_model(default_skeleton(1.75, 70.0), SimOptions(foot_sensors=True))
     d = _stand(m, 1000)
     w = foot_wrenches(m, d.sensordata)
     weight = m.body_mass.sum() * 9.81
@@ -74,3 +74,9 @@ def test_standing_reactions_balance_weight_and_cop_under_the_feet():
         assert heel[0] - 0.04 < cop[0] < toe[0] + 0.04  # along the foot
         assert abs(cop[2] - heel[2]) < 0.08  # under the foot, not between the feet
         assert abs(cop[1]) < 1e-12 and abs(moment[0]) < 1e-12 and abs(moment[2]) < 1e-12
+
+
+def test_models_without_foot_sensors_are_refused_not_zero():
+    m = build_model(default_skeleton(1.75, 70.0))
+    with pytest.raises(ValueError, match="foot_sensors"):
+        foot_wrenches(m, np.zeros(m.nsensordata))

@@ -465,7 +465,7 @@ def write_report(out_dir, results, metrics: dict, reference_motion, reference_gr
         parts.append("<h2>The twin beside the reference</h2><figure>"
                      f"<img alt='video of the twin' src='data:image/gif;base64,{gif}'>"
                      "<figcaption>Left: the recorded kinematics; right: the twin, seen from the "
-                     "subject's left side (loops).</figcaption></figure>")
+                     "subject's right side (loops).</figcaption></figure>")
     parts.append("<h2>Gait events</h2>")
     parts.append(_events_table(metrics))
     parts.append("<h2>How to read this report</h2><dl class='defs'>")
@@ -473,7 +473,8 @@ def write_report(out_dir, results, metrics: dict, reference_motion, reference_gr
         parts.append(f"<dt>{_e(term)}</dt><dd>{_e(text)}</dd>")
     parts.append("</dl><p class='muted'>Files next to this report: kinematics.mot (twin "
                  "kinematics), torques.sto (joint moments, N·m), grf.mot + grf_loads.xml (ground "
-                 "reactions for OpenSim), residuals.sto, metrics.json (all numbers above).</p>")
+                 "reactions for OpenSim), residuals.sto, metrics.json (all numbers above)"
+                 + (f", {_e(Path(video).name)} (the video)" if video is not None else "") + ".</p>")
     parts.append("</main></body></html>")
     path = out / filename
     path.write_text("\n".join(p for p in parts if p), encoding="utf-8")

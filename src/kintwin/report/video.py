@@ -1,7 +1,7 @@
 """Video of the twin beside the reference: MuJoCo offscreen rendering, written as an animated GIF.
 
 Two panels per frame, the reference kinematics (left) and the twin (right), each seen from the
-subject's left side by a camera that follows the pelvis. Rendering needs an OpenGL context:
+subject's right side by a camera that follows the pelvis. Rendering needs an OpenGL context:
 without a display, MuJoCo's EGL or OSMesa back end (``MUJOCO_GL=egl`` / ``osmesa``, chosen
 before ``mujoco`` is imported; ``kintwin`` picks EGL on a headless Linux machine unless told
 otherwise). Where no context can be made, :func:`render_video` says so and returns ``None``.

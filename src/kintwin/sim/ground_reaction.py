@@ -1,6 +1,7 @@
 """Ground reaction forces of each foot from MuJoCo contacts, as force plates would report them.
 
-The model carries one contact sensor per foot (``grf_r`` / ``grf_l``, ``models/build.py``): the net
+A model built with ``SimOptions(foot_sensors=True)`` carries one contact sensor per foot
+(``grf_r`` / ``grf_l``, ``models/build.py``): the net
 force and torque between the foot's subtree and the floor and a point, world axes, the force and
 torque being those the foot exerts on the floor. MuJoCo computes them at every physics step (so
 ``mujoco.rollout`` returns them per substep). From one sensor reading, or the mean over several
@@ -39,10 +40,13 @@ def foot_wrenches(model: mujoco.MjModel, sensordata: np.ndarray
 
     The force is what the floor exerts on the foot. COP = point on the floor about which the
     horizontal moments of the (mean) contact forces vanish; the free moment is the remaining
-    moment about the vertical axis through the COP. With no load (or no foot) all are zero.
+    moment about the vertical axis through the COP. With no load (or no foot on that side) all are zero.
     """
     rows = np.atleast_2d(np.asarray(sensordata, float))
     slices = foot_sensor_slices(model)
+    if not slices:
+        raise ValueError("the model has no foot contact sensors: build it with "
+                         "SimOptions(foot_sensors=True)")
     out = {}
     for s in SIDES:
         f, m = np.zeros(3), np.zeros(3)

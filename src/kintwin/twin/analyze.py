@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..analysis.results import write_results
-from ..models.build import build_model
+from ..models.build import SimOptions, build_model
 from ..motion.kinematics_io import read_motion, write_motion
 from ..motion.motion import Motion
 from ..motion.sample import sample_walk
@@ -79,7 +79,7 @@ def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
         raise ValueError("give the subject's --height (m) and --mass (kg)")
     motion.subject.height_m, motion.subject.mass_kg = args["height"], args["mass"]
     skeleton = skeleton_from_args(Namespace(**args))
-    model = build_model(skeleton)
+    model = build_model(skeleton, SimOptions(foot_sensors=True))  # the twin reports GRFs
     subject = (float(args["height"]), float(skeleton.mass_kg))
     policy = load_policy(job.policy)
     # Read every reference before simulating, so bad input fails before anything is written.

@@ -28,7 +28,7 @@ from ..motion import frames
 from ..motion.grf import GroundReactions
 from ..motion.motion import Motion
 from ..sim.cpu_backend import CpuTrackingEnv
-from ..sim.ground_reaction import SIDES, foot_wrenches
+from ..sim.ground_reaction import SIDES, foot_sensor_slices, foot_wrenches
 from ..sim.tracking import TrackingConfig
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "data" / "policy.npz"
@@ -130,6 +130,9 @@ def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
              subject: tuple[float, float]) -> TwinRun:
     """Simulate the whole trial under the policy; ``subject`` = (height_m, mass_kg)."""
     check_trial(motion, model, policy.tracking)
+    if not foot_sensor_slices(model):
+        raise ValueError("the twin reports ground reactions from the feet's contact sensors: build "
+                         "the model with SimOptions(foot_sensors=True)")
     env = _env(policy, model, motion, subject)
     ref = env.reference.trials[0]
     obs = env.reset_to(0, 0)
