@@ -45,7 +45,6 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
-import daqp
 import mujoco
 import numpy as np
 
@@ -53,6 +52,7 @@ from ..models.build import GRAVITY
 from ..motion import frames
 from ..motion.grf import GroundReactions
 from ..motion.motion import Motion
+from .qp import INFINITY, solve_qp
 from .inverse_dynamics import (DEFAULT_CUTOFF_HZ, cop_on_plane, coordinate_forces, id_model,
                                inverse_generalized_forces, prepare_states, root_rotation)
 
@@ -279,9 +279,9 @@ def solve_contact_forces(model: mujoco.MjModel, qpos, qvel, qacc,
         ub[2::3] = opt.max_force_bw * a
         lb[2::3] = 0.0
         bupper = np.r_[ub, np.zeros(nf * n)]
-        blower = np.r_[lb, np.full(nf * n, -1e30)]
-        x, _, flag, _ = daqp.solve(H, g, C, bupper, blower, np.zeros(len(bupper), dtype=np.intc))
-        if flag < 1:
+        blower = np.r_[lb, np.full(nf * n, -INFINITY)]
+        x, ok = solve_qp(H, g, np.vstack([np.eye(3 * n), C]), blower, bupper)
+        if not ok:
             failures += 1
             x = np.zeros(3 * n)
         xs = x.reshape(n, 3)

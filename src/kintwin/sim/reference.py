@@ -68,6 +68,7 @@ class TrialReference:
     mass_kg: float | None = None
     floor_shift_m: float = 0.0  # subtracted from the source's vertical pelvis position
     belt_velocity: tuple[float, float] = (0.0, 0.0)  # removed treadmill velocity (world x, y)
+    qacc: np.ndarray | None = None  # (T, nv) accelerations (spline second derivative)
 
     @property
     def n_frames(self) -> int:
@@ -199,7 +200,7 @@ def trial_reference(model: mujoco.MjModel, motion: Motion, rate_hz: float = DEFA
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         qpos = m.to_qpos(model, warn=False)
-    qvel, _ = m.velocities(model)
+    qvel, qacc = m.velocities(model)
     floor, belt = 0.0, np.zeros(2)
     if align_ground:
         floor, belt = ground_alignment(model, qpos, rate_hz)
@@ -216,7 +217,7 @@ def trial_reference(model: mujoco.MjModel, motion: Motion, rate_hz: float = DEFA
         site_pos=forward_site_positions(model, qpos, site_ids(model, site_names)),
         joint_mask=mask, mirrored=mirrored,
         height_m=subject.height_m if subject else None, mass_kg=subject.mass_kg if subject else None,
-        floor_shift_m=float(floor), belt_velocity=(float(belt[0]), float(belt[1])))
+        floor_shift_m=float(floor), belt_velocity=(float(belt[0]), float(belt[1])), qacc=qacc)
 
 
 def build_reference(model: mujoco.MjModel, motions: list[Motion], rate_hz: float = DEFAULT_RATE_HZ,

@@ -23,13 +23,12 @@ import numpy as np
 from ..analysis.results import Results
 from ..learn.checkpoint import load_checkpoint
 from ..learn.ppo import PPOTrainer
-from ..models.coordinates import RESIDUAL_ACTUATORS
-from ..motion import frames
-from ..motion.grf import GroundReactions
 from ..motion.motion import Motion
 from ..sim.cpu_backend import CpuTrackingEnv
-from ..sim.ground_reaction import SIDES, foot_sensor_slices, foot_wrenches
+from ..sim.ground_reaction import foot_sensor_slices
 from ..sim.tracking import TrackingConfig
+from .checks import check_coordinate_ranges, check_trial_span
+from .recording import Recording
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "data" / "policy.npz"
 
@@ -63,27 +62,10 @@ def load_policy(path: str | Path | None = None) -> Policy:
 
 
 def check_trial(motion: Motion, model: mujoco.MjModel, config: TrackingConfig) -> None:
-    """Reject trials the twin cannot run, before anything is written."""
-    need = (max(config.future_frames) + 2) / config.control_rate_hz
-    span = motion.time_s[-1] - motion.time_s[0]
-    if span < need:
-        raise ValueError(f"trial is {span:.3f} s long; the twin needs at least {need:.3f} s "
-                         f"({max(config.future_frames) + 2} control steps at "
-                         f"{config.control_rate_hz:g} Hz)")
-    qpos = motion.to_qpos(model, warn=False)
-    out = []
-    for j in range(model.njnt):
-        if model.jnt_type[j] != mujoco.mjtJoint.mjJNT_HINGE or not model.jnt_limited[j]:
-            continue
-        lo, hi = model.jnt_range[j]
-        q = qpos[:, model.jnt_qposadr[j]]
-        tol = np.deg2rad(5.0)
-        if q.min() < lo - tol or q.max() > hi + tol:
-            out.append(f"{model.joint(j).name} [{np.rad2deg(q.min()):.0f}, {np.rad2deg(q.max()):.0f}] deg "
-                       f"outside [{np.rad2deg(lo):.0f}, {np.rad2deg(hi):.0f}]")
-    if out:
-        raise ValueError("coordinates out of the model's range (check units and sign convention): "
-                         + "; ".join(out))
+    """Reject trials the policy twin cannot run, before anything is written."""
+    check_trial_span(motion, (max(config.future_frames) + 2) / config.control_rate_hz,
+                     f"{max(config.future_frames) + 2} control steps at {config.control_rate_hz:g} Hz")
+    check_coordinate_ranges(motion, model)
 
 
 def _env(policy: Policy, model, motion: Motion, subject, num_envs: int = 1,
@@ -137,7 +119,7 @@ def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
     ref = env.reference.trials[0]
     obs = env.reset_to(0, 0)
     T = ref.n_frames
-    qpos, torque, residual, loads = [], [], [], []
+    rec = Recording()
     completed, terminated_at = False, None
     for k in range(1, T):
         a = np.asarray(policy.trainer.act(obs, deterministic=True))
@@ -146,38 +128,21 @@ def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
             terminated_at = motion.time_s[0] + k / ref.rate_hz
             break
         # the state at the end of the step (also before the env's auto-reset at the trial's end)
-        qpos.append(env.physics.substep_states[0, -1, 1:1 + env.model.nq].copy())
-        torque.append(info["joint_torque"][0])
-        residual.append(info["residual_force"][0])
-        loads.append(foot_wrenches(env.model, env.physics.substep_sensordata[0]))
+        rec.add(env.model, env.physics.substep_states[0, -1, 1:1 + env.model.nq],
+                info["joint_torque"][0], info["residual_force"][0], env.physics.substep_sensordata[0])
         if done[0]:  # the trial's last frame
             completed = True
             break
     env.close()
-    n = len(qpos)
+    n = len(rec)
     if n < 2:
         raise ValueError("the twin failed at once (tracking lost in the first control step): "
                          "nothing to report")
     time_s = motion.time_s[0] + np.arange(1, n + 1) / ref.rate_hz
-    # exports follow the trial's sign convention (``analysis.results.write_results``)
-    sim = Motion.from_qpos(env.model, time_s, np.array(qpos), subject=motion.subject,
-                           source_file="kintwin twin", source_convention=motion.source_convention)
-    hinge = [mujoco.mj_id2name(env.model, mujoco.mjtObj.mjOBJ_ACTUATOR, i) for i in range(env.n_motors)]
-    res = np.array(residual)  # world axes: forces (N), moments (N*m) at the pelvis origin
-    grf = GroundReactions(
-        time_s=time_s,
-        force_n={s: np.array([w[s][0] for w in loads]) for s in SIDES},
-        cop_m={s: np.array([w[s][1] for w in loads]) for s in SIDES},
-        torque_nm={s: np.array([w[s][2] for w in loads]) for s in SIDES})
     reference = Motion.from_qpos(env.model, motion.time_s[0] + np.arange(T) / ref.rate_hz, ref.qpos,
                                  subject=motion.subject, source_file=motion.source_file,
                                  source_convention="canonical")
-    results = Results(time_s=time_s, kinematics=sim, coordinate_names=hinge,
-                      torque_nm=np.array(torque), grf=grf,
-                      residual_force_n=frames.mujoco_to_osim_vec(res[:, :3]),
-                      residual_moment_nm=frames.mujoco_to_osim_vec(res[:, 3:]),
-                      mass_kg=float(subject[1]), height_m=float(subject[0]), method="kintwin twin",
-                      info={"completed": completed, "terminated_at_s": terminated_at,
-                            "control_rate_hz": ref.rate_hz,
-                            "residual_actuators": list(RESIDUAL_ACTUATORS)})
+    results = rec.results(env.model, time_s, motion, subject, "kintwin twin",
+                          {"completed": completed, "terminated_at_s": terminated_at,
+                           "control_rate_hz": ref.rate_hz, "controller": "policy"})
     return TwinRun(results, reference, completed, terminated_at)

@@ -1,0 +1,270 @@
+"""Whole-body tracking controller: a QP per control step in MuJoCo's own contact model.
+
+At every control step (``control_rate_hz``, default 250 Hz: 2 physics steps of 2 ms) the
+controller reads the simulation state and MuJoCo's active constraints (``mj_forward``: the foot
+contacts, joint limits, the equality constraints of coupled joints) and solves one QP (DAQP,
+``dynamics/qp.py``) over
+
+* the generalized accelerations ``qdd`` (nv), and
+* the force ``f_e`` of every active constraint row ``e`` of MuJoCo (the 4 edges of each foot
+  sphere's pyramidal friction cone, limit and equality rows), in body weights,
+
+whose applied generalized forces follow from the equation of motion::
+
+    u = M(q) qdd + c(q, qd) - J^T f          (u: joint torques on the hinge rows, the pelvis
+                                              residual wrench on the six root rows)
+
+**MuJoCo-consistent contact.** MuJoCo's contacts are soft: an active row's force is
+``f_e = (aref_e - J_e qdd) / R_e`` (``efc_aref``, ``efc_R``), zero where the row separates. The QP
+keeps each row in the state MuJoCo's last solve found it in:
+
+* rows carrying force ("held"): ``J_e qdd + R_e f_e = aref_e`` with ``f_e >= 0`` (unilateral rows);
+  the row can unload to zero but not pull;
+* rows MuJoCo found separating ("free"): ``f_e = 0`` and ``J_e qdd >= aref_e``.
+
+So the torques and residual the QP returns, applied in MuJoCo, produce the planned accelerations
+and contact forces exactly (up to the state change within the control step): there is no second
+contact model to disagree with the simulation. A row changes state through the boundary (a held
+row unloads to zero, MuJoCo then finds it separating; a free row touches the floor at zero force,
+MuJoCo then makes it active).
+
+**Objective** (all terms quadratic; weights in ``WholeBodyConfig``)::
+
+    w_root  |qdd_root  - qdd_root_des|^2          (m/s^2, rad/s^2)
+  + w_joint |qdd_joint - qdd_joint_des|^2         (rad/s^2)
+  + w_residual (|F_res / BW|^2 + |M_res / (BW h)|^2)
+  + w_contact_prior sum_spheres |F_sphere / BW - F_estimate / BW|^2
+  + w_torque_rate |(tau - tau_prev) / peak|^2 + w_torque |tau / peak|^2
+
+with desired accelerations = reference accelerations + critically damped PD feedback
+(``qdd_des = qdd_ref + w^2 (q_ref - q) + 2 w (qd_ref - qd)``, ``w = 2 pi f``; joints at
+``joint_hz``, pelvis position and orientation at ``root_hz``; the orientation error is the
+rotation vector from the current pelvis frame to the reference one). ``F_estimate`` is the
+kinematics-only contact estimate of ``kintwin id`` (``dynamics/contact_estimation.py``) at the same
+contact spheres of the same model: it settles how the load splits between the feet in double
+support, which the equations of motion leave open. The residual weight makes the pelvis residual
+the last resort: the pelvis is moved by the contact forces, and its acceleration errors are paid
+for instead. **Constraints**: motor torques within their peak (|tau| <= gear), the constraint rows
+above, and zero generalized force on dofs with no motor and no residual (the coupled tibia
+translations of imported OpenSim knees).
+
+The torques and the residual are applied as motor controls (``ctrl = tau / gear``, clipped to
+[-1, 1]) and held over the control step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from ..dynamics.qp import INFINITY, solve_qp
+from ..models.build import GRAVITY
+from ..sim.tracking import quat_mul, quat_to_mat, quat_to_rotvec
+
+_EQUALITY = int(mujoco.mjtConstraint.mjCNSTR_EQUALITY)
+_SATISFIED = int(mujoco.mjtConstraintState.mjCNSTRSTATE_SATISFIED)
+
+
+@dataclass(frozen=True)
+class WholeBodyConfig:
+    """Gains and weights of the whole-body controller (module doc), SI units."""
+
+    control_rate_hz: float = 250.0  #: QP rate; must divide the physics rate
+    joint_hz: float = 6.0  #: natural frequency of the joint PD (critically damped)
+    root_hz: float = 3.0  #: natural frequency of the pelvis position / orientation PD
+    w_root: float = 10.0  #: per (m/s^2)^2 and (rad/s^2)^2 of pelvis acceleration error
+    w_joint: float = 0.1  #: per (rad/s^2)^2 of joint acceleration error
+    w_residual: float = 1e4  #: per (residual force / BW)^2 and (residual moment / (BW h))^2
+    w_contact_prior: float = 100.0  #: per (sphere force deviation / BW)^2
+    w_torque_rate: float = 1e-3  #: per (torque change / peak torque)^2
+    w_torque: float = 1e-4  #: per (torque / peak torque)^2
+    w_force: float = 1e-4  #: per (constraint row force / BW)^2 (keeps the QP strictly convex)
+    cutoff_hz: float | None = 6.0  #: low-pass of the reference kinematics (as ``kintwin id``)
+
+    def __post_init__(self):
+        for name in ("control_rate_hz", "joint_hz", "root_hz"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"WholeBodyConfig.{name} must be > 0")
+        if self.cutoff_hz is not None and self.cutoff_hz <= 0:
+            raise ValueError("WholeBodyConfig.cutoff_hz must be > 0 (or None: no filter)")
+
+
+@dataclass
+class ControlReference:
+    """The reference at the physics rate: ``qpos`` (T, nq), ``qvel`` and ``qacc`` (T, nv); contact
+    prior ``sphere_force_n`` (Tc, S, 3) world N at ``prior_index`` (T,) -> row of it, for the
+    sphere geoms ``sphere_geoms`` (S,)."""
+
+    qpos: np.ndarray
+    qvel: np.ndarray
+    qacc: np.ndarray
+    sphere_geoms: list[int]
+    sphere_force_n: np.ndarray
+    prior_index: np.ndarray
+
+
+class WholeBodyController:
+    """Computes the controls of ``model`` (motors, then pelvis residuals) at a state (module doc)."""
+
+    def __init__(self, model: mujoco.MjModel, reference: ControlReference, height_m: float,
+                 config: WholeBodyConfig | None = None):
+        self.model = model
+        self.ref = reference
+        self.config = cfg = config or WholeBodyConfig()
+        steps = 1.0 / (cfg.control_rate_hz * model.opt.timestep)
+        if abs(steps - round(steps)) > 1e-6 or round(steps) < 1:
+            raise ValueError(f"control rate {cfg.control_rate_hz:g} Hz must divide the physics rate "
+                             f"{1 / model.opt.timestep:g} Hz")
+        self.substeps = int(round(steps))
+        nv, nu = model.nv, model.nu
+        trn = model.actuator_trntype
+        self.motors = np.flatnonzero(trn == mujoco.mjtTrn.mjTRN_JOINT)
+        self.motor_dofs = model.jnt_dofadr[model.actuator_trnid[self.motors, 0]]
+        self.peak = model.actuator_gear[self.motors, 0].copy()
+        self.residuals = np.flatnonzero(trn == mujoco.mjtTrn.mjTRN_SITE)
+        if len(self.residuals) != 6:
+            raise ValueError("the controller needs the model's six pelvis residual actuators")
+        self.residual_gear = np.abs(model.actuator_gear[self.residuals]).max(axis=1)
+        driven = np.zeros(nv, bool)
+        driven[:6] = True
+        driven[self.motor_dofs] = True
+        self.passive_dofs = np.flatnonzero(~driven)  # e.g. coupled knee translations
+        self.bw = float(model.body_mass.sum()) * GRAVITY
+        self.res_scale = np.r_[np.full(3, 1 / self.bw), np.full(3, 1 / (self.bw * height_m))]
+        self.acc_weight = np.r_[np.full(6, cfg.w_root), np.full(nv - 6, cfg.w_joint)]
+        self.sphere_of_geom = {g: k for k, g in enumerate(reference.sphere_geoms)}
+        self._M = np.zeros((nv, nv))
+        self.tau_prev: np.ndarray | None = None
+        self.failures = 0
+        self.ctrl = np.zeros(nu)
+
+    def desired_acceleration(self, data: mujoco.MjData, i: int) -> np.ndarray:
+        """Reference acceleration (middle of the coming control step) + PD feedback, (nv,)."""
+        r, cfg = self.ref, self.config
+        q, v = data.qpos, data.qvel
+        T = len(r.qpos)
+        qdd = r.qacc[min(i + self.substeps // 2, T - 1)].copy()
+        wj, wr = 2 * np.pi * cfg.joint_hz, 2 * np.pi * cfg.root_hz
+        qdd[6:] += wj * wj * (r.qpos[i, 7:] - q[7:]) + 2 * wj * (r.qvel[i, 6:] - v[6:])
+        qdd[0:3] += wr * wr * (r.qpos[i, 0:3] - q[0:3]) + 2 * wr * (r.qvel[i, 0:3] - v[0:3])
+        rel = quat_mul(q[3:7] * np.array([1.0, -1.0, -1.0, -1.0]), r.qpos[i, 3:7])  # pelvis -> ref
+        qdd[3:6] += (wr * wr * quat_to_rotvec(rel)
+                     + 2 * wr * (quat_to_mat(rel) @ r.qvel[i, 3:6] - v[3:6]))
+        return qdd
+
+    def __call__(self, data: mujoco.MjData, i: int) -> np.ndarray:
+        """Controls (nu,) for the control step starting at reference frame ``i`` (physics steps
+        from the start); ``data`` holds the current state (``mj_forward`` is called here)."""
+        m, cfg, bw = self.model, self.config, self.bw
+        nv = m.nv
+        mujoco.mj_forward(m, data)
+        qdd_des = self.desired_acceleration(data, i)
+        M = self._M
+        mujoco.mj_fullM(m, data, M)
+        h = data.qfrc_bias.copy()
+        nefc = data.nefc
+        J = data.efc_J.reshape(nefc, nv) if nefc else np.zeros((0, nv))
+        free = data.efc_state[:nefc] == _SATISFIED
+        unilateral = data.efc_type[:nefc] != _EQUALITY
+        free &= unilateral
+        for c in range(data.ncon):  # a contact is free when all its rows are (as one constraint)
+            r0, dim = data.contact[c].efc_address, data.contact[c].dim
+            if r0 >= 0 and dim == 3:
+                free[r0:r0 + 4] = free[r0:r0 + 4].all()
+        held = np.flatnonzero(~free)
+        ne = len(held)
+        nx = nv + ne
+        # u = A x + h, x = [qdd, f / BW]
+        A = np.hstack([M, -J[held].T * bw])
+
+        H = np.zeros((nx, nx))
+        g = np.zeros(nx)
+        W = self.acc_weight
+        H[:nv, :nv] += np.diag(W)
+        g[:nv] -= W * qdd_des
+        Ar = A[:6] * self.res_scale[:, None]
+        H += cfg.w_residual * Ar.T @ Ar
+        g += cfg.w_residual * Ar.T @ (h[:6] * self.res_scale)
+        At = A[self.motor_dofs] / self.peak[:, None]
+        bt = h[self.motor_dofs] / self.peak
+        H += cfg.w_torque * At.T @ At
+        g += cfg.w_torque * At.T @ bt
+        if self.tau_prev is not None:
+            H += cfg.w_torque_rate * At.T @ At
+            g += cfg.w_torque_rate * At.T @ (bt - self.tau_prev / self.peak)
+        H[nv:, nv:] += cfg.w_force * np.eye(ne)
+        self._contact_prior(data, held, H, g, i)
+
+        rows, lo, up, eq = [At], [-1 - bt], [1 - bt], [np.zeros(len(bt), bool)]
+        if len(self.passive_dofs):
+            rows.append(A[self.passive_dofs])
+            lo.append(-h[self.passive_dofs])
+            up.append(-h[self.passive_dofs])
+            eq.append(np.ones(len(self.passive_dofs), bool))
+        if ne:
+            aref, R = data.efc_aref[held], data.efc_R[held]
+            rows.append(np.hstack([J[held], np.diag(R * bw)]))
+            lo.append(aref)
+            up.append(aref)
+            eq.append(np.ones(ne, bool))
+            rows.append(np.hstack([np.zeros((ne, nv)), np.eye(ne)]))
+            lo.append(np.where(unilateral[held], 0.0, -INFINITY))
+            up.append(np.full(ne, INFINITY))
+            eq.append(np.zeros(ne, bool))
+        fr = np.flatnonzero(free)
+        if len(fr):
+            rows.append(np.hstack([J[fr], np.zeros((len(fr), ne))]))
+            lo.append(data.efc_aref[fr])
+            up.append(np.full(len(fr), INFINITY))
+            eq.append(np.zeros(len(fr), bool))
+        x, ok = solve_qp(H, g, np.vstack(rows), np.concatenate(lo), np.concatenate(up),
+                         np.concatenate(eq))
+        if not ok:  # keep the previous controls for this step
+            self.failures += 1
+            return self.ctrl
+        u = A @ x + h
+        tau = np.clip(u[self.motor_dofs], -self.peak, self.peak)
+        self.tau_prev = tau
+        R = quat_to_mat(data.qpos[3:7])  # residual: world force and world moment at the pelvis
+        wrench = np.r_[u[0:3], R @ u[3:6]]
+        ctrl = np.zeros(m.nu)
+        ctrl[self.motors] = tau / self.peak
+        ctrl[self.residuals] = np.clip(wrench / self.residual_gear, -1.0, 1.0)
+        self.ctrl = ctrl
+        return ctrl
+
+    def _contact_prior(self, data, held, H, g, i) -> None:
+        """Add w |F_sphere/BW - F_estimate/BW|^2 for each foot sphere with held rows."""
+        nv = self.model.nv
+        est = self.ref.sphere_force_n[self.ref.prior_index[min(i, len(self.ref.prior_index) - 1)]]
+        rows_of: dict[int, list[int]] = {}
+        dirs = np.zeros((len(held), 3))
+        pos = {r: j for j, r in enumerate(held)}
+        for c in range(data.ncon):
+            con = data.contact[c]
+            r0 = con.efc_address
+            if r0 < 0 or r0 not in pos or con.dim != 3:
+                continue
+            k = self.sphere_of_geom.get(con.geom2, self.sphere_of_geom.get(con.geom1))
+            if k is None:
+                continue
+            fr = con.frame.reshape(3, 3)
+            mu = con.friction[0]
+            # world direction of each pyramid edge's force (normal +- mu tangent)
+            edges = (fr[0] + mu * fr[1], fr[0] - mu * fr[1], fr[0] + mu * fr[2], fr[0] - mu * fr[2])
+            for e in range(4):
+                if r0 + e in pos:
+                    j = pos[r0 + e]
+                    rows_of.setdefault(k, []).append(j)
+                    dirs[j] = edges[e]
+        w = self.config.w_contact_prior
+        for k, js in rows_of.items():
+            D = np.zeros((3, H.shape[0]))
+            D[:, nv + np.asarray(js)] = dirs[js].T
+            H += w * D.T @ D
+            g -= w * D.T @ (est[k] / self.bw)
+
+
+__all__ = ["WholeBodyConfig", "WholeBodyController", "ControlReference"]

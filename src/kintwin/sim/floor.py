@@ -1,0 +1,229 @@
+"""The floor the feet stand on: sole calibration, stance detection, clearance, level support.
+
+A reference trial rarely puts the MODEL's feet on the simulated floor: the model's contact spheres
+(``models/feet.py``) are not the subject's shod feet, IK places each foot a few mm off, and the two
+feet disagree (subject01 walk: after the trial's global floor alignment the right foot's lowest
+sphere stays 8-14 mm above the floor through loaded stance, the left heel never comes within 5 mm).
+The tracking controller then either lands late (flight phases in walking, impacts) or pushes the
+stance foot through the floor. Millimetres matter: the total vertical ground force is
+m (g + z''_COM).
+
+**Sole calibration** (``calibrate_soles``): every contact sphere is moved, in its body frame, so
+that its lowest point over the trial touches the floor (z = 0, after the reference's global floor
+alignment, ``sim/reference.py``). The move is along the world vertical at the frames where the
+sphere is lowest, expressed in the sphere's body frame, and at most ``max_offset_m``. A sphere
+that never comes within ``near_floor_m`` of the floor relative to its own foot's lowest sphere
+(e.g. the heel of a forefoot runner) is not brought down on its own: it moves with its foot's
+lowest sphere, keeping the foot's shape. The reference's spheres then never go below the floor
+and each one that carries load touches it, so the simulated feet land when the reference's do.
+The calibrated geometry is applied to an ``MjSpec`` before compiling (moving ``geom_pos`` of a
+compiled model would leave MuJoCo's collision bounding volumes behind and miss contacts).
+
+**Stance** (``kinematic_stance``): a foot is in stance where its lowest contact sphere is within
+``STANCE_HEIGHT_M`` of the floor and slides slower than ``STANCE_SPEED_MPS`` (treadmill belt
+removed by the reference alignment), for at least ``MIN_STANCE_S``.
+
+**Stance clearance** (``stance_clearance``): over each foot's stance frames, the height of its
+lowest sphere above the floor (mm): median and 95th percentile of the absolute value, and the
+median sliding speed (m/s). Tolerance after calibration (``CLEARANCE_TOLERANCE_MM``): the 95th
+percentile within 5 mm.
+
+**Level support** (``check_level_support``): a foot is stationary on SOMETHING where its lowest
+sphere slides slower than ``STANCE_SPEED_MPS`` for ``MIN_STANCE_S``, whatever its height. If the
+heights of those stationary phases (median per phase) spread over more than ``level_tolerance_m``
+(3 cm), the trial stands on non-level support (stairs, a box, a drop-jump platform): the twin and
+force-free inverse dynamics only know a level floor, so they refuse it (``NonLevelSupportError``)
+instead of returning zero ground reactions for the feet above z = 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+STANCE_HEIGHT_M = 0.02
+STANCE_SPEED_MPS = 0.3
+MIN_STANCE_S = 0.05
+CLEARANCE_TOLERANCE_MM = 5.0
+
+
+class NonLevelSupportError(ValueError):
+    """The trial's feet stand on support at different heights (stairs, boxes, platforms)."""
+
+
+def contact_spheres(model: mujoco.MjModel) -> tuple[list[int], list[str], np.ndarray]:
+    """Colliding foot spheres: geom ids, names and side (0 right, 1 left) from the name suffix."""
+    ids, names, side = [], [], []
+    for g in range(model.ngeom):
+        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) or ""
+        if (model.geom_contype[g] and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_SPHERE
+                and name.endswith(("_r", "_l"))):
+            ids.append(g)
+            names.append(name)
+            side.append(0 if name.endswith("_r") else 1)
+    if not ids:
+        raise ValueError("the model has no foot contact spheres")
+    return ids, names, np.asarray(side)
+
+
+def sphere_bottoms(model: mujoco.MjModel, qpos: np.ndarray, geoms=None) -> np.ndarray:
+    """(T, S, 3) world position of each contact sphere's lowest point along ``qpos`` (T, nq)."""
+    geoms = contact_spheres(model)[0] if geoms is None else list(geoms)
+    data = mujoco.MjData(model)
+    out = np.empty((len(qpos), len(geoms), 3))
+    for k, q in enumerate(qpos):
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        out[k] = data.geom_xpos[geoms]
+    out[:, :, 2] -= model.geom_size[geoms, 0]
+    return out
+
+
+@dataclass
+class SoleCalibration:
+    """How far each contact sphere was moved (``offset_m``, m, positive = lowered) and along which
+    unit direction of its body frame (``direction``)."""
+
+    names: list[str]
+    offset_m: np.ndarray
+    direction: np.ndarray
+
+    def apply(self, spec: mujoco.MjSpec) -> None:
+        """Move the spheres of ``spec`` (compile it afterwards)."""
+        for name, off, d in zip(self.names, self.offset_m, self.direction):
+            g = spec.geom(name)
+            g.pos = np.asarray(g.pos, float) + off * d
+
+    def to_dict(self) -> dict:
+        return {n: round(float(o) * 1000, 2) for n, o in zip(self.names, self.offset_m)}
+
+
+def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, max_offset_m: float = 0.03,
+                    near_floor_m: float = 0.015) -> SoleCalibration:
+    """Per-sphere moves that put each sphere's lowest point over ``qpos`` on the floor (module doc)."""
+    geoms, names, side = contact_spheres(model)
+    bottoms = sphere_bottoms(model, qpos, geoms)
+    z = bottoms[:, :, 2]
+    low = z.min(axis=0)
+    offset = low.copy()
+    for s in (0, 1):
+        idx = np.flatnonzero(side == s)
+        if not len(idx):
+            continue
+        foot_low = low[idx].min()
+        far = idx[low[idx] > foot_low + near_floor_m]
+        offset[far] = foot_low  # keeps its height above the foot's lowest sphere
+    offset = np.clip(offset, -max_offset_m, max_offset_m)
+    data = mujoco.MjData(model)
+    direction = np.zeros((len(geoms), 3))
+    n_low = max(3, len(qpos) // 50)
+    down = np.array([0.0, 0.0, -1.0])
+    for i, g in enumerate(geoms):
+        body = model.geom_bodyid[g]
+        acc = np.zeros(3)
+        for k in np.argsort(z[:, i])[:n_low]:
+            data.qpos[:] = qpos[k]
+            mujoco.mj_kinematics(model, data)
+            acc += data.xmat[body].reshape(3, 3).T @ down
+        direction[i] = acc / np.linalg.norm(acc)
+    return SoleCalibration(names, offset, direction)
+
+
+def _runs(mask: np.ndarray, min_len: int) -> list[tuple[int, int]]:
+    """[start, stop) index runs of True at least ``min_len`` long."""
+    out, k, n = [], 0, len(mask)
+    while k < n:
+        if mask[k]:
+            j = k
+            while j < n and mask[j]:
+                j += 1
+            if j - k >= min_len:
+                out.append((k, j))
+            k = j
+        else:
+            k += 1
+    return out
+
+
+def _foot_lowest(bottoms: np.ndarray, side: np.ndarray, s: int, rate_hz: float):
+    """Height (T,) and horizontal speed (T,) of a foot's lowest sphere."""
+    idx = np.flatnonzero(side == s)
+    sub = bottoms[:, idx]
+    k = sub[:, :, 2].argmin(axis=1)
+    T = np.arange(len(sub))
+    z = sub[T, k, 2]
+    v = np.gradient(sub[:, :, :2], 1.0 / rate_hz, axis=0)
+    return z, np.linalg.norm(v[T, k], axis=1)
+
+
+def kinematic_stance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float) -> dict[str, np.ndarray]:
+    """Per side ("r", "l"): (T,) bool stance frames from the kinematics (module doc)."""
+    geoms, _, side = contact_spheres(model)
+    bottoms = sphere_bottoms(model, qpos, geoms)
+    min_len = max(2, int(round(MIN_STANCE_S * rate_hz)))
+    out = {}
+    for s, name in ((0, "r"), (1, "l")):
+        if not np.any(side == s):
+            continue
+        z, speed = _foot_lowest(bottoms, side, s, rate_hz)
+        mask = np.zeros(len(z), bool)
+        for a, b in _runs((z < STANCE_HEIGHT_M) & (speed < STANCE_SPEED_MPS), min_len):
+            mask[a:b] = True
+        out[name] = mask
+    return out
+
+
+def stance_clearance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float) -> dict:
+    """Per side: stance frames, |height| of the lowest sphere in stance (median, 95th percentile,
+    mm) and its median sliding speed (m/s); None where a foot has no stance."""
+    geoms, _, side = contact_spheres(model)
+    bottoms = sphere_bottoms(model, qpos, geoms)
+    stance = kinematic_stance(model, qpos, rate_hz)
+    out = {}
+    for s, name in ((0, "r"), (1, "l")):
+        if name not in stance:
+            continue
+        z, speed = _foot_lowest(bottoms, side, s, rate_hz)
+        m = stance[name]
+        if not m.any():
+            out[name] = None
+            continue
+        out[name] = {"stance_frames": int(m.sum()),
+                     "clearance_median_mm": float(np.median(np.abs(z[m])) * 1000),
+                     "clearance_p95_mm": float(np.percentile(np.abs(z[m]), 95) * 1000),
+                     "slide_median_mps": float(np.median(speed[m]))}
+    return out
+
+
+def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
+                        level_tolerance_m: float = 0.03) -> None:
+    """Raise ``NonLevelSupportError`` when the stationary phases of the feet lie at heights that
+    spread over more than ``level_tolerance_m`` (module doc)."""
+    geoms, _, side = contact_spheres(model)
+    bottoms = sphere_bottoms(model, qpos, geoms)
+    min_len = max(2, int(round(MIN_STANCE_S * rate_hz)))
+    phases = []
+    for s, name in ((0, "right"), (1, "left")):
+        if not np.any(side == s):
+            continue
+        z, speed = _foot_lowest(bottoms, side, s, rate_hz)
+        for a, b in _runs(speed < STANCE_SPEED_MPS, min_len):
+            phases.append((float(np.median(z[a:b])), name, a / rate_hz, b / rate_hz))
+    if len(phases) < 2:
+        return
+    heights = np.array([p[0] for p in phases])
+    if np.ptp(heights) > level_tolerance_m:
+        desc = ", ".join(f"{n} foot {h * 100:+.1f} cm at {a:.2f}-{b:.2f} s"
+                         for h, n, a, b in sorted(phases, key=lambda p: p[2]))
+        raise NonLevelSupportError(
+            f"the feet stand still at heights {np.ptp(heights) * 100:.1f} cm apart ({desc}; heights "
+            "relative to the lowest support): non-level support (stairs, a box, a platform) is not "
+            "supported yet: the model only has a level floor. Crop the trial to the part on level "
+            "ground")
+
+
+__all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms",
+           "kinematic_stance", "stance_clearance", "check_level_support", "contact_spheres",
+           "CLEARANCE_TOLERANCE_MM"]

@@ -1,0 +1,157 @@
+"""The controller twin: the whole-body QP controller (``control/wholebody.py``) drives the model
+through a trial in MuJoCo. No training, no policy: it works on every model kintwin builds.
+
+Preparation, once per trial (module docs of each step):
+
+1. the reference: the trial low-passed at ``WholeBodyConfig.cutoff_hz`` (6 Hz, as ``kintwin id``),
+   at the physics rate, its floor aligned to z = 0 and a treadmill belt removed
+   (``sim/reference.py``);
+2. refusal of non-level support (stairs, boxes: ``sim/floor.check_level_support``);
+3. sole calibration: the model's foot spheres moved so the reference's stance feet touch the
+   floor (``sim/floor.calibrate_soles``); the model is recompiled with them and foot sensors;
+4. the kinematics-only contact estimate on that model (``dynamics/contact_estimation``), the
+   controller's prior for the split of the load between the feet.
+
+Then the simulation starts in the reference state at the first frame and steps the controller at
+``control_rate_hz``; each output frame is the end of a control step (its state, the mean joint
+torques, residual and foot contact forces over its physics steps). The run stops early when
+tracking is lost (pelvis more than ``MAX_PELVIS_ERROR_M`` from the reference, below
+``MIN_PELVIS_HEIGHT_FRAC`` of its reference height, or a non-finite state).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from ..control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController
+from ..dynamics.contact_estimation import ContactOptions, solve_contact_forces
+from ..models.build import SimOptions, build_spec
+from ..models.skeleton import Skeleton
+from ..motion.motion import Motion
+from ..sim import floor
+from ..sim.reference import trial_reference
+from .checks import check_coordinate_ranges, check_trial_span
+from .recording import Recording
+
+MAX_PELVIS_ERROR_M = 0.25
+MIN_PELVIS_HEIGHT_FRAC = 0.6
+
+
+@dataclass
+class ControlledTwin:
+    model: mujoco.MjModel  # calibrated soles, foot sensors
+    reference: Motion  # the trial (unfiltered, aligned) at the output frames, frame 0 first
+    results: object  # analysis.results.Results
+    completed: bool
+    terminated_at_s: float | None
+    info: dict
+
+
+def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
+            options: SimOptions | None = None):
+    """(calibrated model, ControlReference, reference TrialReference, info) for a trial."""
+    opts = options or SimOptions(foot_sensors=True)
+    spec = build_spec(skeleton, opts)
+    model0 = spec.compile()
+    check_coordinate_ranges(motion, model0)
+    rate = 1.0 / model0.opt.timestep
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # coordinates the trial lacks are held at neutral
+        ref = trial_reference(model0, motion, rate_hz=rate, filter_hz=config.cutoff_hz)
+    floor.check_level_support(model0, ref.qpos, rate)
+    before = floor.stance_clearance(model0, ref.qpos, rate)
+    calib = floor.calibrate_soles(model0, ref.qpos)
+    calib.apply(spec)
+    model = spec.compile()
+    after = floor.stance_clearance(model, ref.qpos, rate)
+
+    substeps = int(round(rate / config.control_rate_hz))
+    frames = np.arange(0, len(ref.qpos), substeps)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a failed frame is zero force, counted in info
+        est = solve_contact_forces(model, ref.qpos[frames], ref.qvel[frames], ref.qacc[frames],
+                                   ContactOptions(floor_height_m=0.0, ground_velocity_mps=(0.0, 0.0),
+                                                  max_point_offset_m=0.0),
+                                   keep_armature=True, height_m=skeleton.height_m)
+    prior_index = np.minimum(np.searchsorted(frames, np.arange(len(ref.qpos))), len(frames) - 1)
+    cref = ControlReference(ref.qpos, ref.qvel, ref.qacc, [p.geom for p in est.points],
+                            est.forces, prior_index)
+    info = {"sole_calibration_mm": calib.to_dict(), "stance_clearance_before": before,
+            "stance_clearance": after, "floor_shift_m": ref.floor_shift_m,
+            "belt_velocity_mps": list(ref.belt_velocity), "contact_prior_qp_failures": est.qp_failures}
+    return model, cref, ref, info
+
+
+def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig | None = None,
+                        progress: bool = False) -> ControlledTwin:
+    """Simulate the whole trial under the whole-body controller (module doc)."""
+    cfg = config or WholeBodyConfig()
+    check_trial_span(motion, 0.1, "at least 0.1 s of motion")
+    t0 = time.perf_counter()
+    model, cref, ref, info = prepare(skeleton, motion, cfg)
+    t_prep = time.perf_counter() - t0
+    ctl = WholeBodyController(model, cref, skeleton.height_m, cfg)
+    n = ctl.substeps
+    data = mujoco.MjData(model)
+    data.qpos[:] = cref.qpos[0]
+    data.qvel[:] = cref.qvel[0]
+    mujoco.mj_forward(model, data)
+    steps = (len(cref.qpos) - 1) // n
+    rec = Recording()
+    gear = np.abs(model.actuator_gear).max(axis=1)
+    motors, residuals = ctl.motors, ctl.residuals
+    sens = np.zeros((n, model.nsensordata))
+    completed, terminated_at = True, None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, desc="controller twin", unit="step", leave=False)
+    t1 = time.perf_counter()
+    for k in range(steps):
+        i = k * n
+        data.ctrl[:] = ctl(data, i)
+        force = np.zeros(model.nu)
+        for s in range(n):
+            mujoco.mj_step(model, data)
+            sens[s] = data.sensordata
+            force += data.actuator_force
+        force *= gear / n
+        target = cref.qpos[i + n]
+        if (not np.all(np.isfinite(data.qpos))
+                or np.linalg.norm(data.qpos[:3] - target[:3]) > MAX_PELVIS_ERROR_M
+                or data.qpos[2] < MIN_PELVIS_HEIGHT_FRAC * target[2]):
+            completed, terminated_at = False, float(motion.time_s[0] + (i + n) / (n * cfg.control_rate_hz))
+            break
+        rec.add(model, data.qpos, force[motors], force[residuals], sens)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    wall = time.perf_counter() - t1
+    if len(rec) < 2:
+        raise ValueError("the controller twin lost track in its first control steps: nothing to report")
+    dt = 1.0 / cfg.control_rate_hz
+    time_s = motion.time_s[0] + dt * np.arange(1, len(rec) + 1)
+    info.update({"controller": "qp", "completed": completed, "terminated_at_s": terminated_at,
+                 "control_rate_hz": cfg.control_rate_hz, "qp_failures": ctl.failures,
+                 "config": {k: v for k, v in vars(cfg).items()},
+                 "prepare_s": t_prep, "simulate_s": wall,
+                 "realtime_factor": float(time_s[-1] - motion.time_s[0]) / max(wall, 1e-9)})
+    results = rec.results(model, time_s, motion, (skeleton.height_m, float(model.body_mass.sum())),
+                          "kintwin twin (whole-body controller)", info)
+    # the reference the twin tracked, unfiltered, aligned as it was (floor, belt), frame 0 first
+    m = motion.resampled(cfg.control_rate_hz) if motion.n_frames > 1 else motion
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = trial_reference(model, m, rate_hz=cfg.control_rate_hz, align_ground=False).qpos
+    q[:, 2] -= ref.floor_shift_m
+    q[:, 0:2] -= np.outer(m.time_s - m.time_s[0], ref.belt_velocity)
+    reference = Motion.from_qpos(model, m.time_s[: len(q)], q, subject=motion.subject,
+                                 source_file=motion.source_file, source_convention="canonical")
+    return ControlledTwin(model, reference, results, completed, terminated_at, info)

@@ -1,0 +1,62 @@
+"""What a twin run records at each output frame, turned into ``analysis.results.Results``.
+
+Both twins (a policy, ``runner.py``; the whole-body controller, ``controlled.py``) record, for
+each control step, the simulated state at its end, the joint torques and the pelvis residual
+applied during it (mean over its physics steps) and each foot's ground reaction (mean of the
+foot contact sensors over its physics steps, ``sim/ground_reaction.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+
+from ..analysis.results import Results
+from ..models.coordinates import RESIDUAL_ACTUATORS
+from ..motion import frames
+from ..motion.grf import GroundReactions
+from ..motion.motion import Motion
+from ..sim.ground_reaction import SIDES, foot_wrenches
+
+
+@dataclass
+class Recording:
+    """Per output frame: ``qpos`` (nq,), ``torque`` (n_motors,) N*m, ``residual`` (6,) world
+    force N and moment N*m at the pelvis origin, ``loads`` (``foot_wrenches`` of the frame)."""
+
+    qpos: list = field(default_factory=list)
+    torque: list = field(default_factory=list)
+    residual: list = field(default_factory=list)
+    loads: list = field(default_factory=list)
+
+    def add(self, model: mujoco.MjModel, qpos, torque, residual, sensordata) -> None:
+        self.qpos.append(np.array(qpos, float))
+        self.torque.append(np.array(torque, float))
+        self.residual.append(np.array(residual, float))
+        self.loads.append(foot_wrenches(model, sensordata))
+
+    def __len__(self) -> int:
+        return len(self.qpos)
+
+    def results(self, model: mujoco.MjModel, time_s: np.ndarray, motion: Motion,
+                subject: tuple[float, float], method: str, info: dict) -> Results:
+        """``Results`` in the trial's conventions (exports follow its sign convention)."""
+        sim = Motion.from_qpos(model, time_s, np.array(self.qpos), subject=motion.subject,
+                               source_file=method,
+                               source_convention=motion.source_convention)
+        motors = np.flatnonzero(model.actuator_trntype == mujoco.mjtTrn.mjTRN_JOINT)
+        names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_ACTUATOR, int(i)) for i in motors]
+        res = np.array(self.residual)
+        grf = GroundReactions(
+            time_s=np.asarray(time_s, float),
+            force_n={s: np.array([w[s][0] for w in self.loads]) for s in SIDES},
+            cop_m={s: np.array([w[s][1] for w in self.loads]) for s in SIDES},
+            torque_nm={s: np.array([w[s][2] for w in self.loads]) for s in SIDES})
+        return Results(time_s=np.asarray(time_s, float), kinematics=sim, coordinate_names=names,
+                       torque_nm=np.array(self.torque), grf=grf,
+                       residual_force_n=frames.mujoco_to_osim_vec(res[:, :3]),
+                       residual_moment_nm=frames.mujoco_to_osim_vec(res[:, 3:]),
+                       mass_kg=float(subject[1]), height_m=float(subject[0]), method=method,
+                       info={**info, "residual_actuators": list(RESIDUAL_ACTUATORS)})
