@@ -129,14 +129,42 @@ def moment_metrics(results: Results, ref_time: np.ndarray, ref_moments: dict[str
             "moment_frames": int(keep.sum())}
 
 
+def lowpassed(results: Results, cutoff_hz: float) -> Results:
+    """A copy of ``results`` with the joint torques and the ground reactions (force and moment
+    about the ground origin per foot, COP recomputed: ``inverse_dynamics.condition_grf``)
+    low-passed at ``cutoff_hz`` (zero-lag 4th-order Butterworth)."""
+    from dataclasses import replace
+
+    from ..dynamics.inverse_dynamics import condition_grf
+    from ..motion.filtering import lowpass
+
+    rate = (len(results.time_s) - 1) / (results.time_s[-1] - results.time_s[0])
+    return replace(results, torque_nm=lowpass(results.torque_nm, rate, cutoff_hz),
+                   grf=condition_grf(results.grf, cutoff_hz))
+
+
 def compute_metrics(results: Results, reference_grf: GroundReactions | None = None,
                     reference_moments: tuple[np.ndarray, dict[str, np.ndarray]] | None = None,
-                    coordinates=None) -> dict:
-    """All figures that the given references allow (residuals always)."""
+                    coordinates=None, lowpass_hz: float | None = None) -> dict:
+    """All figures that the given references allow (residuals always). With ``lowpass_hz`` the
+    kinetic figures are also computed with the result's torques and ground reactions and the
+    measured ground reactions low-passed at that cutoff (keys ``*_lowpass``; the reference
+    moments of an OpenSim ID are not filtered again: they come from kinematics low-passed there)."""
     m = {"residual_force_mean_pct_bw": residual_force_mean_pct_bw(results),
          "residual_moment_mean_pct_bw_height": residual_moment_mean_pct_bw_height(results)}
     if reference_grf is not None:
         m.update(grf_metrics(results, reference_grf))
     if reference_moments is not None:
         m.update(moment_metrics(results, *reference_moments, coordinates=coordinates))
+    if lowpass_hz and (reference_grf is not None or reference_moments is not None):
+        from ..dynamics.inverse_dynamics import condition_grf
+
+        lp = lowpassed(results, lowpass_hz)
+        m["kinetics_lowpass_hz"] = float(lowpass_hz)
+        extra = {}
+        if reference_grf is not None:
+            extra.update(grf_metrics(lp, condition_grf(reference_grf, lowpass_hz)))
+        if reference_moments is not None:
+            extra.update(moment_metrics(lp, *reference_moments, coordinates=coordinates))
+        m.update({f"{k}_lowpass": v for k, v in extra.items() if not k.endswith("_frames")})
     return m

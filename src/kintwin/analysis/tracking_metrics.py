@@ -26,9 +26,20 @@ span count. Angles are compared in degrees, differences wrapped to [-180, 180).
 * ``tracking_end_s`` = t_end (s); ``tracking_frames``: N, the number of frames compared.
 
 :func:`compute_all` adds the dynamics figures of ``analysis.metrics`` (residuals; GRF and moment
-errors when references are given), the gait events of the reference and of the twin,
-``gait_event_error_ms`` (twin contact events against the reference's; see
-``gait_events.gait_event_error_ms``) and the spatiotemporal parameters of both.
+errors when references are given, raw and with the twin's torques and both ground reactions
+low-passed at ``KINETICS_LOWPASS_HZ``: keys ``*_lowpass``), the gait events of the reference and of
+the twin, ``gait_event_error_ms`` (twin contact events against the reference's; see
+``gait_events.gait_event_error_ms``) with ``gait_events_matched`` / ``gait_events_missed`` (reference
+events with / without a twin event), the spatiotemporal parameters of both, and two checks of the
+physics:
+
+* ``com_vertical_hf_pct_bw`` = 100 RMS(m z''_hf) / BW = 100 RMS(z''_hf) / g, z_hf the whole-body
+  centre of mass height minus its low-pass at ``COM_HF_CUTOFF_HZ`` (6 Hz): the vertical ground
+  force that the COM's high-frequency jitter alone implies (the total vertical ground force is
+  m (g + z''_COM)). ``com_vertical_hf_reference_pct_bw``: the same for the reference kinematics.
+* ``stance_clearance``: per foot, how far the reference's lowest contact sphere is from the
+  floor the model has during the reference's stance (``sim/floor.stance_clearance``: median and
+  95th percentile of |height| in mm, median sliding speed in m/s) on the twin's model.
 :func:`recompute_from_output` recomputes all of it from the files of an output folder, so that
 ``metrics.json`` can be checked independently.
 """
@@ -47,6 +58,30 @@ from . import spatiotemporal as st
 
 SAGITTAL = ("hip_flexion_r", "knee_angle_r", "ankle_angle_r",
             "hip_flexion_l", "knee_angle_l", "ankle_angle_l")
+KINETICS_LOWPASS_HZ = 6.0
+COM_HF_CUTOFF_HZ = 6.0
+
+
+def com_vertical_hf_pct_bw(motion: Motion, model, cutoff_hz: float = COM_HF_CUTOFF_HZ) -> float:
+    """100 RMS(z''_hf) / g of the whole-body COM height of ``motion`` (module doc)."""
+    import mujoco
+
+    from ..motion.filtering import lowpass
+
+    qpos = motion.to_qpos(model, warn=False)
+    data = mujoco.MjData(model)
+    z = np.empty(len(qpos))
+    for k, q in enumerate(qpos):
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        z[k] = data.subtree_com[0, 2]
+    rate = (len(z) - 1) / (motion.time_s[-1] - motion.time_s[0])
+    if len(z) < 16 or rate <= 2 * cutoff_hz:
+        return float("nan")
+    hf = z - lowpass(z, rate, cutoff_hz)
+    acc = np.gradient(np.gradient(hf, 1.0 / rate), 1.0 / rate)
+    return float(100 * np.sqrt(np.mean(acc ** 2)) / GRAVITY)
 
 
 def _wrap_deg(d: np.ndarray) -> np.ndarray:
@@ -141,7 +176,8 @@ def compute_all(results, reference: Motion, reference_grf=None, reference_moment
     """
     from .metrics import compute_metrics
 
-    m = compute_metrics(results, reference_grf=reference_grf, reference_moments=reference_moments)
+    m = compute_metrics(results, reference_grf=reference_grf, reference_moments=reference_moments,
+                        lowpass_hz=KINETICS_LOWPASS_HZ)
     m.update(tracking_metrics(reference, results.kinematics, coordinates=coordinates,
                               terminated_at_s=terminated_at_s))
     if terminated_at_s is not None:
@@ -161,6 +197,8 @@ def compute_all(results, reference: Motion, reference_grf=None, reference_moment
     twin_events = ge.events_from_grf(results.grf, thr, source="twin contact forces")
     err = ge.gait_event_error_ms(twin_events, ref_events)
     m["gait_event_error_ms"] = err.pop("gait_event_error_ms")
+    m["gait_events_matched"] = err.get("n_matched")
+    m["gait_events_missed"] = err.get("n_missed")
     m["gait_event_matching"] = {**err, "reference": ref_label,
                                 "twin_threshold_n": round(thr, 3)}
     m["gait_events"] = {"reference": ref_events.to_dict(), "twin": twin_events.to_dict()}
@@ -169,8 +207,15 @@ def compute_all(results, reference: Motion, reference_grf=None, reference_moment
         kin_err = ge.gait_event_error_ms(kin_events, ref_events)
         m["kinematic_event_error_ms"] = kin_err["gait_event_error_ms"]
 
-    twin_points = ge.foot_points(results.kinematics, model if model is not None else
-                                 _model_for_results(results, reference))
+    model = model if model is not None else _model_for_results(results, reference)
+    twin_points = ge.foot_points(results.kinematics, model)
+    m["com_vertical_hf_pct_bw"] = com_vertical_hf_pct_bw(results.kinematics, model)
+    m["com_vertical_hf_reference_pct_bw"] = com_vertical_hf_pct_bw(reference, model)
+    m["com_hf_cutoff_hz"] = COM_HF_CUTOFF_HZ
+    from ..sim.floor import stance_clearance
+
+    m["stance_clearance"] = stance_clearance(model, reference.to_qpos(model, warn=False),
+                                             reference.rate_hz)
     m["spatiotemporal"] = {"reference": st.compute(ref_events, ref_points),
                            "twin": st.compute(twin_events, twin_points)}
     return m

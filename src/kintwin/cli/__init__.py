@@ -36,9 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..sim.floor import NonLevelSupportError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
+    except NonLevelSupportError as e:  # the input is valid, the model cannot do it: refused
+        print(f"kintwin {args.command}: refused: {e}", file=sys.stderr)
+        return 3
     except (ValueError, FileNotFoundError, KeyError) as e:
         print(f"kintwin {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .common import add_convention_argument, add_subject_arguments
 
-HELP = ("run the twin (a trained policy) over trials: metrics.json, kinematics.mot, torques.sto, "
+HELP = ("run the twin (a trained policy or the whole-body controller) over trials: metrics.json, kinematics.mot, torques.sto, "
         "grf.mot, residuals.sto and report.html per trial, plus a summary across trials")
 
 
@@ -15,6 +15,10 @@ def add_arguments(p):
     p.add_argument("trials", nargs="+", help="kinematics files (.mot/.sto), folders of them, or "
                                              "'sample' for the generated sample walking trial")
     add_subject_arguments(p)
+    p.add_argument("--controller", choices=("policy", "qp"), default=None,
+                   help="what drives the twin: 'policy' (a trained policy, --policy) or 'qp' (the "
+                        "whole-body QP controller: no training, any model); default: the policy "
+                        "where it fits the model, else qp")
     p.add_argument("--policy", type=Path, default=None,
                    help="policy checkpoint from `kintwin train` (default: the shipped policy)")
     p.add_argument("--finetune-steps", type=int, default=0,
@@ -57,7 +61,7 @@ def run(args):
                      finetune_steps=args.finetune_steps, grf=args.grf and str(args.grf),
                      loads=args.loads and str(args.loads), foot_of=parse_foot_of(args.foot_of),
                      reference_id=args.reference_id and str(args.reference_id),
-                     convention=args.convention, video=args.video)
+                     convention=args.convention, video=args.video, controller=args.controller)
             for t in trials]
     results = analyze_trials(jobs, workers=args.workers)
     failed = [(j, e) for j, e in results if isinstance(e, Exception)]

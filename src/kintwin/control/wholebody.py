@@ -72,12 +72,13 @@ class WholeBodyConfig:
     """Gains and weights of the whole-body controller (module doc), SI units."""
 
     control_rate_hz: float = 250.0  #: QP rate; must divide the physics rate
-    joint_hz: float = 6.0  #: natural frequency of the joint PD (critically damped)
-    root_hz: float = 3.0  #: natural frequency of the pelvis position / orientation PD
-    w_root: float = 10.0  #: per (m/s^2)^2 and (rad/s^2)^2 of pelvis acceleration error
+    joint_hz: float = 4.0  #: natural frequency of the joint PD (critically damped)
+    root_hz: float = 5.0  #: natural frequency of the pelvis position / orientation PD
+    w_root: float = 30.0  #: per (m/s^2)^2 and (rad/s^2)^2 of pelvis acceleration error
     w_joint: float = 0.1  #: per (rad/s^2)^2 of joint acceleration error
-    w_residual: float = 1e4  #: per (residual force / BW)^2 and (residual moment / (BW h))^2
-    w_contact_prior: float = 100.0  #: per (sphere force deviation / BW)^2
+    w_residual: float = 1e4  #: per (residual force / BW)^2
+    w_residual_moment: float = 1e4  #: per (residual moment / (BW h))^2
+    w_contact_prior: float = 1000.0  #: per (sphere force deviation / BW)^2
     w_torque_rate: float = 1e-3  #: per (torque change / peak torque)^2
     w_torque: float = 1e-4  #: per (torque / peak torque)^2
     w_force: float = 1e-4  #: per (constraint row force / BW)^2 (keeps the QP strictly convex)
@@ -132,13 +133,15 @@ class WholeBodyController:
         driven[self.motor_dofs] = True
         self.passive_dofs = np.flatnonzero(~driven)  # e.g. coupled knee translations
         self.bw = float(model.body_mass.sum()) * GRAVITY
-        self.res_scale = np.r_[np.full(3, 1 / self.bw), np.full(3, 1 / (self.bw * height_m))]
+        self.res_scale = np.r_[np.full(3, np.sqrt(cfg.w_residual) / self.bw),
+                               np.full(3, np.sqrt(cfg.w_residual_moment) / (self.bw * height_m))]
         self.acc_weight = np.r_[np.full(6, cfg.w_root), np.full(nv - 6, cfg.w_joint)]
         self.sphere_of_geom = {g: k for k, g in enumerate(reference.sphere_geoms)}
         self._M = np.zeros((nv, nv))
         self.tau_prev: np.ndarray | None = None
         self.failures = 0
         self.ctrl = np.zeros(nu)
+        self.planned_qacc = np.zeros(nv)  #: the accelerations of the last solved plan
 
     def desired_acceleration(self, data: mujoco.MjData, i: int) -> np.ndarray:
         """Reference acceleration (middle of the coming control step) + PD feedback, (nv,)."""
@@ -185,8 +188,8 @@ class WholeBodyController:
         H[:nv, :nv] += np.diag(W)
         g[:nv] -= W * qdd_des
         Ar = A[:6] * self.res_scale[:, None]
-        H += cfg.w_residual * Ar.T @ Ar
-        g += cfg.w_residual * Ar.T @ (h[:6] * self.res_scale)
+        H += Ar.T @ Ar
+        g += Ar.T @ (h[:6] * self.res_scale)
         At = A[self.motor_dofs] / self.peak[:, None]
         bt = h[self.motor_dofs] / self.peak
         H += cfg.w_torque * At.T @ At
@@ -224,6 +227,7 @@ class WholeBodyController:
         if not ok:  # keep the previous controls for this step
             self.failures += 1
             return self.ctrl
+        self.planned_qacc = x[:nv]
         u = A @ x + h
         tau = np.clip(u[self.motor_dofs], -self.peak, self.peak)
         self.tau_prev = tau

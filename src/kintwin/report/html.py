@@ -52,7 +52,17 @@ THRESHOLDS = {
     "grf_vertical_rmse_pct_bw": ("Vertical GRF error vs force plates", "% BW", 10.0, 20.0, False,
                                  "root-mean-square difference of the vertical ground reaction "
                                  "per foot"),
+    "grf_vertical_r": ("Vertical GRF correlation with force plates", "", 0.95, 0.9, True,
+                       "Pearson's r of the vertical ground reaction per foot"),
+    "moment_sagittal_rmse_nm_per_kg": ("Joint moment error vs reference", "N·m/kg", 0.2, 0.4, False,
+                                       "root-mean-square difference of the hip, knee and ankle "
+                                       "flexion moments from the reference inverse dynamics"),
+    "com_vertical_hf_pct_bw": ("Centre-of-mass jitter", "% BW", 5.0, 10.0, False,
+                               "vertical force implied by the twin's centre-of-mass motion above "
+                               "6 Hz alone (the recording has its own, in metrics.json)"),
 }
+#: the kinetic figures: only shown when computed (they need force plates or a reference ID)
+KINETIC_KEYS = ("grf_vertical_rmse_pct_bw", "grf_vertical_r", "moment_sagittal_rmse_nm_per_kg")
 STATUS_TEXT = {"good": "Good", "check": "Check", "poor": "Poor", "na": "n/a"}
 STATUS_COLOR = {"good": "#2e8b57", "check": "#e6a700", "poor": "#c0392b", "na": "#999999"}
 
@@ -133,8 +143,17 @@ def warnings_for(metrics: dict, n_cycles: int | None = None, has_force_plates: b
                            "of the twin (missed or extra steps)."))
     v = metric_value(metrics, "grf_vertical_rmse_pct_bw")
     if status("grf_vertical_rmse_pct_bw", v) == "poor":
-        w.append(("check", f"The twin's vertical ground reactions differ from the force plates by "
-                           f"{v:.0f} % BW (RMS)."))
+        w.append(("poor", f"The twin's vertical ground reactions differ from the force plates by "
+                          f"{v:.0f} % BW (RMS): its kinetics are not to be trusted."))
+    v = metric_value(metrics, "moment_sagittal_rmse_nm_per_kg")
+    if status("moment_sagittal_rmse_nm_per_kg", v) == "poor":
+        w.append(("poor", f"The twin's hip, knee and ankle moments differ from the reference "
+                          f"inverse dynamics by {v:.2f} N·m/kg (RMS)."))
+    v = metric_value(metrics, "com_vertical_hf_pct_bw")
+    if status("com_vertical_hf_pct_bw", v) == "poor":
+        w.append(("check", f"The twin's centre of mass jitters: its motion above 6 Hz alone implies "
+                           f"{v:.0f} % BW of vertical ground force (RMS). Expect noisy ground "
+                           "reactions; compare the low-passed figures in metrics.json."))
     if n_cycles is not None and n_cycles == 0:
         where = (f" between {overlap_s[0]:.2f} and {overlap_s[1]:.2f} s (the part the twin "
                  "simulated)" if overlap_s else "")
@@ -216,10 +235,10 @@ def quality_rows(metrics: dict) -> list[list[str]]:
     rows = []
     for key, (label, unit, good, check, higher, expl) in THRESHOLDS.items():
         v = metric_value(metrics, key)
-        if v is None and key == "grf_vertical_rmse_pct_bw":
+        if v is None and key in KINETIC_KEYS:
             continue
         st = status(key, v)
-        dec = 0 if unit in ("ms", "%") else 1
+        dec = 0 if unit in ("ms", "%") else (2 if unit in ("", "N·m/kg") else 1)
         lim = (f"good ≥ {good:g}, check ≥ {check:g}" if higher
                else f"good ≤ {good:g}, check ≤ {check:g}")
         if key == "gait_event_error_ms":

@@ -10,7 +10,9 @@ m (g + z''_COM).
 
 **Sole calibration** (``calibrate_soles``): every contact sphere is moved, in its body frame, so
 that its lowest point over the trial touches the floor (z = 0, after the reference's global floor
-alignment, ``sim/reference.py``). The move is along the world vertical at the frames where the
+alignment, ``sim/reference.py``), or reaches ``depth_m`` into it: a soft contact carries a load by
+sinking, so a stance foot of the simulation sits that much lower than a rigid one would, and the
+spheres are made that much bigger in effect for the loaded foot to sit where the reference's is. The move is along the world vertical at the frames where the
 sphere is lowest, expressed in the sphere's body frame, and at most ``max_offset_m``. A sphere
 that never comes within ``near_floor_m`` of the floor relative to its own foot's lowest sphere
 (e.g. the heel of a forefoot runner) is not brought down on its own: it moves with its foot's
@@ -25,8 +27,12 @@ removed by the reference alignment), for at least ``MIN_STANCE_S``.
 
 **Stance clearance** (``stance_clearance``): over each foot's stance frames, the height of its
 lowest sphere above the floor (mm): median and 95th percentile of the absolute value, and the
-median sliding speed (m/s). Tolerance after calibration (``CLEARANCE_TOLERANCE_MM``): the 95th
-percentile within 5 mm.
+median sliding speed (m/s). Tolerance after calibration: median within
+``CLEARANCE_MEDIAN_TOLERANCE_MM`` (2 mm), 95th percentile within ``CLEARANCE_P95_TOLERANCE_MM``
+(10 mm: four spheres roll a foot from heel to toe less smoothly than a sole, so at the hand-overs
+between them the lowest one is a few mm up), sliding median within ``SLIDE_TOLERANCE_MPS``
+(0.1 m/s: the lowest point of a sphere rolling with the foot moves at the foot's angular
+velocity times the radius, ~0.05 m/s for the heel in walking).
 
 **Level support** (``check_level_support``): a foot is stationary on SOMETHING where its lowest
 sphere slides slower than ``STANCE_SPEED_MPS`` for ``MIN_STANCE_S``, whatever its height. If the
@@ -46,7 +52,9 @@ import numpy as np
 STANCE_HEIGHT_M = 0.02
 STANCE_SPEED_MPS = 0.3
 MIN_STANCE_S = 0.05
-CLEARANCE_TOLERANCE_MM = 5.0
+CLEARANCE_MEDIAN_TOLERANCE_MM = 2.0
+CLEARANCE_P95_TOLERANCE_MM = 10.0
+SLIDE_TOLERANCE_MPS = 0.1  # the lowest point of a rolling sphere moves: omega x radius
 
 
 class NonLevelSupportError(ValueError):
@@ -101,8 +109,9 @@ class SoleCalibration:
 
 
 def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, max_offset_m: float = 0.03,
-                    near_floor_m: float = 0.015) -> SoleCalibration:
-    """Per-sphere moves that put each sphere's lowest point over ``qpos`` on the floor (module doc)."""
+                    near_floor_m: float = 0.015, depth_m: float = 0.0) -> SoleCalibration:
+    """Per-sphere moves that put each sphere's lowest point over ``qpos`` ``depth_m`` below the
+    floor (module doc; ``depth_m``: how far a loaded contact sinks into the floor)."""
     geoms, names, side = contact_spheres(model)
     bottoms = sphere_bottoms(model, qpos, geoms)
     z = bottoms[:, :, 2]
@@ -115,7 +124,7 @@ def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, max_offset_m: float
         foot_low = low[idx].min()
         far = idx[low[idx] > foot_low + near_floor_m]
         offset[far] = foot_low  # keeps its height above the foot's lowest sphere
-    offset = np.clip(offset, -max_offset_m, max_offset_m)
+    offset = np.clip(offset + depth_m, -max_offset_m, max_offset_m)
     data = mujoco.MjData(model)
     direction = np.zeros((len(geoms), 3))
     n_low = max(3, len(qpos) // 50)
@@ -226,4 +235,4 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
 
 __all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms",
            "kinematic_stance", "stance_clearance", "check_level_support", "contact_spheres",
-           "CLEARANCE_TOLERANCE_MM"]
+           "CLEARANCE_MEDIAN_TOLERANCE_MM", "CLEARANCE_P95_TOLERANCE_MM", "SLIDE_TOLERANCE_MPS"]

@@ -30,6 +30,7 @@ class TrialJob:
     reference_id: str | None = None
     convention: str = "auto"
     video: bool = False  # an animated GIF of the twin beside the reference in the report
+    controller: str | None = None  # "policy", "qp", or None: the policy where it fits the model
 
 
 def expand_trials(items: list[str]) -> list[str]:
@@ -58,6 +59,18 @@ def load_trial(job: TrialJob) -> Motion:
     return read_motion(job.trial, convention=job.convention, height_m=h, mass_kg=m)
 
 
+def _policy_fits(policy, model) -> str | None:
+    """Why the policy cannot drive this model (None: it can)."""
+    from ..sim.tracking import FREE_QPOS, obs_size
+
+    st = policy.trainer.state
+    want = (obs_size(model.nq - FREE_QPOS, policy.tracking), model.nu)
+    if (st.obs_size, st.action_size) != want:
+        return (f"it was trained for {st.action_size - 6} joint motors and {st.obs_size} observations; "
+                f"this model has {model.nu - 6} and {want[0]}")
+    return None
+
+
 def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
     """Everything for one trial; returns its metrics (also written to ``metrics.json``)."""
     from argparse import Namespace
@@ -67,7 +80,6 @@ def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
     from ..cli.common import skeleton_from_args
     from ..motion.grf import read_grf
     from ..report.html import write_report
-    from .runner import finetune, load_policy, run_twin
 
     t0 = time.perf_counter()
     say = print if progress else (lambda *a, **k: None)
@@ -79,40 +91,69 @@ def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
         raise ValueError("give the subject's --height (m) and --mass (kg)")
     motion.subject.height_m, motion.subject.mass_kg = args["height"], args["mass"]
     skeleton = skeleton_from_args(Namespace(**args))
-    model = build_model(skeleton, SimOptions(foot_sensors=True))  # the twin reports GRFs
     subject = (float(args["height"]), float(skeleton.mass_kg))
-    policy = load_policy(job.policy)
+    name = Path(job.trial).stem
     # Read every reference before simulating, so bad input fails before anything is written.
     ref_grf = read_grf(job.grf, loads_xml=job.loads, foot_of=job.foot_of) if job.grf else None
     ref_moments = (read_reference_moments(job.reference_id, motion.source_convention)
                    if job.reference_id else None)
-    name = Path(job.trial).stem
-    if job.finetune_steps:
-        say(f"[{name}] fine-tuning the policy for {job.finetune_steps} steps ...", flush=True)
-        finetune(policy, model, motion, subject, job.finetune_steps, progress=progress)
-    say(f"[{name}] running the twin over {motion.time_s[-1] - motion.time_s[0]:.2f} s ...", flush=True)
-    run = run_twin(policy, model, motion, subject)
+    controller, policy = job.controller, None
+    if controller in (None, "policy"):
+        from .runner import load_policy
+
+        model = build_model(skeleton, SimOptions(foot_sensors=True))  # the twin reports GRFs
+        policy = load_policy(job.policy)
+        why = _policy_fits(policy, model)
+        if why and controller == "policy":
+            raise ValueError(f"the policy does not fit this model: {why}; use --controller qp")
+        if why:
+            say(f"[{name}] the policy does not fit this model ({why}): using the whole-body "
+                "controller (--controller qp)", flush=True)
+            controller, policy = "qp", None
+        else:
+            controller = "policy"
+    if controller == "qp" and job.finetune_steps:
+        raise ValueError("--finetune-steps fine-tunes a policy: not with --controller qp")
+    span = motion.time_s[-1] - motion.time_s[0]
+    if controller == "policy":
+        from .runner import finetune, run_twin
+
+        if job.finetune_steps:
+            say(f"[{name}] fine-tuning the policy for {job.finetune_steps} steps ...", flush=True)
+            finetune(policy, model, motion, subject, job.finetune_steps, progress=progress)
+        say(f"[{name}] running the twin (policy) over {span:.2f} s ...", flush=True)
+        run = run_twin(policy, model, motion, subject)
+        results, reference, completed, terminated_at = (run.results, run.reference, run.completed,
+                                                        run.terminated_at_s)
+    else:
+        from .controlled import run_controlled_twin
+
+        say(f"[{name}] running the twin (whole-body controller) over {span:.2f} s ...", flush=True)
+        tw = run_controlled_twin(skeleton, motion, progress=progress)
+        model, results, reference = tw.model, tw.results, tw.reference
+        completed, terminated_at = tw.completed, tw.terminated_at_s
     say(f"[{name}] scoring and writing the outputs ...", flush=True)
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    metrics = compute_all(run.results, run.reference, reference_grf=ref_grf,
+    metrics = compute_all(results, reference, reference_grf=ref_grf,
                           reference_moments=ref_moments, model=model,
-                          terminated_at_s=run.terminated_at_s)
-    metrics["completed"] = run.completed
-    write_motion(out / "reference_kinematics.mot", run.reference, convention="canonical")
-    run.results.info.update({"reference_kinematics": "reference_kinematics.mot",
-                             "trial": job.trial, "policy": str(job.policy or "shipped"),
-                             "finetune_steps": job.finetune_steps})
-    write_results(out, run.results, metrics)
+                          terminated_at_s=terminated_at)
+    metrics["completed"] = completed
+    write_motion(out / "reference_kinematics.mot", reference, convention="canonical")
+    results.info.update({"reference_kinematics": "reference_kinematics.mot", "trial": job.trial,
+                         "controller": controller,
+                         "policy": str(job.policy or "shipped") if controller == "policy" else None,
+                         "finetune_steps": job.finetune_steps})
+    write_results(out, results, metrics)
     video = None
     if job.video:
         from ..report.video import render_video
 
         say(f"[{name}] rendering the video ...", flush=True)
-        ref_q = run.reference.to_qpos(model, warn=False)[1:]  # reference frame k+1 = twin frame k
-        video = render_video(model, run.results.kinematics.to_qpos(model, warn=False), ref_q,
-                             run.results.info["control_rate_hz"], out / "twin.gif")
-    report = write_report(out, run.results, metrics, run.reference, reference_grf=ref_grf,
+        ref_q = reference.to_qpos(model, warn=False)[1:]  # reference frame k+1 = twin frame k
+        video = render_video(model, results.kinematics.to_qpos(model, warn=False), ref_q,
+                             results.info["control_rate_hz"], out / "twin.gif")
+    report = write_report(out, results, metrics, reference, reference_grf=ref_grf,
                           reference_moments=ref_moments, trial_name=name,
                           subject={"Height (m)": f"{subject[0]:.2f}", "Mass (kg)": f"{subject[1]:.1f}"},
                           video=video)

@@ -1,0 +1,182 @@
+"""The physically faithful twin: feet on the floor, the whole-body controller, kinetics scored."""
+
+import json
+import warnings
+
+import mujoco
+import numpy as np
+import pytest
+
+from kintwin.cli import main
+from kintwin.control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController
+from kintwin.models.anthropometry import default_skeleton
+from kintwin.models.build import build_spec
+from kintwin.motion.kinematics_io import read_motion, write_motion
+from kintwin.motion.motion import Motion
+from kintwin.motion.sample import sample_walk
+from kintwin.sim import floor
+from kintwin.sim.reference import trial_reference
+from kintwin.twin.controlled import prepare, run_controlled_twin
+
+
+# --- feet on the floor -------------------------------------------------------------------------
+@pytest.mark.parametrize("ik", ["gait2354/subject01_walk1_ik.mot", "gait2392/subject01_walk1_ik.mot"])
+def test_sole_calibration_puts_stance_feet_on_the_floor(shared_data, ik):
+    motion = read_motion(shared_data / "osim_subject01_walk" / ik).slice_time(0.5, 1.6)
+    skeleton = default_skeleton(1.803, 72.6)
+    model, cref, ref, info = prepare(skeleton, motion, WholeBodyConfig())
+    before, after = info["stance_clearance_before"], info["stance_clearance"]
+    for side in ("r", "l"):
+        assert after[side]["stance_frames"] > 100
+        # documented tolerance (sim/floor.py): median |clearance| <= 2 mm, 95th percentile <= 10 mm
+        assert after[side]["clearance_median_mm"] <= floor.CLEARANCE_MEDIAN_TOLERANCE_MM
+        assert after[side]["clearance_p95_mm"] <= floor.CLEARANCE_P95_TOLERANCE_MM
+        assert after[side]["slide_median_mps"] <= floor.SLIDE_TOLERANCE_MPS  # treadmill removed
+    # the right foot floated 8-14 mm above the floor in loaded stance before calibration
+    assert before["r"]["clearance_median_mm"] > 5.0
+    # no reference sphere ends below the floor
+    bottoms = floor.sphere_bottoms(model, ref.qpos)
+    assert bottoms[:, :, 2].min() > -1e-6
+
+
+def test_calibration_moves_each_sphere_to_touch_the_floor():
+    walk = sample_walk()
+    skeleton = default_skeleton(walk.subject.height_m, walk.subject.mass_kg)
+    spec = build_spec(skeleton)
+    model = spec.compile()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qpos = trial_reference(model, walk, rate_hz=100.0).qpos
+    base = floor.calibrate_soles(model, qpos)
+    qpos[:, 2] += 0.012  # the whole trial 12 mm higher
+    calib = floor.calibrate_soles(model, qpos)
+    np.testing.assert_allclose(calib.offset_m - base.offset_m, 0.012, atol=0.002)
+    calib.apply(spec)
+    lowest = floor.sphere_bottoms(spec.compile(), qpos)[:, :, 2].min(axis=0)
+    np.testing.assert_allclose(lowest, 0.0, atol=0.004)
+
+
+def _stairs(walk: Motion, rise_m: float = 0.18) -> Motion:
+    """The sample walk climbing: the pelvis rises by ``rise_m`` per step."""
+    out = walk.reordered(walk.names)
+    out.values = out.values.copy()
+    t = walk.time_s - walk.time_s[0]
+    out.values[:, out.names.index("pelvis_ty")] += rise_m * np.floor(t / 0.55)
+    return out
+
+
+def test_stairs_are_refused_with_a_clear_message(tmp_path, capsys):
+    walk = sample_walk()
+    skeleton = default_skeleton(walk.subject.height_m, walk.subject.mass_kg)
+    with pytest.raises(floor.NonLevelSupportError, match="non-level support"):
+        prepare(skeleton, _stairs(walk), WholeBodyConfig())
+    prepare(skeleton, walk, WholeBodyConfig())  # the level walk passes
+    path = write_motion(tmp_path / "stairs.mot", _stairs(walk))
+    out = tmp_path / "out"
+    assert main(["analyze", str(path), "--controller", "qp", "--height", "1.75", "--mass", "70",
+                 "--out", str(out)]) == 3
+    assert "non-level support" in capsys.readouterr().err
+    assert not (out / "metrics.json").exists()
+    assert main(["id", str(path), "--height", "1.75", "--mass", "70", "--out", str(tmp_path / "id")]) == 3
+    assert "non-level support" in capsys.readouterr().err
+
+
+# --- the controller recovers a forward simulation ------------------------------------------------
+def _forward_simulation(duration_s: float = 2.0):
+    """A trial made by forward simulation of the model in MuJoCo, feet on the floor: standing,
+    swinging the arms in opposition and bending the knees and trunk, driven by the controller
+    (which balances it) from a kinematic sketch of that movement. Returns the skeleton, the
+    simulated motion at 60 Hz (as motion capture would give it) and what the simulation applied
+    (joint torques) and felt (vertical foot forces), with their times."""
+    skeleton = default_skeleton(1.75, 70.0)
+    model = build_spec(skeleton).compile()
+    jnt = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j): j for j in range(model.njnt)}
+    t = np.arange(0.0, duration_s + 1e-9, 0.01)
+    qpos = np.tile(model.qpos0, (len(t), 1))
+    s = 0.5 * (1 - np.cos(2 * np.pi * t / duration_s))  # 0 -> 1 -> 0
+    swing = np.sin(2 * np.pi * t / 1.0)
+    for side, sign in (("r", 1.0), ("l", -1.0)):
+        qpos[:, model.jnt_qposadr[jnt[f"arm_flex_{side}"]]] = 0.6 * sign * swing
+        qpos[:, model.jnt_qposadr[jnt[f"knee_angle_{side}"]]] = 0.4 * s
+        qpos[:, model.jnt_qposadr[jnt[f"hip_flexion_{side}"]]] = 0.3 * s
+        qpos[:, model.jnt_qposadr[jnt[f"ankle_angle_{side}"]]] = 0.2 * s
+    qpos[:, model.jnt_qposadr[jnt["lumbar_extension"]]] = -0.1 * s
+    lowest = floor.sphere_bottoms(model, qpos)[:, :, 2].min(axis=1)
+    qpos[:, 2] -= lowest  # feet on the floor throughout
+    sketch = Motion.from_qpos(model, t, qpos, source_file="sketch")
+    sketch.subject.height_m, sketch.subject.mass_kg = 1.75, 70.0
+    # the residual made (nearly) unusable: the movement is produced by the joints and the floor
+    sim = run_controlled_twin(skeleton, sketch, WholeBodyConfig(w_residual=1e8, w_residual_moment=1e8))
+    assert sim.completed
+    r = sim.results
+    keep = np.arange(0, len(r.time_s), 4)[:-1]  # 250 Hz -> ~60 Hz
+    motion = Motion(r.time_s[keep], r.kinematics.names, r.kinematics.values[keep],
+                    source_file="forward simulation")
+    motion.subject.height_m, motion.subject.mass_kg = 1.75, 70.0
+    fy = np.stack([r.grf.force_n[side][:, 1] for side in ("r", "l")], axis=1)
+    return skeleton, motion, r.time_s, r.torque_nm, r.coordinate_names, fy, r.residual_force_n
+
+
+def test_controller_recovers_torques_and_contact_forces_of_a_forward_simulation():
+    skeleton, motion, t, tau, names, fy, residual = _forward_simulation()
+    bw = 70.0 * 9.81
+    assert fy.sum(axis=1).mean() == pytest.approx(bw, rel=0.05)  # the feet carried the body
+    assert np.linalg.norm(residual, axis=1).mean() < 0.01 * bw  # physical: no outside help
+    tw = run_controlled_twin(skeleton, motion)
+    assert tw.completed
+    r = tw.results
+    inside = (r.time_s > t[0] + 0.1) & (r.time_s < t[-1] - 0.1)  # away from the filter's ends
+    for c in ("knee_angle_r", "hip_flexion_l", "ankle_angle_r"):
+        truth = np.interp(r.time_s[inside], t, tau[:, names.index(c)])
+        err = r.torque(c)[inside] - truth
+        assert np.sqrt(np.mean(err ** 2)) < 0.1 * np.abs(truth).max() + 3.0, c
+    for j, s in enumerate(("r", "l")):
+        truth = np.interp(r.time_s[inside], t, fy[:, j])
+        err = r.grf.force_n[s][inside, 1] - truth
+        assert np.sqrt(np.mean(err ** 2)) < 0.05 * bw, s
+    assert np.linalg.norm(r.residual_force_n, axis=1).mean() < 0.02 * bw
+
+
+def test_controller_plan_is_what_mujoco_simulates():
+    """One QP, then one physics step: the realised accelerations are the planned ones."""
+    walk = sample_walk()
+    skeleton = default_skeleton(walk.subject.height_m, walk.subject.mass_kg)
+    cfg = WholeBodyConfig(control_rate_hz=500.0)
+    model, cref, _, _ = prepare(skeleton, walk, cfg)
+    ctl = WholeBodyController(model, cref, skeleton.height_m, cfg)
+    data = mujoco.MjData(model)
+    data.qpos[:], data.qvel[:] = cref.qpos[0], cref.qvel[0]
+    errors = []
+    for i in range(0, 100):
+        data.ctrl[:] = ctl(data, i)
+        planned = ctl.planned_qacc.copy()
+        mujoco.mj_step(model, data)
+        errors.append(np.abs(data.qacc - planned).max())
+    assert ctl.failures == 0
+    assert np.median(errors) < 1e-6
+
+
+# --- metrics and the CLI -----------------------------------------------------------------------
+def test_analyze_with_the_controller_writes_kinetic_scores(shared_data, tmp_path):
+    d = shared_data / "osim_subject01_walk"
+    out = tmp_path / "qp"
+    assert main(["analyze", str(d / "gait2354" / "subject01_walk1_ik.mot"), "--height", "1.803",
+                 "--mass", "72.6", "--controller", "qp",
+                 "--grf", str(d / "experimental" / "subject01_walk1_grf.mot"),
+                 "--loads", str(d / "experimental" / "subject01_walk1_grf.xml"),
+                 "--reference-id", str(d / "gait2354" / "ID_inverse_dynamics.sto"),
+                 "--out", str(out)]) == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    m = doc["metrics"]
+    assert doc["info"]["controller"] == "qp"
+    for key in ("grf_vertical_rmse_pct_bw", "grf_vertical_r", "grf_vertical_rmse_pct_bw_lowpass",
+                "moment_sagittal_rmse_nm_per_kg", "moment_sagittal_rmse_nm_per_kg_lowpass",
+                "gait_events_matched", "gait_events_missed", "com_vertical_hf_pct_bw",
+                "com_vertical_hf_reference_pct_bw", "stance_clearance", "kinetics_lowpass_hz"):
+        assert key in m, key
+    assert m["completed"] is True
+    # physical kinetics (the policy twin of the first wave: 39 %BW, r 0.75)
+    assert m["grf_vertical_rmse_pct_bw"] < 20.0 and m["grf_vertical_r"] > 0.9
+    assert m["residual_force_mean_pct_bw"] < 5.0
+    html = (out / "report.html").read_text()
+    assert "Joint moment error vs reference" in html
