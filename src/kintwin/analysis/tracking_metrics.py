@@ -39,7 +39,8 @@ physics:
   m (g + z''_COM)). ``com_vertical_hf_reference_pct_bw``: the same for the reference kinematics.
 * ``stance_clearance``: per foot, how far the reference's lowest contact sphere is from the
   floor the model has during the reference's stance (``sim/floor.stance_clearance``: median and
-  95th percentile of |height| in mm, median sliding speed in m/s) on the twin's model.
+  95th percentile of |height| in mm, from the depth a loaded contact sinks to in the controller
+  twin, median sliding speed in m/s) on the twin's model.
 :func:`recompute_from_output` recomputes all of it from the files of an output folder, so that
 ``metrics.json`` can be checked independently.
 """
@@ -215,7 +216,8 @@ def compute_all(results, reference: Motion, reference_grf=None, reference_moment
     from ..sim.floor import stance_clearance
 
     m["stance_clearance"] = stance_clearance(model, reference.to_qpos(model, warn=False),
-                                             reference.rate_hz)
+                                             reference.rate_hz,
+                                             depth_m=results.info.get("contact_depth_m", 0.0))
     m["spatiotemporal"] = {"reference": st.compute(ref_events, ref_points),
                            "twin": st.compute(twin_events, twin_points)}
     return m

@@ -184,11 +184,14 @@ def kinematic_stance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float) ->
     return out
 
 
-def stance_clearance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float) -> dict:
-    """Per side: stance frames, |height| of the lowest sphere in stance (median, 95th percentile,
-    mm) and its median sliding speed (m/s); None where a foot has no stance."""
+def stance_clearance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
+                     depth_m: float = 0.0) -> dict:
+    """Per side: stance frames, |height + depth_m| of the lowest sphere in stance (median, 95th
+    percentile, mm: the distance from where a loaded contact sits, ``depth_m`` into the floor) and
+    its median sliding speed (m/s); None where a foot has no stance."""
     geoms, _, side = contact_spheres(model)
     bottoms = sphere_bottoms(model, qpos, geoms)
+    bottoms[:, :, 2] += depth_m
     stance = kinematic_stance(model, qpos, rate_hz)
     out = {}
     for s, name in ((0, "r"), (1, "l")):

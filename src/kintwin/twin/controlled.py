@@ -79,7 +79,7 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
     calib = floor.calibrate_soles(model0, ref.qpos, depth_m=CONTACT_DEPTH_M)
     calib.apply(spec)
     model = spec.compile()
-    after = floor.stance_clearance(model, ref.qpos, rate)
+    after = floor.stance_clearance(model, ref.qpos, rate, depth_m=CONTACT_DEPTH_M)
 
     substeps = int(round(rate / config.control_rate_hz))
     frames = np.arange(0, len(ref.qpos), substeps)
@@ -92,7 +92,7 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
     prior_index = np.minimum(np.searchsorted(frames, np.arange(len(ref.qpos))), len(frames) - 1)
     cref = ControlReference(ref.qpos, ref.qvel, ref.qacc, [p.geom for p in est.points],
                             est.forces, prior_index)
-    info = {"sole_calibration_mm": calib.to_dict(), "stance_clearance_before": before,
+    info = {"sole_calibration_mm": calib.to_dict(), "contact_depth_m": CONTACT_DEPTH_M, "stance_clearance_before": before,
             "stance_clearance": after, "floor_shift_m": ref.floor_shift_m,
             "belt_velocity_mps": list(ref.belt_velocity), "contact_prior_qp_failures": est.qp_failures}
     return model, cref, ref, info
