@@ -11,6 +11,7 @@ from kintwin.cli import main
 from kintwin.control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController
 from kintwin.models.anthropometry import default_skeleton
 from kintwin.models.build import build_spec
+from kintwin.motion import frames
 from kintwin.motion.kinematics_io import read_motion, write_motion
 from kintwin.motion.motion import Motion
 from kintwin.motion.sample import sample_walk
@@ -93,14 +94,15 @@ def _forward_simulation(duration_s: float = 2.0):
     jnt = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j): j for j in range(model.njnt)}
     t = np.arange(0.0, duration_s + 1e-9, 0.01)
     qpos = np.tile(model.qpos0, (len(t), 1))
-    s = 0.5 * (1 - np.cos(2 * np.pi * t / duration_s))  # 0 -> 1 -> 0
+    a = 0.25 * 0.5 * (1 - np.cos(2 * np.pi * t / duration_s))  # knee bend 0 -> 0.5 rad -> 0
     swing = np.sin(2 * np.pi * t / 1.0)
+    # leaning 0.1 rad forward from the ankles puts the centre of mass over the middle of the feet
+    qpos[:, 3:7] = frames.pelvis_quat_mujoco(np.full(len(t), -0.1), 0 * t, 0 * t)
     for side, sign in (("r", 1.0), ("l", -1.0)):
         qpos[:, model.jnt_qposadr[jnt[f"arm_flex_{side}"]]] = 0.6 * sign * swing
-        qpos[:, model.jnt_qposadr[jnt[f"knee_angle_{side}"]]] = 0.4 * s
-        qpos[:, model.jnt_qposadr[jnt[f"hip_flexion_{side}"]]] = 0.3 * s
-        qpos[:, model.jnt_qposadr[jnt[f"ankle_angle_{side}"]]] = 0.2 * s
-    qpos[:, model.jnt_qposadr[jnt["lumbar_extension"]]] = -0.1 * s
+        qpos[:, model.jnt_qposadr[jnt[f"hip_flexion_{side}"]]] = a  # feet stay flat
+        qpos[:, model.jnt_qposadr[jnt[f"knee_angle_{side}"]]] = 2 * a
+        qpos[:, model.jnt_qposadr[jnt[f"ankle_angle_{side}"]]] = 0.1 + a
     lowest = floor.sphere_bottoms(model, qpos)[:, :, 2].min(axis=1)
     qpos[:, 2] -= lowest  # feet on the floor throughout
     sketch = Motion.from_qpos(model, t, qpos, source_file="sketch")
@@ -126,10 +128,13 @@ def test_controller_recovers_torques_and_contact_forces_of_a_forward_simulation(
     assert tw.completed
     r = tw.results
     inside = (r.time_s > t[0] + 0.1) & (r.time_s < t[-1] - 0.1)  # away from the filter's ends
-    for c in ("knee_angle_r", "hip_flexion_l", "ankle_angle_r"):
+    # upper body: determined by the kinematics; legs in double support: the split between the
+    # feet is not (internal forces), so within 20 % of the peak
+    for c, tol in (("lumbar_extension", 0.05), ("arm_flex_r", 0.05), ("knee_angle_r", 0.2),
+                   ("hip_flexion_l", 0.2), ("ankle_angle_r", 0.2)):
         truth = np.interp(r.time_s[inside], t, tau[:, names.index(c)])
         err = r.torque(c)[inside] - truth
-        assert np.sqrt(np.mean(err ** 2)) < 0.1 * np.abs(truth).max() + 3.0, c
+        assert np.sqrt(np.mean(err ** 2)) < tol * np.abs(truth).max(), c
     for j, s in enumerate(("r", "l")):
         truth = np.interp(r.time_s[inside], t, fy[:, j])
         err = r.grf.force_n[s][inside, 1] - truth
