@@ -61,7 +61,6 @@ import numpy as np
 
 from ..dynamics.qp import INFINITY, solve_qp
 from ..models.build import GRAVITY
-from ..sim.tracking import quat_mul, quat_to_mat, quat_to_rotvec
 
 _EQUALITY = int(mujoco.mjtConstraint.mjCNSTR_EQUALITY)
 _SATISFIED = int(mujoco.mjtConstraintState.mjCNSTRSTATE_SATISFIED)
@@ -152,9 +151,12 @@ class WholeBodyController:
         wj, wr = 2 * np.pi * cfg.joint_hz, 2 * np.pi * cfg.root_hz
         qdd[6:] += wj * wj * (r.qpos[i, 7:] - q[7:]) + 2 * wj * (r.qvel[i, 6:] - v[6:])
         qdd[0:3] += wr * wr * (r.qpos[i, 0:3] - q[0:3]) + 2 * wr * (r.qvel[i, 0:3] - v[0:3])
-        rel = quat_mul(q[3:7] * np.array([1.0, -1.0, -1.0, -1.0]), r.qpos[i, 3:7])  # pelvis -> ref
-        qdd[3:6] += (wr * wr * quat_to_rotvec(rel)
-                     + 2 * wr * (quat_to_mat(rel) @ r.qvel[i, 3:6] - v[3:6]))
+        conj, rel, rotvec, mat = np.empty(4), np.empty(4), np.empty(3), np.empty(9)
+        mujoco.mju_negQuat(conj, q[3:7])
+        mujoco.mju_mulQuat(rel, conj, r.qpos[i, 3:7])  # current pelvis -> reference pelvis
+        mujoco.mju_quat2Vel(rotvec, rel, 1.0)  # its rotation vector, in the pelvis frame
+        mujoco.mju_quat2Mat(mat, rel)
+        qdd[3:6] += wr * wr * rotvec + 2 * wr * (mat.reshape(3, 3) @ r.qvel[i, 3:6] - v[3:6])
         return qdd
 
     def __call__(self, data: mujoco.MjData, i: int) -> np.ndarray:
@@ -231,8 +233,9 @@ class WholeBodyController:
         u = A @ x + h
         tau = np.clip(u[self.motor_dofs], -self.peak, self.peak)
         self.tau_prev = tau
-        R = quat_to_mat(data.qpos[3:7])  # residual: world force and world moment at the pelvis
-        wrench = np.r_[u[0:3], R @ u[3:6]]
+        moment = np.empty(3)  # residual: world force and world moment at the pelvis
+        mujoco.mju_rotVecQuat(moment, u[3:6], data.qpos[3:7])
+        wrench = np.r_[u[0:3], moment]
         ctrl = np.zeros(m.nu)
         ctrl[self.motors] = tau / self.peak
         ctrl[self.residuals] = np.clip(wrench / self.residual_gear, -1.0, 1.0)

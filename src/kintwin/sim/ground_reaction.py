@@ -33,38 +33,48 @@ def foot_sensor_slices(model: mujoco.MjModel) -> dict[str, slice]:
     return out
 
 
-def foot_wrenches(model: mujoco.MjModel, sensordata: np.ndarray
-                  ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per side: (force_n, cop_m, free_moment_nm), 3-vectors in OpenSim ground (Y up), from
-    ``sensordata`` (``MjData.sensordata`` after a step or ``mj_forward``, or rows of it, averaged).
+def foot_wrench_series(model: mujoco.MjModel, sensordata: np.ndarray
+                       ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per side: (force_n, cop_m, free_moment_nm), each (T, 3) in OpenSim ground (Y up), from
+    ``sensordata`` (T, n, nsensordata): for each of T frames, the ``n`` sensor readings averaged
+    over (e.g. the physics steps of a control step, as a force plate averages over its sampling
+    interval).
 
     The force is what the floor exerts on the foot. COP = point on the floor about which the
     horizontal moments of the (mean) contact forces vanish; the free moment is the remaining
-    moment about the vertical axis through the COP. With no load (or no foot on that side) all are zero.
+    moment about the vertical axis through the COP. With no load (or no foot on that side) all
+    are zero.
     """
-    rows = np.atleast_2d(np.asarray(sensordata, float))
+    rows = np.asarray(sensordata, float)
     slices = foot_sensor_slices(model)
     if not slices:
         raise ValueError("the model has no foot contact sensors: build it with "
                          "SimOptions(foot_sensors=True)")
+    T = rows.shape[0]
     out = {}
     for s in SIDES:
-        f, m = np.zeros(3), np.zeros(3)
+        f, m = np.zeros((T, 3)), np.zeros((T, 3))
         if s in slices:
-            v = rows[:, slices[s]]
-            fx, fy, fz = -v[:, 0], -v[:, 1], -v[:, 2]  # the floor on the foot
-            px, py, pz = v[:, 6], v[:, 7], v[:, 8]
-            # moment about the world origin: point x force + torque (of the floor on the foot);
-            # cross product written out (np.cross is slow on a few 3-vectors)
-            f = np.array([fx.mean(), fy.mean(), fz.mean()])
-            m = np.array([(py * fz - pz * fy).mean(), (pz * fx - px * fz).mean(),
-                          (px * fy - py * fx).mean()]) - v[:, 3:6].mean(axis=0)
-        cop = np.zeros(3)
-        tz = 0.0
-        if f[2] > MIN_VERTICAL_N:
-            # moment about the origin M = cop x f + (0, 0, tz) with cop on the floor (z = 0)
-            cop = np.array([-m[1] / f[2], m[0] / f[2], 0.0])
-            tz = m[2] - (cop[0] * f[1] - cop[1] * f[0])
+            v = rows[:, :, slices[s]]
+            force = -v[..., 0:3]  # the floor on the foot
+            # moment about the world origin: point x force + torque (of the floor on the foot)
+            f = force.mean(axis=1)
+            m = np.cross(v[..., 6:9], force).mean(axis=1) - v[..., 3:6].mean(axis=1)
+        loaded = f[:, 2] > MIN_VERTICAL_N
+        fz = np.where(loaded, f[:, 2], 1.0)
+        # moment about the origin M = cop x f + (0, 0, tz) with cop on the floor (z = 0)
+        cop = np.where(loaded[:, None], np.stack([-m[:, 1] / fz, m[:, 0] / fz, 0 * fz], axis=1), 0.0)
+        tz = np.where(loaded, m[:, 2] - (cop[:, 0] * f[:, 1] - cop[:, 1] * f[:, 0]), 0.0)
+        torque = np.zeros((T, 3))
+        torque[:, 2] = tz
         out[s] = (frames.mujoco_to_osim_vec(f), frames.mujoco_to_osim_vec(cop),
-                  frames.mujoco_to_osim_vec(np.array([0.0, 0.0, tz])))
+                  frames.mujoco_to_osim_vec(torque))
     return out
+
+
+def foot_wrenches(model: mujoco.MjModel, sensordata: np.ndarray
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``foot_wrench_series`` of one frame: 3-vectors per side, from ``sensordata`` (one reading
+    or rows of readings, averaged)."""
+    series = foot_wrench_series(model, np.atleast_2d(np.asarray(sensordata, float))[None])
+    return {s: tuple(x[0] for x in w) for s, w in series.items()}

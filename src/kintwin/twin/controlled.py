@@ -140,7 +140,7 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
                 or data.qpos[2] < MIN_PELVIS_HEIGHT_FRAC * target[2]):
             completed, terminated_at = False, float(motion.time_s[0] + (i + n) / (n * cfg.control_rate_hz))
             break
-        rec.add(model, data.qpos, force[motors], force[residuals], sens)
+        rec.add(data.qpos, force[motors], force[residuals], sens)
         for c in range(data.ncon):  # contact penetration weighted by normal force
             mujoco.mj_contactForce(model, data, c, cforce)
             sink[0] += cforce[0] * data.contact[c].dist

@@ -18,24 +18,25 @@ from ..models.coordinates import RESIDUAL_ACTUATORS
 from ..motion import frames
 from ..motion.grf import GroundReactions
 from ..motion.motion import Motion
-from ..sim.ground_reaction import SIDES, foot_wrenches
+from ..sim.ground_reaction import SIDES, foot_wrench_series
 
 
 @dataclass
 class Recording:
     """Per output frame: ``qpos`` (nq,), ``torque`` (n_motors,) N*m, ``residual`` (6,) world
-    force N and moment N*m at the pelvis origin, ``loads`` (``foot_wrenches`` of the frame)."""
+    force N and moment N*m at the pelvis origin, ``sensordata`` (n, nsensordata): the sensor
+    readings of its physics steps (``foot_wrench_series``)."""
 
     qpos: list = field(default_factory=list)
     torque: list = field(default_factory=list)
     residual: list = field(default_factory=list)
-    loads: list = field(default_factory=list)
+    sensordata: list = field(default_factory=list)
 
-    def add(self, model: mujoco.MjModel, qpos, torque, residual, sensordata) -> None:
+    def add(self, qpos, torque, residual, sensordata) -> None:
         self.qpos.append(np.array(qpos, float))
         self.torque.append(np.array(torque, float))
         self.residual.append(np.array(residual, float))
-        self.loads.append(foot_wrenches(model, sensordata))
+        self.sensordata.append(np.array(sensordata, float))
 
     def __len__(self) -> int:
         return len(self.qpos)
@@ -49,11 +50,11 @@ class Recording:
         motors = np.flatnonzero(model.actuator_trntype == mujoco.mjtTrn.mjTRN_JOINT)
         names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_ACTUATOR, int(i)) for i in motors]
         res = np.array(self.residual)
-        grf = GroundReactions(
-            time_s=np.asarray(time_s, float),
-            force_n={s: np.array([w[s][0] for w in self.loads]) for s in SIDES},
-            cop_m={s: np.array([w[s][1] for w in self.loads]) for s in SIDES},
-            torque_nm={s: np.array([w[s][2] for w in self.loads]) for s in SIDES})
+        loads = foot_wrench_series(model, np.array(self.sensordata))
+        grf = GroundReactions(time_s=np.asarray(time_s, float),
+                              force_n={s: loads[s][0] for s in SIDES},
+                              cop_m={s: loads[s][1] for s in SIDES},
+                              torque_nm={s: loads[s][2] for s in SIDES})
         return Results(time_s=np.asarray(time_s, float), kinematics=sim, coordinate_names=names,
                        torque_nm=np.array(self.torque), grf=grf,
                        residual_force_n=frames.mujoco_to_osim_vec(res[:, :3]),

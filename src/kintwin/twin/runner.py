@@ -128,7 +128,7 @@ def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
             terminated_at = motion.time_s[0] + k / ref.rate_hz
             break
         # the state at the end of the step (also before the env's auto-reset at the trial's end)
-        rec.add(env.model, env.physics.substep_states[0, -1, 1:1 + env.model.nq],
+        rec.add(env.physics.substep_states[0, -1, 1:1 + env.model.nq],
                 info["joint_torque"][0], info["residual_force"][0], env.physics.substep_sensordata[0])
         if done[0]:  # the trial's last frame
             completed = True
