@@ -87,12 +87,18 @@ def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
     args = dict(job.skeleton_args)
     if job.trial == SAMPLE and args.get("height") is None:
         args["height"], args["mass"] = motion.subject.height_m, motion.subject.mass_kg
-    if args.get("height") is None or args.get("mass") is None:
-        raise ValueError("give the subject's --height (m) and --mass (kg)")
-    motion.subject.height_m, motion.subject.mass_kg = args["height"], args["mass"]
-    skeleton = skeleton_from_args(Namespace(**args))
-    subject = (float(args["height"]), float(skeleton.mass_kg))
     name = Path(job.trial).stem
+    if args.get("osim"):  # the model's own masses; its height estimated unless given
+        skeleton = skeleton_from_args(Namespace(**args))
+        if args.get("height") is None:
+            say(f"[{name}] height from the OpenSim model's geometry: {skeleton.height_m:.3f} m", flush=True)
+        args["height"], args["mass"] = skeleton.height_m, skeleton.mass_kg
+    elif args.get("height") is None or args.get("mass") is None:
+        raise ValueError("give the subject's --height (m) and --mass (kg), or --osim MODEL")
+    else:
+        skeleton = skeleton_from_args(Namespace(**args))
+    motion.subject.height_m, motion.subject.mass_kg = args["height"], skeleton.mass_kg
+    subject = (float(args["height"]), float(skeleton.mass_kg))
     # Read every reference before simulating, so bad input fails before anything is written.
     ref_grf = read_grf(job.grf, loads_xml=job.loads, foot_of=job.foot_of) if job.grf else None
     ref_moments = (read_reference_moments(job.reference_id, motion.source_convention)

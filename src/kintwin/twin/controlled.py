@@ -73,7 +73,7 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
     rate = 1.0 / model0.opt.timestep
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # coordinates the trial lacks are held at neutral
-        ref = trial_reference(model0, motion, rate_hz=rate, filter_hz=config.cutoff_hz)
+        ref = trial_reference(model0, motion, rate_hz=rate, filter_hz=config.cutoff_hz, site_names=())
     floor.check_level_support(model0, ref.qpos, rate)
     before = floor.stance_clearance(model0, ref.qpos, rate)
     calib = floor.calibrate_soles(model0, ref.qpos, depth_m=CONTACT_DEPTH_M)
@@ -166,7 +166,7 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
     m = motion.resampled(cfg.control_rate_hz) if motion.n_frames > 1 else motion
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        q = trial_reference(model, m, rate_hz=cfg.control_rate_hz, align_ground=False).qpos
+        q = trial_reference(model, m, rate_hz=cfg.control_rate_hz, site_names=(), align_ground=False).qpos
     q[:, 2] -= ref.floor_shift_m
     q[:, 0:2] -= np.outer(m.time_s - m.time_s[0], ref.belt_velocity)
     reference = Motion.from_qpos(model, m.time_s[: len(q)], q, subject=motion.subject,
