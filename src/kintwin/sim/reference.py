@@ -46,6 +46,7 @@ import mujoco
 import numpy as np
 
 from ..motion.motion import Motion
+from .floor import sphere_bottoms
 
 #: Sites tracked by the body-position reward (must exist in the model).
 DEFAULT_SITES = ("pelvis_origin", "heel_r", "toe_r", "heel_l", "toe_l", "hand_r", "hand_l", "head")
@@ -162,13 +163,7 @@ def ground_alignment(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
     spheres = contact_sphere_ids(model)
     if len(spheres) == 0 or len(qpos) < 3:
         return 0.0, np.zeros(2)
-    data = mujoco.MjData(model)
-    bottom = np.zeros((len(qpos), len(spheres), 3))
-    for k, q in enumerate(qpos):
-        data.qpos[:] = q
-        mujoco.mj_kinematics(model, data)
-        bottom[k] = data.geom_xpos[spheres]
-    bottom[:, :, 2] -= model.geom_size[spheres, 0]
+    bottom = sphere_bottoms(model, qpos, spheres)
     lowest = bottom[:, :, 2].min(axis=1)
     floor = float(np.percentile(lowest, floor_percentile))
     vel = np.gradient(bottom[:, :, :2], 1.0 / rate_hz, axis=0)
