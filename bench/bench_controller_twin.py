@@ -25,11 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_twin import DATA, REPO, trials as twin_trials  # noqa: E402
+
 KEYS = ("completed", "joint_angle_mae_deg", "pelvis_position_error_cm", "residual_force_mean_pct_bw",
         "residual_moment_mean_pct_bw_height", "grf_vertical_rmse_pct_bw", "grf_vertical_r",
         "grf_total_vertical_rmse_pct_bw", "grf_ap_rmse_pct_bw", "grf_vertical_rmse_pct_bw_lowpass",
@@ -40,35 +42,24 @@ KEYS = ("completed", "joint_angle_mae_deg", "pelvis_position_error_cm", "residua
         "com_vertical_hf_reference_pct_bw", "stance_clearance", "kinematic_event_error_ms")
 
 
-def trials(out: Path) -> dict:
+def trials(folder: Path) -> dict:
+    """``bench_twin``'s trials, hamner_run cut to the high-frequency plate window, and the
+    gait2392 IK of subject01."""
     from kintwin.motion.kinematics_io import read_motion, write_motion
-    from kintwin.motion.sample import sample_walk
 
     s01, run = DATA / "osim_subject01_walk", DATA / "hamner_run"
-    out.mkdir(parents=True, exist_ok=True)
-    run_clip = write_motion(out / "hamner_run_0.70-1.43.mot",
-                            read_motion(run / "IK" / "subject02_running_ik.mot").slice_time(0.70, 1.43),
+    out = twin_trials(folder)
+    out["hamner_run"]["trial"] = str(write_motion(
+        folder / "hamner_run_0.70-1.43.mot",
+        read_motion(run / "IK" / "subject02_running_ik.mot").slice_time(0.70, 1.43),
+        convention="legacy"))
+    gait2392 = write_motion(folder / "subject01_gait2392_0.5-1.6.mot",
+                            read_motion(s01 / "gait2392" / "subject01_walk1_ik.mot").slice_time(0.5, 1.6),
                             convention="legacy")
-    s2392 = write_motion(out / "subject01_gait2392_0.5-1.6.mot",
-                         read_motion(s01 / "gait2392" / "subject01_walk1_ik.mot").slice_time(0.5, 1.6),
-                         convention="legacy")
-    walk = sample_walk()
-    plates = dict(grf=str(s01 / "experimental" / "subject01_walk1_grf.mot"),
-                  loads=str(s01 / "experimental" / "subject01_walk1_grf.xml"))
-    return {
-        "subject01_walk": dict(trial=str(s01 / "gait2354" / "subject01_walk1_ik.mot"), height=1.803,
-                               mass=72.6, reference_id=str(s01 / "gait2354" / "ID_inverse_dynamics.sto"),
-                               **plates),
-        "subject01_walk_gait2392": dict(trial=str(s2392), height=1.803, mass=72.6,
-                                        reference_id=str(s01 / "gait2392" / "ID_InverseDynamicsOutput.sto"),
-                                        **plates),
-        "hamner_run": dict(trial=str(run_clip), height=1.83, mass=65.9,
-                           grf=str(run / "experimental" / "subject02_grf_HiFreq_opensim-core-tests.mot"),
-                           loads=str(run / "experimental" / "External_Loads.xml"),
-                           reference_id=str(run / "RRA" / "rra_run_1_Actuation_force.sto")),
-        "sample_walk": dict(trial=str(write_motion(out / "sample_walk.mot", walk)),
-                            height=walk.subject.height_m, mass=walk.subject.mass_kg),
-    }
+    out["subject01_walk_gait2392"] = {
+        **out["subject01_walk"], "trial": str(gait2392),
+        "reference_id": str(s01 / "gait2392" / "ID_InverseDynamicsOutput.sto")}
+    return out
 
 
 def main():

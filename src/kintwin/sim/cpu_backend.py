@@ -42,6 +42,7 @@ import numpy as np
 from ..models.coordinates import RESIDUAL_ACTUATORS
 from ..motion.motion import Motion
 from . import tracking
+from .floor import contact_spheres
 from .reference import ReferenceSet, build_reference, site_ids
 from .actuation import servo_model
 from .feedforward import reference_torques, torque_to_action
@@ -177,19 +178,6 @@ def _body_rotational_inertia(model: mujoco.MjModel) -> np.ndarray:
     return M[3:6, 3:6].copy()
 
 
-def _contact_spheres(model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
-    """Colliding sphere geoms and their side (0 right, 1 left) from the name suffix."""
-    ids, side = [], []
-    for g in range(model.ngeom):
-        if not model.geom_contype[g] or model.geom_type[g] != mujoco.mjtGeom.mjGEOM_SPHERE:
-            continue
-        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) or ""
-        if name.endswith("_r") or name.endswith("_l"):
-            ids.append(g)
-            side.append(0 if name.endswith("_r") else 1)
-    return np.asarray(ids, int), np.asarray(side, int)
-
-
 class CpuTrackingEnv:
     """Batched motion-tracking environment on C MuJoCo (see module doc)."""
 
@@ -238,7 +226,7 @@ class CpuTrackingEnv:
         self.root_rot_inertia = _body_rotational_inertia(self.model)
         self.n_joints = self.model.nq - tracking.FREE_QPOS
         self.obs_size = tracking.obs_size(self.n_joints, cfg)
-        spheres, self.sphere_side = _contact_spheres(self.model)
+        spheres, _, self.sphere_side = contact_spheres(self.model)
         self.sphere_radius = self.model.geom_size[spheres, 0].copy()
         self.physics = ThreadedPhysics(self.model, self.num_envs, site_ids(self.model, ref.site_names),
                                        spheres, num_threads)

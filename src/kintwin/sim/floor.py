@@ -62,7 +62,8 @@ class NonLevelSupportError(ValueError):
 
 
 def contact_spheres(model: mujoco.MjModel) -> tuple[list[int], list[str], np.ndarray]:
-    """Colliding foot spheres: geom ids, names and side (0 right, 1 left) from the name suffix."""
+    """Colliding foot spheres: geom ids, names and side (0 right, 1 left) from the name suffix
+    (empty for a model without feet)."""
     ids, names, side = [], [], []
     for g in range(model.ngeom):
         name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) or ""
@@ -71,9 +72,7 @@ def contact_spheres(model: mujoco.MjModel) -> tuple[list[int], list[str], np.nda
             ids.append(g)
             names.append(name)
             side.append(0 if name.endswith("_r") else 1)
-    if not ids:
-        raise ValueError("the model has no foot contact spheres")
-    return ids, names, np.asarray(side)
+    return ids, names, np.asarray(side, int)
 
 
 def sphere_bottoms(model: mujoco.MjModel, qpos: np.ndarray, geoms=None) -> np.ndarray:

@@ -46,7 +46,7 @@ import mujoco
 import numpy as np
 
 from ..motion.motion import Motion
-from .floor import sphere_bottoms
+from .floor import contact_spheres, sphere_bottoms
 
 #: Sites tracked by the body-position reward (must exist in the model).
 DEFAULT_SITES = ("pelvis_origin", "heel_r", "toe_r", "heel_l", "toe_l", "hand_r", "hand_l", "head")
@@ -149,18 +149,12 @@ def forward_site_positions(model: mujoco.MjModel, qpos: np.ndarray, sites: np.nd
     return out
 
 
-def contact_sphere_ids(model: mujoco.MjModel) -> np.ndarray:
-    """Geoms that collide with the floor (the foot contact spheres)."""
-    return np.array([g for g in range(model.ngeom) if model.geom_contype[g]
-                     and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_SPHERE], int)
-
-
 def ground_alignment(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
                      floor_percentile: float = 5.0, contact_band_m: float = 0.015,
                      min_belt_speed: float = 0.2) -> tuple[float, np.ndarray]:
     """(floor height, belt velocity (2,)) of a reference (module doc); belt 0 below
     ``min_belt_speed``."""
-    spheres = contact_sphere_ids(model)
+    spheres = contact_spheres(model)[0]
     if len(spheres) == 0 or len(qpos) < 3:
         return 0.0, np.zeros(2)
     bottom = sphere_bottoms(model, qpos, spheres)
@@ -234,5 +228,5 @@ def build_reference(model: mujoco.MjModel, motions: list[Motion], rate_hz: float
 
 
 __all__ = ["DEFAULT_SITES", "DEFAULT_RATE_HZ", "TrialReference", "ReferenceSet", "build_reference",
-           "trial_reference", "ground_alignment", "contact_sphere_ids", "hinge_names", "site_ids",
+           "trial_reference", "ground_alignment", "hinge_names", "site_ids",
            "forward_site_positions"]

@@ -38,8 +38,8 @@ from ..sim.reference import trial_reference
 from .checks import check_coordinate_ranges, check_trial_span
 from .recording import Recording
 
-#: The controller twin's simulation: foot sensors, and a foot contact that sinks ~1 mm under body
-#: weight (dmax 0.99) and is heavily damped (50 ms time constant). Measured on subject01 walking
+#: The controller twin's simulation: foot sensors, and a foot contact stiffer at equilibrium than
+#: MuJoCo's default (dmax 0.99) and heavily damped (50 ms time constant). Measured on subject01 walking
 #: (BENCHMARKS.md, issue 15) against MuJoCo's default contact (0.9, 0.95, 20 ms): total vertical
 #: GRF RMSE 11 vs 22 %BW, residual 1.2 vs 2.0 %BW, per-foot vertical GRF RMSE 14.8 vs 14.4 %BW.
 CONTROLLER_SIM_OPTIONS = SimOptions(foot_sensors=True, contact_timeconst_s=0.05, contact_dmin=0.95,
