@@ -25,6 +25,14 @@ Built-in maps (``builtin_map(name)``; right side written once, the left side is 
   (OpenCap's video keypoints) names: ``RHip``, ``RKnee``, ``RAnkle``, ``RHeel``, ``RBigToe``,
   ``RSmallToe``, ``RShoulder``, ``RElbow``, ``RWrist``, ``Neck``, ``Hip``/``MidHip``, ``Head``,
   ``Nose``, eyes and ears. Aliases: ``coco17``, ``halpe26``, ``body25``, ``pose2sim``, ``openpose``.
+* ``plugin_gait``: Vicon Plug-in Gait full body (``RASI``, ``RPSI``/``SACR``, ``RTHI``, ``RKNE``,
+  ``RTIB``, ``RANK``, ``RHEE``, ``RTOE``, ``C7``, ``T10``, ``CLAV``, ``STRN``, ``RBAK``, head
+  ``RFHD``/``RBHD``, arm ``RSHO``, ``RUPA``, ``RELB``, ``RFRA``, ``RWRA``/``RWRB``, ``RFIN``) and
+  common variants (``RCAL``, ``RMT1``/``RMT2``/``RMT5``, ``RLFC``/``RMFC``/``RKNM``,
+  ``RLMAL``/``RMMAL``/``RMED``, virtual joint centres ``RHJC``/``RKJC``/``RAJC``). Aliases:
+  ``pig``, ``plug-in-gait``, ``vicon``.
+
+``choose_builtin_map(names)`` picks the built-in set that knows the most of a file's markers.
 
 How the built-in positions were obtained: from anatomical definitions in the segment frames of
 kintwin's generic model (OpenSim gait2392 frames at 1.80 m: pelvis origin near the mid-point of
@@ -114,6 +122,25 @@ class MarkerMap:
 # --------------------------------------------------------------------------------------------
 
 _HJC = (-0.0707, -0.0661, 0.0835)  # right hip centre in the pelvis frame (the model's hip joint)
+_KJC = (-0.0044, -0.3955, 0.0)  # knee centre in the femur frame (the tibia's origin)
+_AJC = (0.0, -0.43, 0.0)  # ankle centre in the tibia frame (the talus's origin)
+
+# Bony landmarks shared by several sets (right side; see the opensim_example notes below for how
+# each was placed). One definition each, so that the sets agree where the landmark is the same.
+_ASIS = ("pelvis", (0.024, 0.037, 0.128))
+_SACRUM = ("pelvis", (-0.173, 0.037, 0.0))
+_KNEE_LAT = ("femur", (-0.002, -0.39, 0.052))  # lateral femoral epicondyle
+_KNEE_MED = ("femur", (-0.002, -0.39, -0.05))  # medial femoral epicondyle
+_ANKLE_LAT = ("tibia", (-0.006, -0.435, 0.05))  # lateral malleolus
+_ANKLE_MED = ("tibia", (0.006, -0.425, -0.045))  # medial malleolus
+_HEEL = ("calcn", (-0.015, 0.01, 0.0))
+_MT1 = ("calcn", (0.175, 0.0, -0.045))  # 1st metatarsal head
+_MT5 = ("calcn", (0.16, -0.005, 0.05))  # 5th metatarsal head
+_ACROMION = ("torso", (-0.005, 0.41, 0.16))
+_ELBOW_LAT = ("humerus", (0.005, -0.28, 0.035))  # lateral humeral epicondyle
+_WRIST_LAT = ("radius", (-0.01, -0.23, 0.045))  # radial styloid
+_WRIST_MED = ("radius", (-0.01, -0.235, -0.022))  # ulnar styloid
+_C7 = ("torso", (-0.085, 0.44, 0.0))  # C7 spinous process, on the skin
 
 # Pelvis markers: where OpenSim's Scale tool placed the OpenSim example markers on the gait2392
 # pelvis of both example subjects (subject01_simbody.osim, Hamner subject02_RRA_Adjusted.osim),
@@ -127,48 +154,48 @@ _HJC = (-0.0707, -0.0661, 0.0835)  # right hip centre in the pelvis frame (the m
 # tilts the thigh by ~4 deg in the static trial and shows up as ~3 deg of knee and hip offsets.
 _OPENSIM_EXAMPLE_RIGHT = [
     # pelvis
-    ("R.ASIS", "pelvis", (0.024, 0.037, 0.128), 10.0, True),
+    ("R.ASIS", *_ASIS, 10.0, True),
     # femur: cluster of three on the lateral thigh; knee epicondyles (static trial only) at the
     # knee centre level (y = -0.395), ~5 cm either side of the knee centre with the marker.
     ("R.Thigh.Upper", "femur", (0.0, -0.14, 0.095), 3.0, False),
     ("R.Thigh.Front", "femur", (0.045, -0.24, 0.08), 3.0, False),
     ("R.Thigh.Rear", "femur", (-0.045, -0.26, 0.08), 3.0, False),
-    ("R.Knee.Lat", "femur", (-0.002, -0.39, 0.052), 5.0, True),
-    ("R.Knee.Med", "femur", (-0.002, -0.39, -0.05), 5.0, True),
+    ("R.Knee.Lat", *_KNEE_LAT, 5.0, True),
+    ("R.Knee.Med", *_KNEE_MED, 5.0, True),
     # tibia: lateral shank cluster; malleoli (static only): the ankle centre (y = -0.43) is their
     # mid-point, the lateral one ~1 cm lower and further back.
     ("R.Shank.Upper", "tibia", (0.005, -0.12, 0.06), 3.0, False),
     ("R.Shank.Front", "tibia", (0.035, -0.22, 0.05), 3.0, False),
     ("R.Shank.Rear", "tibia", (-0.03, -0.24, 0.055), 3.0, False),
-    ("R.Ankle.Lat", "tibia", (-0.006, -0.435, 0.05), 5.0, True),
-    ("R.Ankle.Med", "tibia", (0.006, -0.425, -0.045), 5.0, True),
+    ("R.Ankle.Lat", *_ANKLE_LAT, 5.0, True),
+    ("R.Ankle.Med", *_ANKLE_MED, 5.0, True),
     # calcaneus frame: origin at the back of the heel, sole at y = -0.025; markers on the shoe.
-    ("R.Heel", "calcn", (-0.015, 0.01, 0.0), 10.0, True),
+    ("R.Heel", *_HEEL, 10.0, True),
     # on the medial dorsum (navicular/first cuneiform), as OpenSim's registrations of both
     # example subjects place it (mean (0.119, 0.039, -0.037), z within 6 mm)
     ("R.Midfoot.Sup", "calcn", (0.119, 0.039, -0.037), 5.0, True),
     ("R.Midfoot.Lat", "calcn", (0.10, 0.0, 0.045), 5.0, True),
-    ("R.Toe.Lat", "calcn", (0.16, -0.005, 0.05), 5.0, True),   # 5th metatarsal head
-    ("R.Toe.Med", "calcn", (0.175, 0.0, -0.045), 5.0, True),   # 1st metatarsal head
+    ("R.Toe.Lat", *_MT5, 5.0, True),
+    ("R.Toe.Med", *_MT1, 5.0, True),
     ("R.Toe.Tip", "calcn", (0.245, 0.005, -0.01), 10.0, True),  # front of the shoe (2nd toe)
     # torso frame: origin at the lumbar joint; shoulder centres at y = 0.3715, z = +-0.17;
     # C7/T1 at (-0.01, 0.43). Acromion on top of the shoulder.
     # The acromion moves with the scapula, not rigidly with the thorax (shoulders shrugged in a
     # T-pose static trial move it by several cm): low weight.
-    ("R.Acromium", "torso", (-0.005, 0.41, 0.16), 1.0, True),
+    ("R.Acromium", *_ACROMION, 1.0, True),
     # upper arm: biceps belly (cluster-like), lateral epicondyle at the elbow centre level.
     ("R.Bicep", "humerus", (0.035, -0.16, 0.025), 2.0, False),
-    ("R.Elbow", "humerus", (0.005, -0.28, 0.035), 5.0, True),
+    ("R.Elbow", *_ELBOW_LAT, 5.0, True),
     # radius frame (pro_sup = 0: palm forward, positive = pronation): radial (lateral) and ulnar
     # (medial) styloids either side of the wrist centre (-0.0088, -0.2358, 0.0136).
-    ("R.Wrist.Lat", "radius", (-0.01, -0.23, 0.045), 5.0, True),
-    ("R.Wrist.Med", "radius", (-0.01, -0.235, -0.022), 5.0, True),
+    ("R.Wrist.Lat", *_WRIST_LAT, 5.0, True),
+    ("R.Wrist.Med", *_WRIST_MED, 5.0, True),
     # head frame (our head body, origin at the C7/T1 neck joint): temples ~15 cm above C7 and
     # 9 cm in front of it, head width ~14 cm with the markers.
     ("R.Temple", "head", (0.09, 0.155, 0.07), 2.0, True),
 ]
 _OPENSIM_EXAMPLE_CENTRAL = [
-    ("V.Sacral", "pelvis", (-0.173, 0.037, 0.0), 10.0, True),
+    ("V.Sacral", *_SACRUM, 10.0, True),
     ("Sternum", "torso", (0.09, 0.32, 0.0), 5.0, True),  # body of the sternum, on the skin
     ("Top.Head", "head", (0.01, 0.26, 0.0), 2.0, True),  # vertex ~0.25 m above C7 + marker
 ]
@@ -177,26 +204,26 @@ _STUDY_RIGHT = [  # OpenCap augmented markers (r_ prefix on the right, L_ on the
     ("r.ASIS_study", "pelvis", (-0.015, 0.014, 0.118), 10.0, True),
     ("r.PSIS_study", "pelvis", (-0.18, 0.02, 0.045), 10.0, True),
     ("RHJC_study", "pelvis", _HJC, 10.0, True),
-    ("r_knee_study", "femur", (-0.002, -0.39, 0.052), 5.0, True),
-    ("r_mknee_study", "femur", (-0.002, -0.39, -0.05), 5.0, True),
+    ("r_knee_study", *_KNEE_LAT, 5.0, True),
+    ("r_mknee_study", *_KNEE_MED, 5.0, True),
     ("r_thigh1_study", "femur", (0.0, -0.14, 0.095), 2.0, False),
     ("r_thigh2_study", "femur", (0.045, -0.24, 0.08), 2.0, False),
     ("r_thigh3_study", "femur", (-0.01, -0.30, 0.085), 2.0, False),
-    ("r_ankle_study", "tibia", (-0.006, -0.435, 0.05), 5.0, True),
-    ("r_mankle_study", "tibia", (0.006, -0.425, -0.045), 5.0, True),
+    ("r_ankle_study", *_ANKLE_LAT, 5.0, True),
+    ("r_mankle_study", *_ANKLE_MED, 5.0, True),
     ("r_sh1_study", "tibia", (0.005, -0.12, 0.06), 2.0, False),
     ("r_sh2_study", "tibia", (0.035, -0.22, 0.05), 2.0, False),
     ("r_sh3_study", "tibia", (-0.01, -0.30, 0.055), 2.0, False),
-    ("r_calc_study", "calcn", (-0.015, 0.01, 0.0), 10.0, True),
+    ("r_calc_study", *_HEEL, 10.0, True),
     ("r_toe_study", "calcn", (0.2, 0.02, -0.015), 5.0, True),
-    ("r_5meta_study", "calcn", (0.16, -0.005, 0.05), 5.0, True),
-    ("r_shoulder_study", "torso", (-0.005, 0.41, 0.16), 1.0, True),
-    ("r_lelbow_study", "humerus", (0.005, -0.28, 0.035), 5.0, True),
+    ("r_5meta_study", *_MT5, 5.0, True),
+    ("r_shoulder_study", *_ACROMION, 1.0, True),
+    ("r_lelbow_study", *_ELBOW_LAT, 5.0, True),
     ("r_melbow_study", "humerus", (0.01, -0.28, -0.055), 5.0, True),
-    ("r_lwrist_study", "radius", (-0.01, -0.23, 0.045), 5.0, True),
-    ("r_mwrist_study", "radius", (-0.01, -0.235, -0.022), 5.0, True),
+    ("r_lwrist_study", *_WRIST_LAT, 5.0, True),
+    ("r_mwrist_study", *_WRIST_MED, 5.0, True),
 ]
-_STUDY_CENTRAL = [("C7_study", "torso", (-0.085, 0.44, 0.0), 5.0, True)]
+_STUDY_CENTRAL = [("C7_study", *_C7, 5.0, True)]
 
 # Video keypoints: joint centres of the model (origins of the distal bodies), the rest on the
 # head and foot. Hip keypoints are attached to the pelvis at the hip centre.
@@ -220,6 +247,63 @@ _KEYPOINTS_CENTRAL = [
     ("Nose", "head", (0.13, 0.10, 0.0), 0.5, True),
 ]
 _KEYPOINT_ALIASES = {"MidHip": "Hip", "midHip": "Hip", "CHip": "Hip", "Pelvis": "Hip"}
+
+# Vicon Plug-in Gait (the conventional gait model) full body, plus common lab variants of its
+# names (as in OpenSim's walking2.c3d). Where the landmark is one of the sets above, its position
+# is reused. The wands on the thigh and shank (RTHI, RTIB) and the upper arm and forearm (RUPA,
+# RFRA) are soft tissue; thigh/shank clusters (RTH1..3, RTB1..3) are lab-specific and not in the
+# set (use --ignore-unknown-markers or a --marker-map). Virtual joint centres computed by the
+# lab's software (RHJC/RKJC/RAJC) sit at the model's joint centres and count less than the bony
+# landmarks; the hip centre least: Plug-in Gait's (Davis) regression puts it ~4 cm behind the
+# ASIS line, the gait2392 pelvis ~9 cm (4-5 cm apart in walking2.c3d, see _HJC's note above).
+_PLUGIN_GAIT_RIGHT = [
+    ("RASI", *_ASIS, 10.0, True),
+    # PSIS: ~4.5 cm either side of the sacral marker (the PSIS pair is ~10 cm apart), as high
+    ("RPSI", "pelvis", (-0.165, 0.037, 0.045), 10.0, True),
+    ("RHJC", "pelvis", _HJC, 1.0, True),
+    ("RTHI", "femur", (0.0, -0.26, 0.085), 3.0, False),  # wand, lower third of the lateral thigh
+    ("RKNE", *_KNEE_LAT, 5.0, True),
+    ("RLFC", *_KNEE_LAT, 5.0, True),
+    ("RMFC", *_KNEE_MED, 5.0, True),
+    ("RKNM", *_KNEE_MED, 5.0, True),
+    ("RKJC", "femur", _KJC, 3.0, True),
+    ("RTIB", "tibia", (0.0, -0.28, 0.06), 3.0, False),  # wand, lower third of the lateral shank
+    ("RANK", *_ANKLE_LAT, 5.0, True),
+    ("RLMAL", *_ANKLE_LAT, 5.0, True),
+    ("RMMAL", *_ANKLE_MED, 5.0, True),
+    ("RMED", *_ANKLE_MED, 5.0, True),
+    ("RAJC", "tibia", _AJC, 3.0, True),
+    ("RHEE", *_HEEL, 10.0, True),
+    ("RCAL", *_HEEL, 10.0, True),
+    # RTOE: on the 2nd metatarsal head, on the dorsum of the foot (shoe)
+    ("RTOE", "calcn", (0.18, 0.02, -0.01), 10.0, True),
+    ("RMT1", *_MT1, 5.0, True),
+    # RMT2 as walking2.c3d has it: on the LATERAL forefoot, 8-10 cm from RMT1 over the whole
+    # trial (the 1st and 5th metatarsal heads are ~9.5 cm apart on the model, the 1st and 2nd
+    # ~4 cm); placed at the 2nd metatarsal head instead, its IK pins the subtalar joint at its
+    # -25 deg limit and doubles the foot marker errors. A lab whose RMT2 is on the 2nd head:
+    # --marker-map with RMT2 where RTOE is here.
+    ("RMT2", *_MT5, 5.0, True),
+    ("RMT5", *_MT5, 5.0, True),
+    # head band: front markers over the temples, back markers in the same plane
+    ("RFHD", "head", (0.10, 0.18, 0.07), 2.0, True),
+    ("RBHD", "head", (-0.035, 0.17, 0.075), 2.0, True),
+    ("RSHO", *_ACROMION, 1.0, True),  # acromio-clavicular joint
+    ("RUPA", "humerus", (-0.01, -0.19, 0.045), 2.0, False),  # wand, lower third of the upper arm
+    ("RELB", *_ELBOW_LAT, 5.0, True),
+    ("RFRA", "radius", (-0.01, -0.15, 0.04), 2.0, False),  # wand, lower third of the forearm
+    ("RWRA", *_WRIST_LAT, 5.0, True),  # wrist bar, thumb side
+    ("RWRB", *_WRIST_MED, 5.0, True),  # wrist bar, little-finger side
+    ("RFIN", "hand", (-0.02, -0.075, 0.01), 2.0, True),  # dorsum, below the 2nd metacarpal head
+]
+_PLUGIN_GAIT_CENTRAL = [
+    ("SACR", *_SACRUM, 10.0, True),
+    ("C7", *_C7, 5.0, True),
+    ("T10", "torso", (-0.115, 0.18, 0.0), 5.0, True),  # spinous process, on the skin
+    ("CLAV", "torso", (0.055, 0.385, 0.0), 5.0, True),  # jugular notch
+    ("STRN", "torso", (0.10, 0.21, 0.0), 5.0, True),  # xiphoid process
+    ("RBAK", "torso", (-0.10, 0.30, 0.08), 1.0, False),  # middle of the right scapula (right only)
+]
 
 _SIDED_BODIES = {"femur", "tibia", "talus", "calcn", "toes", "humerus", "ulna", "radius", "hand"}
 
@@ -248,11 +332,12 @@ def _build(name: str, right, central, aliases=None) -> MarkerMap:
                      aliases=dict(aliases or {}))
 
 
-BUILTIN_MAPS = ("opensim_example", "opencap_study", "keypoints")
+BUILTIN_MAPS = ("opensim_example", "opencap_study", "keypoints", "plugin_gait")
 _ALIASES = {"coco17": "keypoints", "coco": "keypoints", "halpe26": "keypoints",
             "halpe": "keypoints", "body25": "keypoints", "pose2sim": "keypoints",
             "openpose": "keypoints", "opencap": "opencap_study", "opensim": "opensim_example",
-            "gait2392": "opensim_example", "gait2354": "opensim_example", "hamner": "opensim_example"}
+            "gait2392": "opensim_example", "gait2354": "opensim_example", "hamner": "opensim_example",
+            "pig": "plugin_gait", "plug-in-gait": "plugin_gait", "vicon": "plugin_gait"}
 
 
 def builtin_map(name: str) -> MarkerMap:
@@ -263,8 +348,23 @@ def builtin_map(name: str) -> MarkerMap:
         return _build("opencap_study", _STUDY_RIGHT, _STUDY_CENTRAL)
     if key == "keypoints":
         return _build("keypoints", _KEYPOINTS_RIGHT, _KEYPOINTS_CENTRAL, _KEYPOINT_ALIASES)
+    if key == "plugin_gait":
+        return _build("plugin_gait", _PLUGIN_GAIT_RIGHT, _PLUGIN_GAIT_CENTRAL)
     raise ValueError(f"unknown marker set {name!r}: built-in sets are {list(BUILTIN_MAPS)} "
                      f"(aliases {sorted(_ALIASES)}); or give --marker-map MAP.yaml")
+
+
+def choose_builtin_map(names) -> tuple[MarkerMap, int]:
+    """The built-in set that knows the most of a file's marker ``names`` (exact, alias or
+    case-insensitive, as ``MarkerMap.resolve``), and how many it knows; ties go to the first
+    of ``BUILTIN_MAPS``."""
+    best, best_known = None, -1
+    for set_name in BUILTIN_MAPS:
+        mmap = builtin_map(set_name)
+        known = sum(mmap.resolve(n) is not None for n in names)
+        if known > best_known:
+            best, best_known = mmap, known
+    return best, best_known
 
 
 # --------------------------------------------------------------------------------------------

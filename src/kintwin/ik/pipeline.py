@@ -96,8 +96,11 @@ def zero_gaps_to_nan(markers: Markers) -> tuple[Markers, dict[str, int]]:
 
 
 def get_marker_map(marker_set: str | None = None, marker_map: str | Path | None = None,
-                   osim: str | Path | None = None) -> MarkerMap:
-    from .markersets import load_marker_map, marker_map_from_osim
+                   osim: str | Path | None = None, marker_names=None) -> MarkerMap:
+    """The marker map asked for: a map file, a built-in set, an OpenSim model's MarkerSet; with
+    none of these, the built-in set that knows the most of ``marker_names`` (the trial's marker
+    names; ``choose_builtin_map``), else ``opensim_example``."""
+    from .markersets import choose_builtin_map, load_marker_map, marker_map_from_osim
 
     if marker_set and marker_map:
         raise ValueError("give either --marker-set or --marker-map, not both")
@@ -107,6 +110,8 @@ def get_marker_map(marker_set: str | None = None, marker_map: str | Path | None 
         return builtin_map(marker_set)
     if osim:
         return marker_map_from_osim(osim)
+    if marker_names is not None:
+        return choose_builtin_map(marker_names)[0]
     return builtin_map("opensim_example")
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from .trc import Markers, unit_scale
 
 
@@ -91,7 +92,7 @@ def _moment_scale(units: str, source: Path) -> float:
         return 1e-3
     if u in ("nm",):
         return 1.0
-    raise ValueError(f"{source}: unknown force-plate moment units {units!r} (expected Nmm or Nm)")
+    raise InputError(f"{source}: unknown force-plate moment units {units!r} (expected Nmm or Nm)")
 
 
 def _opensim_rotation(params: dict, path: Path) -> np.ndarray:
@@ -101,7 +102,7 @@ def _opensim_rotation(params: dict, path: Path) -> np.ndarray:
         return Z_UP_TO_OPENSIM
     if up == "+Y":
         return np.eye(3)
-    raise ValueError(f"{path}: POINT:Y_SCREEN={up!r}: pass an explicit rotation to reach Y up")
+    raise InputError(f"{path}: POINT:Y_SCREEN={up!r}: pass an explicit rotation to reach Y up")
 
 
 def read_c3d(path: str | Path, rotation: np.ndarray | None = None,
@@ -111,14 +112,18 @@ def read_c3d(path: str | Path, rotation: np.ndarray | None = None,
     Default frame: the C3D lab frame. ``rotation`` (3x3) re-expresses everything; ``to_opensim``
     picks OpenSim's usual rotation from the lab's vertical axis (``Z_UP_TO_OPENSIM`` when
     POINT:Y_SCREEN is +Z, identity when it is +Y). Time starts at the header's first frame
-    divided by the rate (0 for most files). A file without force plates gives zero plates.
+    divided by the rate (0 for most files). A file without force plates gives zero plates. An
+    empty or non-C3D file raises ``InputError`` with ezc3d's reason.
     """
     import ezc3d  # imported here so the rest of the package does not need it
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(path)
-    c3d = ezc3d.c3d(str(path), extract_forceplat_data=True)
+    try:
+        c3d = ezc3d.c3d(str(path), extract_forceplat_data=True)
+    except (OSError, RuntimeError, ValueError) as e:  # what ezc3d raises for empty/foreign files
+        raise InputError(f"{path}: not a readable C3D file ({e})") from None
     params, data, header = c3d["parameters"], c3d["data"], c3d["header"]
 
     rate = float(header["points"]["frame_rate"])
@@ -139,7 +144,7 @@ def read_c3d(path: str | Path, rotation: np.ndarray | None = None,
         ls = unit_scale(pl["unit_position"], path)
         ms = _moment_scale(pl["unit_moment"], path)
         if pl["unit_force"].strip() != "N":
-            raise ValueError(f"{path}: unknown force units {pl['unit_force']!r} (expected N)")
+            raise InputError(f"{path}: unknown force units {pl['unit_force']!r} (expected N)")
         stack["force"].append(pl["force"].T)
         stack["cop"].append(pl["center_of_pressure"].T * ls)
         stack["free"].append(pl["Tz"].T * ms)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
 from .storage import read_table, write_table
 
 SIDES = ("r", "l")
@@ -204,11 +205,22 @@ def read_external_loads(xml_path: str | Path) -> list[dict[str, str]]:
 
     Each entry has ``name``, ``side``, ``body``, ``force``, ``point``, ``torque`` (identifier
     prefixes; ``point``/``torque`` may be ``""``) and the ``*_expressed_in_body`` values.
+    Malformed XML (with the line and column of the error) or a document without
+    ``<ExternalLoads>`` raises ``InputError``.
     """
     xml_path = Path(xml_path)
-    root = ET.parse(xml_path).getroot()
+    try:
+        root = ET.parse(xml_path).getroot()
+    except ET.ParseError as e:  # its message names the line and column
+        raise InputError(f"{xml_path}: malformed XML ({e}): not a readable ExternalLoads "
+                         "file") from None
+    loads = root if root.tag == "ExternalLoads" else (
+        root.find("ExternalLoads") if root.tag == "OpenSimDocument" else None)
+    if loads is None:
+        raise InputError(f"{xml_path}: not an OpenSim ExternalLoads file (root element "
+                         f"<{root.tag}>; expected <OpenSimDocument> holding <ExternalLoads>)")
     entries = []
-    for ef in root.iter("ExternalForce"):
+    for ef in loads.iter("ExternalForce"):
         def text(tag, default=""):
             value = ef.findtext(tag)
             return default if value is None else value.strip()
@@ -225,7 +237,7 @@ def read_external_loads(xml_path: str | Path) -> list[dict[str, str]]:
                         "force_expressed_in_body": text("force_expressed_in_body", "ground"),
                         "point_expressed_in_body": text("point_expressed_in_body", "ground")})
     if not entries:
-        raise ValueError(f"{xml_path}: no enabled ExternalForce elements")
+        raise InputError(f"{xml_path}: no enabled ExternalForce elements")
     return entries
 
 

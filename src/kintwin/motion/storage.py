@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
+
 _LEGACY_KEYS = ("name", "datacolumns", "datarows", "range")
 _YES = ("yes", "true")
 _NO = ("no", "false")
@@ -54,14 +56,18 @@ class Table:
         return float((len(self.time_s) - 1) / (self.time_s[-1] - self.time_s[0]))
 
 
-def _split_labels(line: str) -> list[str]:
-    """Split the label row on tabs when present (labels may be padded with spaces), else spaces."""
-    if "\t" in line:
-        cells = [c.strip() for c in line.rstrip("\r\n").split("\t")]
-        while cells and not cells[-1]:
-            cells.pop()
-        return cells
-    return line.split()
+def _split_labels(line: str, n_values: int | None = None) -> list[str]:
+    """Split the label row on tabs when present, else on whitespace.
+
+    Labels may be padded with spaces; repeated tabs (empty cells) are dropped, as the data rows
+    are split on any whitespace. When the tab split does not give ``n_values`` labels (the width
+    of the first data row) but a whitespace split does, the row mixes spaces and tabs: use that.
+    """
+    words = line.split()
+    if "\t" not in line:
+        return words
+    cells = [c.strip() for c in line.split("\t") if c.strip()]
+    return words if len(cells) != n_values and len(words) == n_values else cells
 
 
 def _parse_header(lines: list[str], path: Path) -> tuple[dict[str, str], int]:
@@ -84,7 +90,7 @@ def _parse_header(lines: list[str], path: Path) -> tuple[dict[str, str], int]:
         elif i == 0:
             header["name"] = line
         # other lines are free text (e.g. "Units are S.I. units ...")
-    raise ValueError(f"{path}: no 'endheader' line: not an OpenSim .mot/.sto file")
+    raise InputError(f"{path}: no 'endheader' line: not an OpenSim .mot/.sto file")
 
 
 def _parse_in_degrees(header: dict[str, str], path: Path) -> bool | None:
@@ -95,7 +101,7 @@ def _parse_in_degrees(header: dict[str, str], path: Path) -> bool | None:
                 return True
             if v in _NO:
                 return False
-            raise ValueError(f"{path}: unknown units in header 'inDegrees={value}' "
+            raise InputError(f"{path}: unknown units in header 'inDegrees={value}' "
                              "(expected yes or no)")
     return None
 
@@ -106,18 +112,21 @@ def _header_int(header: dict[str, str], key: str, path: Path) -> int | None:
             try:
                 return int(float(v))
             except ValueError:
-                raise ValueError(f"{path}: header '{k}={v}' is not a number") from None
+                raise InputError(f"{path}: header '{k}={v}' is not a number") from None
     return None
 
 
 def read_table(path: str | Path, allow_nonfinite: bool = False) -> Table:
     """Read an OpenSim ``.mot``/``.sto`` file.
 
-    Raises ``ValueError`` naming the file and the problem for: a missing ``endheader``, a missing
-    ``time`` column, duplicate labels, unknown ``inDegrees`` values, rows with the wrong number of
-    values (a ragged last row means a truncated file), fewer or more rows than ``nRows`` says,
-    non-numeric cells, NaN/inf values (unless ``allow_nonfinite``) and time that is not strictly
-    increasing. A stale legacy ``datarows`` count only warns (real OpenSim 3 files have them).
+    Raises ``InputError`` (a ``ValueError``) naming the file and the problem for: a missing
+    ``endheader``, a missing ``time`` column, duplicate labels, unknown ``inDegrees`` values, rows
+    whose number of values differs from the label row's (a ragged last row means a truncated
+    file), fewer or more rows than ``nRows`` says, non-numeric cells, NaN/inf values (unless
+    ``allow_nonfinite``) and time that is not strictly increasing. Unknown header keys and free
+    text are kept or skipped. As OpenSim does, a stale column count in the header (``nColumns`` or
+    legacy ``datacolumns``) when the label row and every data row agree, and a stale legacy
+    ``datarows`` count, only warn (OpenSim's own example files have them).
     """
     path = Path(path)
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -125,43 +134,48 @@ def read_table(path: str | Path, allow_nonfinite: bool = False) -> Table:
     in_degrees = _parse_in_degrees(header, path)
     body = [ln for ln in lines[start:] if ln.strip()]
     if not body:
-        raise ValueError(f"{path}: no column labels after 'endheader'")
-    labels = _split_labels(body[0])
+        raise InputError(f"{path}: no column labels after 'endheader'")
+    rows = [ln.split() for ln in body[1:]]
+    labels = _split_labels(body[0], len(rows[0]) if rows else None)
     if not labels or labels[0].lower() != "time":
-        raise ValueError(f"{path}: missing time column (first label is "
+        raise InputError(f"{path}: missing time column (first label is "
                          f"{labels[0] if labels else None!r}, expected 'time')")
-    if "" in labels:
-        raise ValueError(f"{path}: empty column label at column {labels.index('') + 1}")
     seen, dup = set(), []
     for lab in labels:
         if lab in seen and lab not in dup:
             dup.append(lab)
         seen.add(lab)
     if dup:
-        raise ValueError(f"{path}: duplicate column label(s) {dup}")
+        raise InputError(f"{path}: duplicate column label(s) {dup}")
 
     ncol = len(labels)
-    n_declared = _header_int(header, "nColumns", path) or _header_int(header, "datacolumns", path)
-    if n_declared is not None and n_declared != ncol:
-        raise ValueError(f"{path}: header says {n_declared} columns but the label row has {ncol}")
-
-    rows = [ln.split() for ln in body[1:]]
+    n_declared = _header_int(header, "nColumns", path)
+    if n_declared is None:
+        n_declared = _header_int(header, "datacolumns", path)
+    declared = (f"; the header says {n_declared} columns"
+                if n_declared is not None and n_declared != ncol else "")
     for r, cells in enumerate(rows):
         if len(cells) != ncol:
             where = "last row" if r == len(rows) - 1 else f"data row {r + 1}"
             hint = " (ragged last row: the file looks truncated)" if r == len(rows) - 1 else ""
-            raise ValueError(f"{path}: {where} has {len(cells)} values, expected {ncol}{hint}")
+            raise InputError(f"{path}: {where} has {len(cells)} values but the label row has "
+                             f"{ncol} labels{declared}{hint}")
+    if declared and rows:
+        # OpenSim reads such files (its own example data has them): the label row and the data
+        # rows agree, only the header's count is stale
+        warnings.warn(f"{path}: header says {n_declared} columns but the label row and the data "
+                      f"rows have {ncol}; using the {ncol} columns present", stacklevel=2)
     n_rows = _header_int(header, "nRows", path)
     if n_rows is not None and n_rows != len(rows):
         what = "truncated file" if len(rows) < n_rows else "extra rows"
-        raise ValueError(f"{path}: {what}: header says nRows={n_rows} but found {len(rows)} "
+        raise InputError(f"{path}: {what}: header says nRows={n_rows} but found {len(rows)} "
                          "data rows")
     legacy_rows = _header_int(header, "datarows", path)
     if n_rows is None and legacy_rows is not None and legacy_rows != len(rows):
         warnings.warn(f"{path}: header says datarows {legacy_rows} but found {len(rows)} rows; "
                       "using the rows present", stacklevel=2)
     if not rows:
-        raise ValueError(f"{path}: no data rows")
+        raise InputError(f"{path}: no data rows")
 
     try:
         values = np.array(rows, dtype=float)
@@ -171,23 +185,23 @@ def read_table(path: str | Path, allow_nonfinite: bool = False) -> Table:
                 try:
                     float(cell)
                 except ValueError:
-                    raise ValueError(f"{path}: data row {r + 1}, column {labels[c]!r}: "
+                    raise InputError(f"{path}: data row {r + 1}, column {labels[c]!r}: "
                                      f"cannot read {cell!r} as a number") from None
         raise
     bad = ~np.isfinite(values)
     if bad.any() and not allow_nonfinite:
         bad_rows = np.flatnonzero(bad.any(axis=1))
         bad_cols = [labels[c] for c in np.flatnonzero(bad.any(axis=0))]
-        raise ValueError(f"{path}: NaN/inf values in {len(bad_rows)} row(s) (data rows "
+        raise InputError(f"{path}: NaN/inf values in {len(bad_rows)} row(s) (data rows "
                          f"{(bad_rows[:10] + 1).tolist()}{'...' if len(bad_rows) > 10 else ''}) "
                          f"in column(s) {bad_cols}")
     time_s = values[:, 0]
     if not np.all(np.isfinite(time_s)):
-        raise ValueError(f"{path}: time column has NaN/inf values")
+        raise InputError(f"{path}: time column has NaN/inf values")
     step = np.diff(time_s)
     if np.any(step <= 0):
         r = int(np.flatnonzero(step <= 0)[0])
-        raise ValueError(f"{path}: time is not strictly increasing: data row {r + 2} has "
+        raise InputError(f"{path}: time is not strictly increasing: data row {r + 2} has "
                          f"t={time_s[r + 1]!r} after t={time_s[r]!r}")
     return Table(labels=labels[1:], time_s=time_s, data=values[:, 1:], in_degrees=in_degrees,
                  header=header, path=path)

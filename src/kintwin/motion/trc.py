@@ -11,17 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InputError
+
 #: Length units accepted in files, as metres per unit.
 UNIT_SCALE = {"mm": 1e-3, "millimeters": 1e-3, "cm": 1e-2, "centimeters": 1e-2,
               "m": 1.0, "meters": 1.0}
 
 
 def unit_scale(units: str, source: str | Path = "") -> float:
-    """Metres per ``units`` (mm, cm, m); ``ValueError`` for anything else."""
+    """Metres per ``units`` (mm, cm, m); ``InputError`` (a ``ValueError``) for anything else."""
     try:
         return UNIT_SCALE[units.strip().lower()]
     except KeyError:
-        raise ValueError(f"{source}: unknown length units {units!r} "
+        raise InputError(f"{source}: unknown length units {units!r} "
                          f"(expected one of {sorted(UNIT_SCALE)})") from None
 
 
@@ -60,49 +62,63 @@ def _cells(line: str) -> list[str]:
 def read_trc(path: str | Path) -> Markers:
     """Read an OpenSim/Motion Analysis ``.trc`` file, converting mm/cm/m to metres.
 
-    Empty cells and ``NaN`` mean a gap (NaN). Raises ``ValueError`` naming the file for unknown
-    units, a marker count that disagrees with ``NumMarkers``, rows with too many values, fewer or
-    more rows than ``NumFrames``, unreadable numbers and time that is not strictly increasing.
+    Header fields are paired with their values by order after dropping empty cells (repeated
+    tabs) on both lines. In data rows, empty cells and ``NaN`` mean a gap (NaN). Raises
+    ``InputError`` (a ``ValueError``) naming the file for a header whose names and values do not
+    pair up, unknown units, a marker count that disagrees with ``NumMarkers``, rows with too many
+    values, fewer or more rows than ``NumFrames``, unreadable numbers and time that is not
+    strictly increasing.
     """
     path = Path(path)
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     if len(lines) < 5 or not lines[0].startswith("PathFileType"):
-        raise ValueError(f"{path}: not a .trc file (first line should start with PathFileType)")
-    keys, values = _cells(lines[1]), _cells(lines[2])
-    meta = {k: v for k, v in zip(keys, values) if k}
+        raise InputError(f"{path}: not a .trc file (first line should start with PathFileType)")
+    # header: field names (line 2) and values (line 3), paired by name order; empty cells
+    # (repeated tabs) are dropped on both lines, as OpenSim does
+    keys = [c for c in _cells(lines[1]) if c]
+    values = [c for c in _cells(lines[2]) if c]
+    if len(keys) != len(values):
+        raise InputError(f"{path}: the header names {len(keys)} fields ({' '.join(keys)}) but "
+                         f"its values line has {len(values)} values ({' '.join(values)})")
+    meta = dict(zip(keys, values))
     for key in ("DataRate", "NumFrames", "NumMarkers", "Units"):
         if key not in meta:
-            raise ValueError(f"{path}: header has no {key}")
+            raise InputError(f"{path}: header has no {key}")
     units = meta["Units"]
     scale = unit_scale(units, path)
-    rate_hz = float(meta["DataRate"])
-    n_frames, n_markers = int(float(meta["NumFrames"])), int(float(meta["NumMarkers"]))
+    try:
+        rate_hz = float(meta["DataRate"])
+        n_frames, n_markers = int(float(meta["NumFrames"])), int(float(meta["NumMarkers"]))
+    except ValueError:
+        raise InputError(f"{path}: header values DataRate={meta['DataRate']!r}, NumFrames="
+                         f"{meta['NumFrames']!r}, NumMarkers={meta['NumMarkers']!r} are not all "
+                         "numbers") from None
 
-    names = [c for c in _cells(lines[3])[2:] if c]
+    names = [c for c in _cells(lines[3]) if c][2:]  # after Frame# and Time
     if len(names) != n_markers:
-        raise ValueError(f"{path}: NumMarkers={n_markers} but the name row has {len(names)} names")
+        raise InputError(f"{path}: NumMarkers={n_markers} but the name row has {len(names)} names")
     ncol = 2 + 3 * n_markers
     rows = [ln for ln in lines[5:] if ln.strip()]
     if len(rows) != n_frames:
         what = "truncated file" if len(rows) < n_frames else "extra rows"
-        raise ValueError(f"{path}: {what}: NumFrames={n_frames} but found {len(rows)} data rows")
+        raise InputError(f"{path}: {what}: NumFrames={n_frames} but found {len(rows)} data rows")
     table = np.full((len(rows), ncol), np.nan)
     for r, line in enumerate(rows):
         cells = _cells(line)
         while len(cells) > ncol and not cells[-1]:
             cells.pop()
         if len(cells) > ncol or len(cells) < 2:
-            raise ValueError(f"{path}: data row {r + 1} has {len(cells)} values, expected {ncol}")
+            raise InputError(f"{path}: data row {r + 1} has {len(cells)} values, expected {ncol}")
         for c, cell in enumerate(cells):
             if cell:
                 try:
                     table[r, c] = float(cell)
                 except ValueError:
-                    raise ValueError(f"{path}: data row {r + 1}, column {c + 1}: cannot read "
+                    raise InputError(f"{path}: data row {r + 1}, column {c + 1}: cannot read "
                                      f"{cell!r} as a number") from None
     time_s = table[:, 1]
     if not np.all(np.isfinite(time_s)) or np.any(np.diff(time_s) <= 0):
-        raise ValueError(f"{path}: Time column is missing values or not strictly increasing")
+        raise InputError(f"{path}: Time column is missing values or not strictly increasing")
     positions = table[:, 2:].reshape(len(rows), n_markers, 3) * scale
     return Markers(time_s=time_s, names=names, positions_m=positions, rate_hz=rate_hz,
                    units_in_file=units)

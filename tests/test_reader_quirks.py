@@ -1,0 +1,210 @@
+"""Readers accept what OpenSim accepts and fail clearly (InputError naming the file) otherwise.
+
+Each quirk is written by the test into tmp_path; the last tests use OpenSim's walking2.c3d from
+../shared/data (skipped when absent).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kintwin.errors import InputError
+from kintwin.ik.markersets import builtin_map, choose_builtin_map
+from kintwin.motion.grf import read_external_loads
+from kintwin.motion.storage import read_table
+from kintwin.motion.trc import read_trc
+
+# ---------------------------------------------------------------------------------------------
+# .sto / .mot
+# ---------------------------------------------------------------------------------------------
+
+LABELS = ["time"] + [f"c{i}" for i in range(1, 32)]  # 32 labels, as OpenSim's example file
+DATA = np.arange(3 * 32, dtype=float).reshape(3, 32) / 8.0
+DATA[:, 0] = [0.0, 0.01, 0.02]
+
+
+def _sto(path, header: str, labels=LABELS, data=DATA):
+    rows = "\n".join("\t".join(f"{v:g}" for v in row) for row in data)
+    path.write_text(header + "endheader\n" + "\t".join(labels) + "\n" + rows + "\n")
+    return path
+
+
+@pytest.mark.parametrize("count_line", ["nColumns=40", "datacolumns 40"])
+def test_stale_column_count_in_header_warns_and_keeps_the_data(tmp_path, count_line):
+    path = _sto(tmp_path / "stale.mot", f"stale\nversion=1\n{count_line}\ninDegrees=yes\n")
+    with pytest.warns(UserWarning, match=r"stale\.mot: header says 40 columns but the label row "
+                                         r"and the data rows have 32"):
+        tab = read_table(path)
+    assert tab.labels == LABELS[1:] and tab.in_degrees is True
+    np.testing.assert_array_equal(tab.time_s, DATA[:, 0])
+    np.testing.assert_array_equal(tab.data, DATA[:, 1:])
+
+
+def test_data_rows_that_disagree_with_the_label_row_are_still_an_error(tmp_path):
+    wide = np.hstack([DATA, np.ones((3, 8))])  # 40 values under 32 labels
+    path = _sto(tmp_path / "wide.mot", "wide\nnColumns=40\n", data=wide)
+    with pytest.raises(InputError, match=r"wide\.mot: data row 1 has 40 values but the label row "
+                                         r"has 32 labels; the header says 40 columns"):
+        read_table(path)
+
+
+def test_header_keys_padding_and_repeated_tabs(tmp_path):
+    header = ("quirky\nversion=1\nnRows = 2\nnColumns=3\nDataType=double\nOpenSimVersion=4.5\n"
+              "some free text = with spaces\nUnits are S.I. units\ninDegrees=no\n")
+    text = (header + "endheader\n"
+            "time  \t\t a \t\t\tb\t\t\n"  # padded labels, repeated and trailing tabs
+            "0\t\t1\t2\n0.5  3 \t 4\n")  # repeated tabs and spaces in data rows
+    (tmp_path / "q.sto").write_text(text)
+    tab = read_table(tmp_path / "q.sto")
+    assert tab.labels == ["a", "b"] and tab.header["DataType"] == "double"
+    np.testing.assert_array_equal(tab.data, [[1, 2], [3, 4]])
+    # spaces and tabs mixed in the label row: split as the data rows are
+    (tmp_path / "m.sto").write_text("m\nendheader\ntime a\tb\n0 1 2\n0.5 3 4\n")
+    assert read_table(tmp_path / "m.sto").labels == ["a", "b"]
+
+
+# ---------------------------------------------------------------------------------------------
+# .trc
+# ---------------------------------------------------------------------------------------------
+
+TRC_ROWS = ("Frame#\tTime\tA\t\t\tB\n\tX1\tY1\tZ1\tX2\tY2\tZ2\n\n"
+            "1\t0\t10\t20\t30\t40\t50\t60\n2\t0.01\t11\t\t31\t41\t51\t61\n")
+
+
+@pytest.mark.parametrize("keys, values", [
+    ("DataRate\t\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\t"
+     "OrigDataStartFrame\tOrigNumFrames", "238\t238\t2\t2\tmm\t238\t1\t2"),
+    ("DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate\t"
+     "OrigDataStartFrame\tOrigNumFrames", "238\t\t238\t2\t2\t\tmm\t238\t1\t2\t\t"),
+], ids=["doubled_tab_in_names", "doubled_tabs_in_values"])
+def test_trc_header_with_repeated_tabs_is_paired_by_name(tmp_path, keys, values):
+    path = tmp_path / "tabs.trc"
+    path.write_text(f"PathFileType\t4\t(X/Y/Z)\ttabs.trc\n{keys}\n{values}\n{TRC_ROWS}")
+    mk = read_trc(path)
+    assert mk.units_in_file == "mm" and mk.rate_hz == 238.0 and mk.names == ["A", "B"]
+    np.testing.assert_allclose(mk.marker("B")[1], [0.041, 0.051, 0.061])
+    assert np.isnan(mk.marker("A")[1, 1])  # an empty data cell is still a gap
+
+
+def test_trc_header_names_and_values_that_do_not_pair_up(tmp_path):
+    path = tmp_path / "short.trc"
+    path.write_text("PathFileType\t4\t(X/Y/Z)\tshort.trc\n"
+                    "DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\n"
+                    f"238\t238\t2\tmm\n{TRC_ROWS}")
+    with pytest.raises(InputError, match=r"short\.trc: the header names 5 fields .* but its values "
+                                         r"line has 4 values"):
+        read_trc(path)
+
+
+# ---------------------------------------------------------------------------------------------
+# .c3d and ExternalLoads .xml
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content", [b"", b"time\tRASI_X\n0\t1.0\n"])
+def test_empty_or_foreign_c3d_is_an_input_error(tmp_path, content):
+    pytest.importorskip("ezc3d")
+    from kintwin.motion.c3d import read_c3d
+
+    path = tmp_path / "trial.c3d"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=r"trial\.c3d: not a readable C3D file \(.+\)"):
+        read_c3d(path)
+
+
+def test_ik_command_on_a_foreign_c3d_exits_2_with_one_line(tmp_path, capsys):
+    pytest.importorskip("ezc3d")
+    from kintwin.cli import main
+
+    path = tmp_path / "renamed.c3d"
+    path.write_text("PathFileType\t4\t(X/Y/Z)\trenamed.trc\n")
+    assert main(["ik", str(path), "--height", "1.75", "--mass", "70",
+                 "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a readable C3D file" in err
+
+
+LOADS = """<?xml version="1.0" encoding="UTF-8"?>
+<OpenSimDocument Version="30000">
+  <ExternalLoads name="loads">
+    <objects>
+      <ExternalForce name="right">
+        <applied_to_body>calcn_r</applied_to_body>
+      </ExternalFORCE>
+    </objects>
+  </ExternalLoads>
+</OpenSimDocument>
+"""
+
+
+def test_malformed_or_foreign_external_loads_xml(tmp_path):
+    bad = tmp_path / "loads.xml"
+    bad.write_text(LOADS)
+    with pytest.raises(InputError, match=r"loads\.xml: malformed XML \(mismatched tag: line 7, "
+                                         r"column \d+\)"):
+        read_external_loads(bad)
+    model = tmp_path / "model.xml"
+    model.write_text('<OpenSimDocument Version="40000"><Model name="m"/></OpenSimDocument>')
+    with pytest.raises(InputError, match=r"model\.xml: not an OpenSim ExternalLoads file"):
+        read_external_loads(model)
+    good = tmp_path / "good.xml"
+    good.write_text(LOADS.replace("ExternalFORCE", "ExternalForce"))
+    assert [e["side"] for e in read_external_loads(good)] == ["r"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Plug-in Gait marker set
+# ---------------------------------------------------------------------------------------------
+
+PIG_NAMES = ["RASI", "LASI", "RPSI", "LPSI", "RTHI", "LTHI", "RKNE", "LKNE", "RTIB", "LTIB",
+             "RANK", "LANK", "RHEE", "LHEE", "RTOE", "LTOE", "C7", "T10", "CLAV", "STRN", "RBAK",
+             "RFHD", "LFHD", "RBHD", "LBHD", "RSHO", "LSHO", "RELB", "LELB", "RWRA", "RWRB",
+             "LWRA", "LWRB", "RFIN", "LFIN"]
+
+
+def test_plugin_gait_markers_resolve_and_mirror():
+    pig = builtin_map("pig")
+    assert pig.name == "plugin_gait" and builtin_map("Plug-in-Gait").name == "plugin_gait"
+    assert all(pig.resolve(n) == n for n in PIG_NAMES)
+    assert pig.resolve("lcal") == "LCAL" and pig.resolve("RTH1") is None  # clusters: not in set
+    ex = builtin_map("opensim_example").markers
+    m = pig.markers
+    # the same landmark as the other sets, mirrored on the left
+    np.testing.assert_array_equal(m["RASI"].pos, ex["R.ASIS"].pos)
+    np.testing.assert_array_equal(m["LKNE"].pos, ex["L.Knee.Lat"].pos)
+    np.testing.assert_array_equal(m["RCAL"].pos, ex["R.Heel"].pos)
+    assert m["LANK"].body == "tibia_l" and m["LANK"].pos[2] < 0 < m["RANK"].pos[2]
+    # virtual joint centres at the model's joint centres
+    assert m["RKJC"].body == "femur_r" and m["RAJC"].body == "tibia_r"
+    np.testing.assert_allclose(m["LAJC"].pos, [0.0, -0.43, 0.0])
+    chosen, known = choose_builtin_map(PIG_NAMES)
+    assert chosen.name == "plugin_gait" and known == len(PIG_NAMES)
+    assert choose_builtin_map(["R.ASIS", "L.ASIS", "V.Sacral"])[0].name == "opensim_example"
+    assert choose_builtin_map(["RHip", "LHip", "Nose"])[0].name == "keypoints"
+
+
+def test_plugin_gait_ik_on_opensim_walking2_c3d(shared_data):
+    """OpenSim's walking2.c3d (Plug-in Gait variant, no static trial): scaled from trial frames,
+    measured 1.77 cm marker RMSE; knee 3-75 deg, hip flexion 1-46 deg in the marked frames."""
+    pytest.importorskip("ezc3d")
+    from kintwin.ik.pipeline import get_marker_map, load_markers, run_ik
+
+    trial = load_markers(shared_data / "osim_c3d_walking2" / "walking2.c3d")
+    mmap = get_marker_map(marker_names=trial.names)
+    assert mmap.name == "plugin_gait"
+    assert choose_builtin_map(trial.names)[1] == 32  # of 44: the 12 thigh/shank cluster markers
+    res = run_ik(trial, 1.75, 70.0, marker_map=mmap, ignore_unknown=True)
+    m = res.metrics
+    assert sorted(m["unknown_markers_ignored"]) == sorted(
+        f"{s}{seg}{i}" for s in "RL" for seg in ("TH", "TB") for i in (1, 2, 3))
+    assert m["marker_rmse_m"] < 0.020
+    assert m["per_marker_rmse_m"]["RMT2"] < 0.025 and m["per_marker_rmse_m"]["LMT2"] < 0.025
+    marked = np.isfinite(res.errors_m).sum(axis=1) >= 0.8 * res.errors_m.shape[1]
+    assert marked.sum() > 300
+    deg = {c: np.rad2deg(res.motion[c][marked]) for c in
+           ("knee_angle_r", "knee_angle_l", "hip_flexion_r", "subtalar_angle_r")}
+    for side in "rl":
+        knee = deg[f"knee_angle_{side}"]
+        assert -5 < knee.min() < 15 and 55 < knee.max() < 85  # walking: ~0-10 to 60-75 deg
+    assert 30 < np.ptp(deg["hip_flexion_r"]) < 55
+    assert np.abs(deg["subtalar_angle_r"]).max() < 20  # not pinned at its 25 deg limit
