@@ -69,12 +69,13 @@ def main():
     args = ap.parse_args()
 
     from kintwin.control.wholebody import WholeBodyConfig
+    from kintwin.models.subject import SubjectSpec
     from kintwin.twin.analyze import TrialJob, analyze_trial
 
     result = {"config": vars(WholeBodyConfig()), "cpus": os.cpu_count(), "trials": {}}
     for name, spec in trials(args.out).items():
         job = TrialJob(trial=spec["trial"], out_dir=args.out / name,
-                       skeleton_args={"height": spec["height"], "mass": spec["mass"]},
+                       subject=SubjectSpec(spec["height"], spec["mass"]),
                        grf=spec.get("grf"), loads=spec.get("loads"),
                        reference_id=spec.get("reference_id"), controller="qp")
         t0 = time.perf_counter()

@@ -84,6 +84,7 @@ def main():
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "twin.json")
     args = ap.parse_args()
 
+    from kintwin.models.subject import SubjectSpec
     from kintwin.twin.analyze import TrialJob, analyze_trial
 
     result = {"policy": args.policy or "shipped (src/kintwin/data/policy.npz)",
@@ -94,7 +95,7 @@ def main():
             if ft and "reference_id" not in spec:
                 continue
             job = TrialJob(trial=spec["trial"], out_dir=args.out / f"{name}_ft{ft}",
-                           skeleton_args={"height": spec["height"], "mass": spec["mass"]},
+                           subject=SubjectSpec(spec["height"], spec["mass"]),
                            policy=args.policy, finetune_steps=ft, grf=spec.get("grf"),
                            loads=spec.get("loads"), reference_id=spec.get("reference_id"))
             t0 = time.perf_counter()

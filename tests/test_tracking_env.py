@@ -408,7 +408,7 @@ def test_train_resume_is_identical_and_cli(model, clip, tmp_path):
 
     (tmp_path / "cfg.json").write_text(json.dumps({"ppo": TINY, "train": {"bc_epochs": 3},
                                                    "future_frames": [1, 3]}))
-    rc = main(["train", "sample", "--stop", "0.5", "--steps", "64", "--envs", "4", "--bc",
+    rc = main(["train", "sample", "--end", "0.5", "--steps", "64", "--envs", "4", "--bc",
                "--config", str(tmp_path / "cfg.json"), "--no-progress", "--out",
                str(tmp_path / "cli")])
     assert rc == 0

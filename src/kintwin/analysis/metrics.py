@@ -110,6 +110,38 @@ def read_reference_moments(path: str | Path, convention: str) -> tuple[np.ndarra
     return table.time_s, {n: values[:, j] for j, n in enumerate(names)}
 
 
+def detect_reference_convention(path, ref_time: np.ndarray, ref_moments_as_read: dict,
+                                estimate: Results, min_abs_r: float = 0.5) -> tuple[str, float]:
+    """The knee sign convention of a reference ID file, from the file's own knee moments: they are
+    correlated (as read, unflipped) with ``estimate``'s canonical knee torques of the same trial
+    (our inverse dynamics, plates or kinematics-only); positive r means canonical, negative legacy.
+    ``InputError`` when |r| < ``min_abs_r`` (the files may not match: give the convention)."""
+    from ..errors import InputError
+
+    keep = _overlap(estimate.time_s, ref_time)
+    rs = [_r(estimate.torque(k)[keep], np.interp(estimate.time_s[keep], ref_time, ref_moments_as_read[k]))
+          for k in ("knee_angle_r", "knee_angle_l")
+          if k in ref_moments_as_read and k in estimate.coordinate_names and keep.sum() > 10]
+    rs = [r for r in rs if np.isfinite(r)]
+    r = float(np.mean(rs)) if rs else float("nan")
+    if not abs(r) >= min_abs_r:
+        raise InputError(f"{path}: cannot tell the knee sign convention of the reference moments "
+                         f"(their knee moments correlate r={r:.2f} with this trial's inverse "
+                         "dynamics)", advice="check the reference belongs to the trial, or give "
+                                             "--reference-convention legacy|canonical")
+    return ("canonical" if r > 0 else "legacy"), r
+
+
+def load_reference_moments(path, convention: str, estimate: Results | None = None):
+    """``(time_s, moments, convention)``: ``read_reference_moments`` where ``convention`` may be
+    ``"auto"``, detected with ``detect_reference_convention`` against ``estimate``."""
+    if convention != "auto":
+        return (*read_reference_moments(path, convention), convention)
+    time_s, raw = read_reference_moments(path, "canonical")  # canonical = as read, unflipped
+    convention, _ = detect_reference_convention(path, time_s, raw, estimate)
+    return (*read_reference_moments(path, convention), convention)
+
+
 def moment_metrics(results: Results, ref_time: np.ndarray, ref_moments: dict[str, np.ndarray],
                    coordinates=None) -> dict:
     """Per-coordinate moment RMSE (N*m/kg) and r against reference moments (canonical signs)."""

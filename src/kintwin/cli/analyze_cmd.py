@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from .common import add_convention_argument, add_subject_arguments
+from .common import (add_subject_arguments, add_time_arguments, add_trial_arguments, check_files,
+                     check_out_dir, nonneg_int, parse_foot_of, positive_int, subject_spec)
+from .id_cmd import add_reference_convention_argument
 
 HELP = ("run the twin (a trained policy or the whole-body controller) over trials: metrics.json, kinematics.mot, torques.sto, "
         "grf.mot, residuals.sto and report.html per trial, plus a summary across trials")
@@ -21,31 +24,21 @@ def add_arguments(p):
                         "where it fits the model, else qp")
     p.add_argument("--policy", type=Path, default=None,
                    help="policy checkpoint from `kintwin train` (default: the shipped policy)")
-    p.add_argument("--finetune-steps", type=int, default=0,
+    p.add_argument("--finetune-steps", type=nonneg_int, default=0,
                    help="fine-tune the policy on each trial with this many PPO env steps first")
     p.add_argument("--grf", type=Path, help="force plates (GRF .mot), used only to score the twin")
     p.add_argument("--loads", type=Path, help="OpenSim ExternalLoads .xml assigning GRF columns to feet")
     p.add_argument("--foot-of", default=None,
                    help="foot assignment without --loads, e.g. 'ground=r,1_ground=l'")
     p.add_argument("--reference-id", type=Path, help="OpenSim inverse dynamics .sto to score the torques")
-    add_convention_argument(p)
+    add_reference_convention_argument(p)
+    add_trial_arguments(p)
+    add_time_arguments(p)
     p.add_argument("--video", action="store_true",
                    help="add a video of the twin beside the reference to each report (needs OpenGL: "
                         "EGL or OSMesa without a display; skipped with a message otherwise)")
-    p.add_argument("--workers", type=int, default=2, help="trials analyzed in parallel")
+    p.add_argument("--workers", type=positive_int, default=2, help="trials analyzed in parallel")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-
-
-def parse_foot_of(text: str | None) -> dict | None:
-    if not text:
-        return None
-    out = {}
-    for part in text.split(","):
-        key, _, side = part.partition("=")
-        if side not in ("r", "l"):
-            raise ValueError(f"--foot-of: {part!r} must look like 'ground=r'")
-        out[key.strip()] = side
-    return out
 
 
 def run(args):
@@ -55,13 +48,19 @@ def run(args):
     trials = expand_trials(args.trials)
     if len(trials) > 1 and (args.grf or args.reference_id):
         raise ValueError("--grf and --reference-id belong to one trial: analyze that trial alone")
-    skel = {"height": args.height, "mass": args.mass, "scales": args.scales, "osim": args.osim}
+    check_files(args.grf, args.loads, args.reference_id, args.policy, args.coordinate_map)
+    check_out_dir(args.out, create=False)  # created once a trial's results are ready
+    spec = subject_spec(args)
+    spec.check()
     jobs = [TrialJob(trial=t, out_dir=args.out if len(trials) == 1 else args.out / Path(t).stem,
-                     skeleton_args=skel, policy=str(args.policy) if args.policy else None,
+                     subject=spec, policy=str(args.policy) if args.policy else None,
                      finetune_steps=args.finetune_steps, grf=args.grf and str(args.grf),
                      loads=args.loads and str(args.loads), foot_of=parse_foot_of(args.foot_of),
                      reference_id=args.reference_id and str(args.reference_id),
-                     convention=args.convention, video=args.video, controller=args.controller)
+                     reference_convention=args.reference_convention, convention=args.convention,
+                     coordinate_map=args.coordinate_map and str(args.coordinate_map),
+                     angle_units=args.angle_units, allow_out_of_range=args.allow_out_of_range,
+                     start=args.start, end=args.end, video=args.video, controller=args.controller)
             for t in trials]
     results = analyze_trials(jobs, workers=args.workers)
     failed = [(j, e) for j, e in results if isinstance(e, Exception)]
@@ -71,10 +70,18 @@ def run(args):
             csv_path, html_path = write_summary(rows, args.out)
             print(f"summary of {len(rows)} trial(s): {csv_path}, {html_path}")
     for j, e in failed:
-        print(f"kintwin analyze: {j.trial}: error: {e}")
+        print(f"kintwin analyze: {j.trial}: error: {e}", file=sys.stderr)
+    fell = [j for j, m in results if not isinstance(m, Exception) and not m.get("completed")]
     if len(jobs) == 1:
         m = results[0][1]
         keys = ("completed", "completed_fraction", "joint_angle_mae_deg", "pelvis_position_error_cm",
                 "residual_force_mean_pct_bw", "gait_event_error_ms")
         print(json.dumps({k: m.get(k) for k in keys}, indent=1, default=str))
-    return 1 if failed else 0
+    for j, m in results:
+        if j in fell:
+            print(f"kintwin analyze: {j.trial}: the twin did not complete the trial (fell or lost "
+                  f"track at {100 * (m.get('completed_fraction') or 0):.0f} % of it): its kinetics "
+                  "are not trustworthy (outputs written and flagged in metrics.json)", file=sys.stderr)
+    if failed:
+        return 2 if all(isinstance(e, ValueError) for _, e in failed) else 1
+    return 3 if fell else 0

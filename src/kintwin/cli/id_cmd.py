@@ -16,7 +16,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from .common import add_convention_argument, add_subject_arguments, skeleton_from_args
+from .common import (add_subject_arguments, add_time_arguments, add_trial_arguments, check_files,
+                     check_out_dir, nonneg_float, parse_foot_of, read_trial, skeleton_from_args, time_window)
 
 HELP = ("inverse dynamics of a trial: joint torques, ground reactions (measured with --grf, "
         "else estimated from the kinematics) and pelvis residuals")
@@ -24,7 +25,7 @@ HELP = ("inverse dynamics of a trial: joint torques, ground reactions (measured 
 
 def add_arguments(p):
     p.add_argument("trial", type=Path, help="kinematics .mot/.sto (OpenSim IK output or kintwin)")
-    add_convention_argument(p)
+    add_trial_arguments(p)
     p.add_argument("--grf", type=Path, help="measured ground reactions .mot (force plates); "
                                             "without it the contacts are estimated")
     p.add_argument("--loads", type=Path, help="OpenSim ExternalLoads .xml telling which plate "
@@ -34,33 +35,18 @@ def add_arguments(p):
     p.add_argument("--reference-id", type=Path,
                    help="OpenSim inverse dynamics .sto (or RRA/CMC actuation .sto) to score the "
                         "joint moments against")
-    p.add_argument("--reference-convention", choices=("auto", "legacy", "canonical"),
-                   default="auto", help="knee sign convention of the reference model; auto: "
-                                        "the trial's (detected, or --convention)")
+    add_reference_convention_argument(p)
     p.add_argument("--compare-grf", type=Path,
                    help="measured ground reactions .mot, not used as input, to score the estimated "
                         "GRF against (default with --grf: the --grf plates, a check of the export)")
     add_subject_arguments(p)
-    p.add_argument("--cutoff", type=float, default=6.0,
+    p.add_argument("--cutoff", type=nonneg_float, default=6.0,
                    help="low-pass cutoff (Hz) for the kinematics and the GRF (default 6, as "
                         "OpenSim ID); 0 disables filtering")
-    p.add_argument("--grf-cutoff", type=float, default=None,
+    p.add_argument("--grf-cutoff", type=nonneg_float, default=None,
                    help="separate cutoff for the measured GRF (default: --cutoff; 0: none)")
-    p.add_argument("--start", type=float, default=None, help="first time to analyse (s)")
-    p.add_argument("--end", type=float, default=None, help="last time to analyse (s)")
+    add_time_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="results folder")
-
-
-def _foot_of(text: str | None) -> dict[str, str] | None:
-    if not text:
-        return None
-    out = {}
-    for item in text.split(","):
-        key, sep, side = item.partition("=")
-        if not sep or side.strip() not in ("r", "l"):
-            raise ValueError(f"--foot-of entries look like 'ground=r', not {item!r}")
-        out[key.strip()] = side.strip()
-    return out
 
 
 def _model_motion(motion, model):
@@ -77,62 +63,76 @@ def _model_motion(motion, model):
     return motion.reordered(keep) if dropped else motion
 
 
+def add_reference_convention_argument(p):
+    p.add_argument("--reference-convention", choices=("auto", "legacy", "canonical"),
+                   default="auto", help="knee sign convention of the --reference-id model; auto: "
+                                        "detected from the reference's knee moments against this "
+                                        "trial's inverse dynamics")
+
+
 def run(args):
-    from ..analysis.metrics import compute_metrics, read_reference_moments
+    from ..analysis.metrics import compute_metrics, load_reference_moments
     from ..analysis.results import write_results
     from ..dynamics.contact_estimation import estimate_contacts
     from ..dynamics.inverse_dynamics import inverse_dynamics
     from ..models.build import build_model
+    from ..motion.checks import check_coordinate_ranges, check_time_overlap
     from ..motion.grf import read_grf
-    from ..motion.kinematics_io import read_motion
+    from ..motion.storage import read_table
 
-    for f in (args.trial, args.grf, args.loads, args.reference_id, args.compare_grf):
-        if f is not None and not Path(f).is_file():
-            raise FileNotFoundError(f"no such file: {f}")
-    foot_of = _foot_of(args.foot_of)
-    cutoff = args.cutoff if args.cutoff and args.cutoff > 0 else None
-
-    model = build_model(skeleton_from_args(args))
-    motion = read_motion(args.trial, convention=args.convention, height_m=args.height,
-                         mass_kg=args.mass)
+    # Every input and option is checked before any work.
+    check_files(args.trial, args.grf, args.loads, args.reference_id, args.compare_grf)
+    foot_of = parse_foot_of(args.foot_of)
+    if args.loads and foot_of:
+        raise ValueError("give --loads or --foot-of, not both")
+    cutoff = args.cutoff if args.cutoff > 0 else None
+    motion = time_window(read_trial(args.trial, args), args)
+    skeleton = skeleton_from_args(args, motion.subject)
+    mass_kg = skeleton.mass_kg
+    model = build_model(skeleton)
     convention = motion.source_convention
     motion = _model_motion(motion, model)
-    t0 = args.start if args.start is not None else motion.time_s[0]
-    t1 = args.end if args.end is not None else motion.time_s[-1]
-
+    check_coordinate_ranges(motion, model, allow=args.allow_out_of_range)
     grf = read_grf(args.grf, loads_xml=args.loads, foot_of=foot_of) if args.grf else None
     if grf is not None:
-        lo, hi = max(t0, grf.time_s[0]), min(t1, grf.time_s[-1])
-        if (lo, hi) != (t0, t1):
+        check_time_overlap(motion, grf.time_s, "ground reactions", args.grf)
+        lo, hi = max(motion.time_s[0], grf.time_s[0]), min(motion.time_s[-1], grf.time_s[-1])
+        if (lo, hi) != (motion.time_s[0], motion.time_s[-1]):
             print(f"kintwin id: analysing {lo:.3f}-{hi:.3f} s, where both kinematics and "
                   "ground reactions exist", file=sys.stderr)
-        t0, t1 = lo, hi
-    motion = motion.slice_time(t0, t1)
-    if motion.n_frames < 10:
-        raise ValueError(f"only {motion.n_frames} frames between {t0:.3f} and {t1:.3f} s")
+            motion = motion.slice_time(lo, hi)
+        if motion.n_frames < 10:
+            raise ValueError(f"only {motion.n_frames} frames where the kinematics and the ground "
+                             "reactions overlap")
+    ref_grf = (read_grf(args.compare_grf, loads_xml=args.loads, foot_of=foot_of)
+               if args.compare_grf else grf)
+    if args.compare_grf:
+        check_time_overlap(motion, ref_grf.time_s, "ground reactions", args.compare_grf)
+    if args.reference_id:
+        check_time_overlap(motion, read_table(args.reference_id).time_s, "reference moments",
+                           args.reference_id)
+    check_out_dir(args.out)
 
     if grf is not None:
         gc = args.grf_cutoff if args.grf_cutoff is not None else cutoff
         results = inverse_dynamics(motion, model, grf, cutoff_hz=cutoff,
-                                   grf_cutoff_hz=gc if gc else 0.0, mass_kg=args.mass,
-                                   height_m=args.height)
+                                   grf_cutoff_hz=gc if gc else 0.0, mass_kg=mass_kg,
+                                   height_m=skeleton.height_m)
     else:
-        results = estimate_contacts(motion, model, cutoff_hz=cutoff, mass_kg=args.mass,
-                                    height_m=args.height)
+        results = estimate_contacts(motion, model, cutoff_hz=cutoff, mass_kg=mass_kg,
+                                    height_m=skeleton.height_m)
     results.info.update({"trial": str(args.trial), "grf_file": str(args.grf) if args.grf else None,
                          "model": str(args.osim) if args.osim else "built-in anthropometric",
                          "trial_convention": convention})
-
-    ref_grf = (read_grf(args.compare_grf, loads_xml=args.loads, foot_of=foot_of)
-               if args.compare_grf else grf)
     if ref_grf is not None:
         results.info["grf_scored_against"] = (
             f"{args.compare_grf} (--compare-grf, not an input)" if args.compare_grf
             else f"{args.grf} (--grf, the input loads: a check of the exported GRF)")
     ref_mom = None
     if args.reference_id:
-        conv = convention if args.reference_convention == "auto" else args.reference_convention
-        ref_mom = read_reference_moments(args.reference_id, conv)
+        ref_t, ref_m, conv = load_reference_moments(args.reference_id, args.reference_convention,
+                                                    results)
+        ref_mom = (ref_t, ref_m)
         results.info["reference_convention"] = conv
     metrics = compute_metrics(results, reference_grf=ref_grf, reference_moments=ref_mom)
     write_results(args.out, results, metrics)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_subject_arguments, load_scales
+from .common import add_subject_arguments, add_time_arguments, check_files, check_out_dir
 
 HELP = ("inverse kinematics from markers or keypoints (.trc/.c3d): scale the model from a static "
         "trial, solve joint angles; writes kinematics.mot, scales.json, ik_errors.csv, ik_metrics.json")
@@ -34,8 +34,7 @@ def add_arguments(p):
                    help="marker map YAML (name -> body, pos, weight) or an .osim with a MarkerSet")
     add_subject_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--time-range", type=float, nargs=2, metavar=("START", "END"), default=None,
-                   help="solve only these times (s)")
+    add_time_arguments(p, "solve")
     p.add_argument("--ignore-unknown-markers", action="store_true",
                    help="leave out markers the marker set does not know instead of failing")
     p.add_argument("--lock", action="append", default=[], metavar="COORD[=DEG]",
@@ -62,17 +61,22 @@ def _locks(items: list[str]) -> dict[str, float]:
 def run(args):
     from ..ik.markersets import builtin_map, marker_map_from_osim, with_weights_from
     from ..ik.pipeline import get_marker_map, load_markers, run_ik, write_ik_outputs
+    from ..models.subject import load_scales
+    from .common import skeleton_from_args, subject_spec
 
-    skeleton = None
-    height, mass = args.height, args.mass
-    if args.osim:
-        from ..models.osim import load_osim
-
-        skeleton = load_osim(args.osim, height_m=height)
-        height = height or skeleton.height_m
-        mass = mass or skeleton.mass_kg
-    if height is None or mass is None:
-        raise ValueError("give the subject's --height (m) and --mass (kg)")
+    check_files(args.markers, args.static, args.marker_map, args.scales, args.osim)
+    locks = _locks(args.lock)
+    if args.start is not None and args.end is not None and args.end <= args.start:
+        raise ValueError(f"--start {args.start:g} s is not before --end {args.end:g} s")
+    spec = subject_spec(args)
+    skeleton = skeleton_from_args(args) if args.osim else None  # else scaled by the IK itself
+    if skeleton is not None:
+        height, mass = skeleton.height_m, skeleton.mass_kg
+    elif args.height is None or args.mass is None:
+        raise ValueError("give the subject's --height (m) and --mass (kg), or --osim MODEL")
+    else:
+        spec.check()
+        height, mass = args.height, args.mass
     if args.osim and not (args.marker_set or args.marker_map):
         # the model's own MarkerSet, weighted like the built-in set where the names agree
         mmap = with_weights_from(marker_map_from_osim(args.osim), builtin_map("opensim_example"))
@@ -80,14 +84,21 @@ def run(args):
         mmap = get_marker_map(args.marker_set, args.marker_map)
     trial = load_markers(args.markers)
     static = load_markers(args.static) if args.static else None
+    time_range = None
+    if args.start is not None or args.end is not None:
+        time_range = (trial.time_s[0] if args.start is None else args.start,
+                      trial.time_s[-1] if args.end is None else args.end)
+        if time_range[1] < trial.time_s[0] or time_range[0] > trial.time_s[-1]:
+            raise ValueError(f"--start/--end {time_range[0]:g}-{time_range[1]:g} s lie outside "
+                             f"the markers' {trial.time_s[0]:.3f}-{trial.time_s[-1]:.3f} s")
+    check_out_dir(args.out)
     res = run_ik(trial, height, mass, marker_map=mmap, static=static, skeleton=skeleton,
                  segment_scales=load_scales(args.scales),
                  fit_segment_scales=not args.no_scaling,
                  place_markers=False if args.no_placement else None,
                  refine_threshold_m=None if args.no_refine else 0.02,
                  ignore_unknown=args.ignore_unknown_markers,
-                 time_range=tuple(args.time_range) if args.time_range else None,
-                 locked=_locks(args.lock), trial_name=str(args.markers),
+                 time_range=time_range, locked=locks, trial_name=str(args.markers),
                  static_name=str(args.static) if args.static else "static trial")
     paths = write_ik_outputs(res, args.out, height, mass,
                              extra={"trial": str(args.markers),

@@ -14,7 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from .common import add_convention_argument, add_subject_arguments, skeleton_from_args
+from .common import (add_subject_arguments, add_time_arguments, add_trial_arguments, check_files,
+                     check_out_dir, nonneg_float, positive_float, read_trial, skeleton_from_args,
+                     time_window)
 
 HELP = ("muscle activations by static optimization (min sum of squared activations) reproducing "
         "the joint torques: activations.sto, muscle_forces.sto, metrics.json (reserve use), plot")
@@ -53,7 +55,7 @@ def muscle_model_from_args(args, skeleton=None):
 
 def add_arguments(p):
     p.add_argument("trial", type=Path, help="kinematics .mot/.sto (OpenSim IK output or kintwin)")
-    add_convention_argument(p)
+    add_trial_arguments(p)
     add_subject_arguments(p)
     add_muscle_arguments(p)
     p.add_argument("--torques", type=Path, default=None,
@@ -65,15 +67,14 @@ def add_arguments(p):
     p.add_argument("--grf", type=Path, help="measured ground reactions .mot for inverse dynamics "
                                             "(without --torques); without it contacts are estimated")
     p.add_argument("--loads", type=Path, help="OpenSim ExternalLoads .xml for --grf")
-    p.add_argument("--cutoff", type=float, default=6.0,
+    p.add_argument("--cutoff", type=nonneg_float, default=6.0,
                    help="kinematics low-pass cutoff (Hz, default 6); 0 disables")
-    p.add_argument("--reserve", type=float, default=1.0,
+    p.add_argument("--reserve", type=positive_float, default=1.0,
                    help="reserve actuator optimal torque (N*m, default 1: used only when needed)")
     p.add_argument("--passive", action="store_true",
                    help="include passive fibre forces (default: ignored, as OpenSim's static "
                         "optimization; rigid-tendon models overstretch some muscles)")
-    p.add_argument("--start", type=float, default=None, help="first time to analyse (s)")
-    p.add_argument("--end", type=float, default=None, help="last time to analyse (s)")
+    add_time_arguments(p)
     p.add_argument("--no-plot", action="store_true", help="skip muscles.png")
     p.add_argument("--out", type=Path, required=True, help="output folder")
 
@@ -88,19 +89,21 @@ def _torques_by_id(args, skeleton, motion):
     cutoff = args.cutoff if args.cutoff and args.cutoff > 0 else None
     if args.grf:
         from ..dynamics.inverse_dynamics import inverse_dynamics
+        from ..motion.checks import check_time_overlap
         from ..motion.grf import read_grf
 
         grf = read_grf(args.grf, loads_xml=args.loads)
+        check_time_overlap(motion, grf.time_s, "ground reactions", args.grf)
         lo, hi = max(motion.time_s[0], grf.time_s[0]), min(motion.time_s[-1], grf.time_s[-1])
         motion = motion.slice_time(lo, hi)
-        res = inverse_dynamics(motion, model, grf, cutoff_hz=cutoff, mass_kg=args.mass,
-                               height_m=args.height)
+        res = inverse_dynamics(motion, model, grf, cutoff_hz=cutoff, mass_kg=skeleton.mass_kg,
+                               height_m=skeleton.height_m)
         how = "inverse dynamics with measured ground reactions"
     else:
         from ..dynamics.contact_estimation import estimate_contacts
 
-        res = estimate_contacts(motion, model, cutoff_hz=cutoff, mass_kg=args.mass,
-                                height_m=args.height)
+        res = estimate_contacts(motion, model, cutoff_hz=cutoff, mass_kg=skeleton.mass_kg,
+                                height_m=skeleton.height_m)
         how = "inverse dynamics with estimated ground contacts"
     return TorqueTable(time_s=res.time_s, names=list(res.coordinate_names),
                        values=np.asarray(res.torque_nm), source=how), motion
@@ -112,16 +115,13 @@ def run(args):
     from ..dynamics.static_optimization import (SOOptions, read_torques, static_optimization,
                                                 write_static_optimization)
     from ..models.coordinates import PELVIS_COORDINATES
-    from ..motion.kinematics_io import read_motion
+    from ..motion.checks import check_coordinate_ranges
 
-    for f in (args.trial, args.torques, args.grf, args.loads):
-        if f is not None and not Path(f).is_file():
-            raise FileNotFoundError(f"no such file: {f}")
-    skeleton = skeleton_from_args(args)
+    check_files(args.trial, args.torques, args.grf, args.loads)
+    motion = time_window(read_trial(args.trial, args), args, min_frames=4)
+    skeleton = skeleton_from_args(args, motion.subject)
     spec, info = muscle_model_from_args(args, skeleton)
     model = spec.compile()
-    motion = read_motion(args.trial, convention=args.convention, height_m=args.height,
-                         mass_kg=args.mass)
     convention = motion.source_convention
     joints = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(model.njnt)}
     keep = [n for n in motion.names if n in PELVIS_COORDINATES or n in joints]
@@ -129,11 +129,8 @@ def run(args):
         print(f"kintwin muscles: ignoring coordinates the model lacks: "
               f"{[n for n in motion.names if n not in keep]}", file=sys.stderr)
         motion = motion.reordered(keep)
-    t0 = args.start if args.start is not None else motion.time_s[0]
-    t1 = args.end if args.end is not None else motion.time_s[-1]
-    motion = motion.slice_time(t0, t1)
-    if motion.n_frames < 4:
-        raise ValueError(f"only {motion.n_frames} frames between {t0:.3f} and {t1:.3f} s")
+    check_coordinate_ranges(motion, model, allow=args.allow_out_of_range)
+    check_out_dir(args.out)
     if args.torques:
         torques = read_torques(args.torques, args.torques_convention, kinematics_convention=convention)
     else:

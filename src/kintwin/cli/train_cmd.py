@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
-from .common import add_convention_argument
+from .common import (add_subject_arguments, add_time_arguments, add_trial_arguments, check_files,
+                     check_out_dir, positive_float, positive_int, read_trial, skeleton_from_args,
+                     time_window)
 
 HELP = ("train a policy that drives the subject's torque model to imitate kinematic trials "
         "(PPO; checkpoints, logs and a learning curve in --out)")
@@ -20,68 +23,49 @@ def add_arguments(p):
     p.add_argument("--config", type=Path, default=None,
                    help="YAML/JSON file overriding TrackingConfig and PPOConfig fields (sections "
                         "'tracking', 'ppo', 'train', or flat field names)")
-    p.add_argument("--steps", type=int, default=None, help="total env steps (default 2e6)")
+    p.add_argument("--steps", type=positive_int, default=None, help="total env steps (default 2e6)")
     p.add_argument("--resume", type=Path, default=None, help="checkpoint to continue from")
-    p.add_argument("--height", type=float, default=None,
-                   help="subject height (m); default: from the trial, else 1.75")
-    p.add_argument("--mass", type=float, default=None,
-                   help="subject mass (kg); default: from the trial, else 70")
-    p.add_argument("--scales", type=Path, default=None, help="JSON of per-segment scale factors")
-    p.add_argument("--osim", type=Path, default=None, help="scaled OpenSim model to build from")
-    p.add_argument("--envs", type=int, default=None, help="parallel environments (default 64)")
-    p.add_argument("--threads", type=int, default=None, help="physics threads (default 2)")
+    add_subject_arguments(p)
+    p.add_argument("--envs", type=positive_int, default=None, help="parallel environments (default 64)")
+    p.add_argument("--threads", type=positive_int, default=None, help="physics threads (default 2)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
-    p.add_argument("--start", type=float, default=None, help="use the trials from this time (s)")
-    p.add_argument("--stop", type=float, default=None, help="use the trials up to this time (s)")
-    p.add_argument("--time-budget", type=float, default=None,
+    add_time_arguments(p, "use of each trial")
+    p.add_argument("--time-budget", type=positive_float, default=None,
                    help="stop after this many wall-clock seconds (with a checkpoint)")
     bc = p.add_mutually_exclusive_group()
     bc.add_argument("--bc", dest="bc", action="store_true", default=None,
                     help="behaviour-cloning warm start from inverse dynamics (default: on)")
     bc.add_argument("--no-bc", dest="bc", action="store_false", help="no warm start")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_convention_argument(p)
+    add_trial_arguments(p)
 
 
-def load_trials(specs, start=None, stop=None, convention: str = "auto"):
-    from ..motion.kinematics_io import read_motion
+def load_trials(args):
+    """The trials' motions (``sample``: the generated walk), each in the --start/--end window."""
     from ..motion.sample import sample_walk
 
+    check_files(*(s for s in args.trials if s != "sample"))
     motions = []
-    for s in specs:
+    for s in args.trials:
         if s == "sample":
             m = sample_walk()
             m.source_file = "sample"
         else:
-            if not Path(s).is_file():
-                raise FileNotFoundError(f"trial file not found: {s}")
-            m = read_motion(s, convention=convention)
-        if start is not None or stop is not None:
-            m = m.slice_time(m.time_s[0] if start is None else start,
-                             m.time_s[-1] if stop is None else stop)
-            if m.n_frames < 3:
-                raise ValueError(f"{s}: fewer than 3 frames in --start/--stop")
-        motions.append(m)
+            m = read_trial(s, args)
+        motions.append(time_window(m, args, min_frames=3))
     return motions
 
 
 def build_subject_model(args, motions):
-    """(model, (height, mass)) from --osim / --height/--mass/--scales or the trial's subject."""
+    """(model, (height, mass)) of the subject (``models.subject`` rules; the first trial may carry
+    height and mass), checked against every trial's coordinate ranges."""
     from ..models.build import build_model
-    from .common import load_scales
+    from ..motion.checks import check_coordinate_ranges
 
-    if args.osim:
-        from ..models.osim import load_osim
-
-        skel = load_osim(args.osim)
-    else:
-        from ..models.anthropometry import default_skeleton
-
-        subj = motions[0].subject
-        height = args.height or (subj.height_m if subj and subj.height_m else 1.75)
-        mass = args.mass or (subj.mass_kg if subj and subj.mass_kg else 70.0)
-        skel = default_skeleton(height, mass, load_scales(args.scales))
+    skel = skeleton_from_args(args, motions[0].subject)
     model = build_model(skel)
+    for m in motions:
+        check_coordinate_ranges(m, model, allow=args.allow_out_of_range)
     return model, (float(skel.height_m), float(model.body_mass.sum()))
 
 
@@ -90,6 +74,7 @@ def run(args):
                                split_overrides, train)
     from ..sim.tracking import TrackingConfig
 
+    check_files(args.config, args.resume)
     t_over, p_over, o_over = ({}, {}, {})
     if args.config:
         t_over, p_over, o_over = split_overrides(read_config_file(args.config))
@@ -102,10 +87,18 @@ def run(args):
     opt = dataclasses.replace(opt, **repl)
     tcfg = TrackingConfig.from_dict(t_over) if t_over else TrackingConfig()
     pcfg = default_ppo_config(**{"seed": opt.seed, **p_over})
-    motions = load_trials(args.trials, args.start, args.stop, args.convention)
+    motions = load_trials(args)
     model, subject = build_subject_model(args, motions)
+    check_out_dir(args.out)
     summary = train([TrialGroup(model, motions, subject)], args.out, tcfg, pcfg, opt,
                     resume=args.resume, metadata={"trials_arg": list(args.trials)})
     summary.pop("trainer", None)
     print(json.dumps(summary, indent=2, default=float))
+    stopped = str(summary.get("stopped", ""))
+    if stopped == "interrupted" or stopped.startswith("diverged"):
+        resume = " ".join(["kintwin train", *map(str, args.trials), "--out", str(args.out),
+                           "--resume", summary["checkpoint"]])
+        print(f"kintwin train: {stopped} after {summary['env_steps']} steps; the policy is not "
+              f"finished. Resume with (and your other options):\n  {resume}", file=sys.stderr)
+        return 3
     return 0

@@ -138,10 +138,12 @@ def default_skeleton(height_m: float = 1.75, mass_kg: float = 75.0,
         capsules=[((-0.0707, -0.0661, 0.0835), (-0.0707, -0.0661, -0.0835), 0.07),
                   ((-0.1007, 0.0815, 0), (-0.0707, -0.03, 0), 0.07)],
         sites={"pelvis_origin": (0, 0, 0)})
+    # Leg ranges cover real movement, not only gait (deep squats, drop landings, push-offs):
+    # they bound what a trial may contain (motion.checks) and where the joint limits act.
     for side, z in (("r", 1.0), ("l", -1.0)):
         m = z  # mirror factor for lateral components and for the ab/adduction and rotation axes
         add(f"femur_{side}", "pelvis", (-0.0707, -0.0661, 0.0835 * z),
-            [(f"hip_flexion_{side}", (0, 0, 1), -30, 120),
+            [(f"hip_flexion_{side}", (0, 0, 1), -30, 140),
              (f"hip_adduction_{side}", (m, 0, 0), -50, 30),
              (f"hip_rotation_{side}", (0, m, 0), -40, 40)],
             "thigh", 0.396, (0, -0.409 * 0.396, 0),
@@ -149,11 +151,11 @@ def default_skeleton(height_m: float = 1.75, mass_kg: float = 75.0,
         # gait2392 knee: tibia frame at the spline translation (20 deg flexion); canonical knee
         # flexion is positive, so the axis is -Z.
         add(f"tibia_{side}", f"femur_{side}", (-0.0044, -0.3955, 0),
-            [(f"knee_angle_{side}", (0, 0, -1), -10, 140)],
+            [(f"knee_angle_{side}", (0, 0, -1), -15, 160)],
             "shank", 0.43, (0, -0.4459 * 0.43, 0),
             capsules=[((0, 0, 0), (0, -0.43, 0), 0.045)])
         add(f"talus_{side}", f"tibia_{side}", (0, -0.43, 0),
-            [(f"ankle_angle_{side}", (-0.10501355 * m, -0.17402245 * m, 0.97912632), -50, 40)],
+            [(f"ankle_angle_{side}", (-0.10501355 * m, -0.17402245 * m, 0.97912632), -60, 50)],
             "foot", _FOOT_LEN, (0, 0, 0), mass_share=0.05)
         add(f"calcn_{side}", f"talus_{side}", (-0.04877, -0.04195, 0.00792 * z),
             [(f"subtalar_angle_{side}", (0.78717961 * m, 0.60474746 * m, -0.12094949), -25, 25)],

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from ..errors import RefusedError
+
 STANCE_HEIGHT_M = 0.02
 STANCE_SPEED_MPS = 0.3
 MIN_STANCE_S = 0.05
@@ -57,7 +59,7 @@ CLEARANCE_P95_TOLERANCE_MM = 10.0
 SLIDE_TOLERANCE_MPS = 0.1  # the lowest point of a rolling sphere moves: omega x radius
 
 
-class NonLevelSupportError(ValueError):
+class NonLevelSupportError(RefusedError):
     """The trial's feet stand on support at different heights (stairs, boxes, platforms)."""
 
 

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..analysis.results import write_results
+from ..errors import InputError
 from ..models.build import SimOptions, build_model
+from ..models.subject import SubjectSpec, resolve_subject
+from ..motion.checks import check_coordinate_ranges, check_time_overlap, time_window
 from ..motion.kinematics_io import read_motion, write_motion
 from ..motion.motion import Motion
 from ..motion.sample import sample_walk
@@ -21,14 +24,20 @@ KINEMATICS_SUFFIXES = (".mot", ".sto")
 class TrialJob:
     trial: str  # a kinematics file or SAMPLE
     out_dir: Path
-    skeleton_args: dict  # height, mass, scales, osim (as for cli.common.skeleton_from_args)
+    subject: SubjectSpec
     policy: str | None = None
     finetune_steps: int = 0
     grf: str | None = None
     loads: str | None = None
     foot_of: dict | None = None
     reference_id: str | None = None
+    reference_convention: str = "auto"  # "auto": detected against the trial's inverse dynamics
     convention: str = "auto"
+    coordinate_map: str | None = None
+    angle_units: str = "header"
+    allow_out_of_range: bool = False
+    start: float | None = None
+    end: float | None = None
     video: bool = False  # an animated GIF of the twin beside the reference in the report
     controller: str | None = None  # "policy", "qp", or None: the policy where it fits the model
 
@@ -53,10 +62,13 @@ def expand_trials(items: list[str]) -> list[str]:
 
 
 def load_trial(job: TrialJob) -> Motion:
-    h, m = job.skeleton_args.get("height"), job.skeleton_args.get("mass")
+    """The job's trial (read, in its time window)."""
     if job.trial == SAMPLE:
-        return sample_walk()
-    return read_motion(job.trial, convention=job.convention, height_m=h, mass_kg=m)
+        motion = sample_walk()
+    else:
+        motion = read_motion(job.trial, convention=job.convention,
+                             coordinate_map=job.coordinate_map, angle_units=job.angle_units)
+    return time_window(motion, job.start, job.end)
 
 
 def _policy_fits(policy, model) -> str | None:
@@ -71,47 +83,69 @@ def _policy_fits(policy, model) -> str | None:
     return None
 
 
-def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
-    """Everything for one trial; returns its metrics (also written to ``metrics.json``)."""
-    from argparse import Namespace
+@dataclass
+class CheckedTrial:
+    """A job's inputs, read and checked before any simulation (``check_job``)."""
 
-    from ..analysis.metrics import read_reference_moments
-    from ..analysis.tracking_metrics import compute_all
-    from ..cli.common import skeleton_from_args
+    motion: Motion
+    skeleton: object
+    model: object  # the torque model with foot sensors (the policy's; ranges checked on it)
+    reference_grf: object | None
+    reference_moments: tuple | None  # (time_s, {coordinate: N*m}) in canonical signs
+    reference_convention: str | None
+
+
+def check_job(job: TrialJob, note=None) -> CheckedTrial:
+    """Read and check everything a job needs (trial, subject, ranges, references and their time
+    overlap, the reference's sign convention); raises ``InputError`` before any simulation."""
+    from ..analysis.metrics import load_reference_moments
     from ..motion.grf import read_grf
+    from ..motion.storage import read_table
+
+    motion = load_trial(job)
+    kw = {} if note is None else {"note": note}
+    skeleton = resolve_subject(job.subject, motion.subject, **kw)
+    motion.subject.height_m, motion.subject.mass_kg = skeleton.height_m, skeleton.mass_kg
+    model = build_model(skeleton, SimOptions(foot_sensors=True))  # the twin reports GRFs
+    check_coordinate_ranges(motion, model, allow=job.allow_out_of_range)
+    ref_grf = read_grf(job.grf, loads_xml=job.loads, foot_of=job.foot_of) if job.grf else None
+    if ref_grf is not None:
+        check_time_overlap(motion, ref_grf.time_s, "ground reactions", job.grf)
+    ref_moments, conv = None, None
+    if job.reference_id:
+        check_time_overlap(motion, read_table(job.reference_id).time_s, "reference moments",
+                           job.reference_id)
+        estimate = None
+        if job.reference_convention == "auto":  # the trial's kinematics-only inverse dynamics
+            from ..dynamics.contact_estimation import estimate_contacts
+
+            estimate = estimate_contacts(motion, build_model(skeleton), mass_kg=skeleton.mass_kg,
+                                         height_m=skeleton.height_m)
+        t, m, conv = load_reference_moments(job.reference_id, job.reference_convention, estimate)
+        ref_moments = (t, m)
+    return CheckedTrial(motion, skeleton, model, ref_grf, ref_moments, conv)
+
+
+def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | None = None) -> dict:
+    """Everything for one trial; returns its metrics (also written to ``metrics.json``)."""
+    from ..analysis.tracking_metrics import compute_all
     from ..report.html import write_report
 
     t0 = time.perf_counter()
     say = print if progress else (lambda *a, **k: None)
-    motion = load_trial(job)
-    args = dict(job.skeleton_args)
-    if job.trial == SAMPLE and args.get("height") is None:
-        args["height"], args["mass"] = motion.subject.height_m, motion.subject.mass_kg
     name = Path(job.trial).stem
-    if args.get("osim"):  # the model's own masses; its height estimated unless given
-        skeleton = skeleton_from_args(Namespace(**args))
-        if args.get("height") is None:
-            say(f"[{name}] height from the OpenSim model's geometry: {skeleton.height_m:.3f} m", flush=True)
-        args["height"], args["mass"] = skeleton.height_m, skeleton.mass_kg
-    elif args.get("height") is None or args.get("mass") is None:
-        raise ValueError("give the subject's --height (m) and --mass (kg), or --osim MODEL")
-    else:
-        skeleton = skeleton_from_args(Namespace(**args))
-    motion.subject.height_m, motion.subject.mass_kg = args["height"], skeleton.mass_kg
-    subject = (float(args["height"]), float(skeleton.mass_kg))
-    # Read every reference before simulating, so bad input fails before anything is written.
-    ref_grf = read_grf(job.grf, loads_xml=job.loads, foot_of=job.foot_of) if job.grf else None
-    ref_moments = (read_reference_moments(job.reference_id, motion.source_convention)
-                   if job.reference_id else None)
+    c = checked or check_job(job, note=lambda text: say(f"[{name}] note: {text}", flush=True))
+    motion, skeleton, model, ref_grf = c.motion, c.skeleton, c.model, c.reference_grf
+    subject = (float(skeleton.height_m), float(skeleton.mass_kg))
     controller, policy = job.controller, None
     if controller in (None, "policy"):
         from .runner import load_policy
 
-        model = build_model(skeleton, SimOptions(foot_sensors=True))  # the twin reports GRFs
         policy = load_policy(job.policy)
         why = _policy_fits(policy, model)
         if why and controller == "policy":
-            raise ValueError(f"the policy does not fit this model: {why}; use --controller qp")
+            raise InputError(f"the policy does not fit this model: {why}",
+                             advice="use --controller qp")
         if why:
             say(f"[{name}] the policy does not fit this model ({why}): using the whole-body "
                 "controller (--controller qp)", flush=True)
@@ -119,7 +153,7 @@ def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
         else:
             controller = "policy"
     if controller == "qp" and job.finetune_steps:
-        raise ValueError("--finetune-steps fine-tunes a policy: not with --controller qp")
+        raise InputError("--finetune-steps fine-tunes a policy: not with --controller qp")
     span = motion.time_s[-1] - motion.time_s[0]
     if controller == "policy":
         from .runner import finetune, run_twin
@@ -142,14 +176,15 @@ def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     metrics = compute_all(results, reference, reference_grf=ref_grf,
-                          reference_moments=ref_moments, model=model,
+                          reference_moments=c.reference_moments, model=model,
                           terminated_at_s=terminated_at)
     metrics["completed"] = completed
     write_motion(out / "reference_kinematics.mot", reference, convention="canonical")
     results.info.update({"reference_kinematics": "reference_kinematics.mot", "trial": job.trial,
                          "controller": controller,
                          "policy": str(job.policy or "shipped") if controller == "policy" else None,
-                         "finetune_steps": job.finetune_steps})
+                         "finetune_steps": job.finetune_steps,
+                         "reference_convention": c.reference_convention})
     write_results(out, results, metrics)
     video = None
     if job.video:
@@ -160,7 +195,7 @@ def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
         video = render_video(model, results.kinematics.to_qpos(model, warn=False), ref_q,
                              results.info["control_rate_hz"], out / "twin.gif")
     report = write_report(out, results, metrics, reference, reference_grf=ref_grf,
-                          reference_moments=ref_moments, trial_name=name,
+                          reference_moments=c.reference_moments, trial_name=name,
                           subject={"Height (m)": f"{subject[0]:.2f}", "Mass (kg)": f"{subject[1]:.1f}"},
                           video=video)
     say(f"[{name}] done in {time.perf_counter() - t0:.1f} s: {report}", flush=True)
@@ -168,9 +203,13 @@ def analyze_trial(job: TrialJob, progress: bool = True) -> dict:
 
 
 def analyze_trials(jobs: list[TrialJob], workers: int = 2) -> list[tuple[TrialJob, dict | Exception]]:
-    """Several trials in parallel processes (one per core); errors are returned, not raised."""
+    """Several trials in parallel processes (one per core). Every job's inputs are checked first
+    (an ``InputError`` is raised before any simulation); errors of the simulation itself are
+    returned per trial, not raised."""
     if len(jobs) == 1:
         return [(jobs[0], analyze_trial(jobs[0]))]
+    for job in jobs:
+        check_job(job, note=lambda text, n=Path(job.trial).stem: print(f"[{n}] note: {text}"))
     out = []
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
         futures = [(job, pool.submit(analyze_trial, job, True)) for job in jobs]

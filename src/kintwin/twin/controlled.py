@@ -35,7 +35,7 @@ from ..models.skeleton import Skeleton
 from ..motion.motion import Motion
 from ..sim import floor
 from ..sim.reference import trial_reference
-from .checks import check_coordinate_ranges, check_trial_span
+from ..motion.checks import check_trial_span
 from .recording import Recording
 
 #: The controller twin's simulation: foot sensors, and a foot contact stiffer at equilibrium than
@@ -69,7 +69,6 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
     opts = options or CONTROLLER_SIM_OPTIONS
     spec = build_spec(skeleton, opts)
     model0 = spec.compile()
-    check_coordinate_ranges(motion, model0)
     rate = 1.0 / model0.opt.timestep
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # coordinates the trial lacks are held at neutral

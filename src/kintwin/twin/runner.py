@@ -27,7 +27,7 @@ from ..motion.motion import Motion
 from ..sim.cpu_backend import CpuTrackingEnv
 from ..sim.ground_reaction import foot_sensor_slices
 from ..sim.tracking import TrackingConfig
-from .checks import check_coordinate_ranges, check_trial_span
+from ..motion.checks import check_trial_span
 from .recording import Recording
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "data" / "policy.npz"
@@ -65,7 +65,6 @@ def check_trial(motion: Motion, model: mujoco.MjModel, config: TrackingConfig) -
     """Reject trials the policy twin cannot run, before anything is written."""
     check_trial_span(motion, (max(config.future_frames) + 2) / config.control_rate_hz,
                      f"{max(config.future_frames) + 2} control steps at {config.control_rate_hz:g} Hz")
-    check_coordinate_ranges(motion, model)
 
 
 def _env(policy: Policy, model, motion: Motion, subject, num_envs: int = 1,

@@ -1,0 +1,86 @@
+"""Checks of a trial against the model and the other inputs, run before any work by every command
+(nothing is computed or written when one fails)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..errors import InputError
+from .motion import Motion
+
+RANGE_TOLERANCE_DEG = 5.0
+
+
+def check_trial_span(motion: Motion, min_span_s: float, why: str) -> None:
+    span = motion.time_s[-1] - motion.time_s[0]
+    if span < min_span_s:
+        raise InputError(f"trial is {span:.3f} s long; it needs at least {min_span_s:.3f} s "
+                         f"({why})")
+
+
+def time_window(motion: Motion, start_s: float | None, end_s: float | None,
+                min_frames: int = 10) -> Motion:
+    """The motion between ``start_s`` and ``end_s`` (None: its own ends), checked."""
+    if start_s is None and end_s is None:
+        return motion
+    t0 = motion.time_s[0] if start_s is None else start_s
+    t1 = motion.time_s[-1] if end_s is None else end_s
+    if t1 <= t0:
+        raise InputError(f"--start {t0:g} s is not before --end {t1:g} s")
+    if t1 < motion.time_s[0] or t0 > motion.time_s[-1]:
+        raise InputError(f"--start/--end {t0:g}-{t1:g} s lie outside the trial "
+                         f"({motion.time_s[0]:.3f}-{motion.time_s[-1]:.3f} s)")
+    out = motion.slice_time(t0, t1)
+    if out.n_frames < min_frames:
+        raise InputError(f"only {out.n_frames} frames between {t0:g} and {t1:g} s "
+                         f"(at least {min_frames} needed)")
+    return out
+
+
+def out_of_range(motion: Motion, model, tolerance_deg: float = RANGE_TOLERANCE_DEG) -> list[str]:
+    """Descriptions of the model's limited hinges that the motion leaves by more than the
+    tolerance (empty when none)."""
+    import mujoco
+
+    qpos = motion.to_qpos(model, warn=False)
+    out = []
+    tol = np.deg2rad(tolerance_deg)
+    for j in range(model.njnt):
+        if model.jnt_type[j] != mujoco.mjtJoint.mjJNT_HINGE or not model.jnt_limited[j]:
+            continue
+        lo, hi = model.jnt_range[j]
+        q = qpos[:, model.jnt_qposadr[j]]
+        if q.min() < lo - tol or q.max() > hi + tol:
+            out.append(f"{model.joint(j).name} [{np.rad2deg(q.min()):.0f}, "
+                       f"{np.rad2deg(q.max()):.0f}] deg outside [{np.rad2deg(lo):.0f}, "
+                       f"{np.rad2deg(hi):.0f}]")
+    return out
+
+
+def check_coordinate_ranges(motion: Motion, model, allow: bool = False) -> None:
+    """Every limited hinge of the model within its range (+-5 deg) over the motion: catches wrong
+    units, sign conventions and coordinate maps. ``allow`` turns the error into a warning (the
+    command line's ``--allow-out-of-range``): the model's joint limits then act on the motion."""
+    out = out_of_range(motion, model)
+    if not out:
+        return
+    text = "coordinates out of the model's range: " + "; ".join(out)
+    if allow:
+        warnings.warn(text + " (allowed: the joint limits will push back)", stacklevel=2)
+        return
+    raise InputError(text, advice="check units, sign convention and coordinate names; "
+                                  "--allow-out-of-range if the movement is real")
+
+
+def check_time_overlap(motion: Motion, time_s: np.ndarray, what: str, source,
+                       min_fraction: float = 0.5) -> None:
+    """``time_s`` (another input's time column) must cover at least ``min_fraction`` of the trial."""
+    t0, t1 = float(motion.time_s[0]), float(motion.time_s[-1])
+    lo, hi = max(t0, float(time_s[0])), min(t1, float(time_s[-1]))
+    if hi - lo < min_fraction * (t1 - t0):
+        raise InputError(f"{source}: the {what} cover {time_s[0]:.3f}-{time_s[-1]:.3f} s but the "
+                         f"trial is {t0:.3f}-{t1:.3f} s ({max(hi - lo, 0):.3f} s in common)",
+                         advice="check that the files belong to the same trial, or use "
+                                "--start/--end")

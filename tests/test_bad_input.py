@@ -1,0 +1,319 @@
+"""Bad input and untrustworthy results on the command line: the exit code (2 bad input, 3 not
+trustworthy), one line of advice on stderr and no traceback, and nothing written before the
+inputs were checked. Readers' own quirks are in test_reader_quirks.py and test_coordinate_map.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kintwin.cli import build_parser, main
+from kintwin.motion.kinematics_io import read_motion, write_motion
+from kintwin.motion.sample import SAMPLE_HEIGHT_M, SAMPLE_MASS_KG, sample_walk
+from kintwin.motion.storage import read_table, write_table
+
+SUBJECT = ["--height", str(SAMPLE_HEIGHT_M), "--mass", str(SAMPLE_MASS_KG)]
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+GAIT2354 = SHARED / "osim_subject01_walk" / "gait2354"
+
+
+@pytest.fixture(scope="module")
+def walk(tmp_path_factory):
+    """The sample walk as an OpenSim .mot (degrees, canonical) and its Motion."""
+    d = tmp_path_factory.mktemp("walk")
+    motion = sample_walk(duration_s=1.2)
+    return motion, write_motion(d / "walk.mot", motion)
+
+
+def _run(capsys, argv, code, *words, absent=None):
+    """main(argv) returns ``code`` with one 'kintwin ...' line on stderr holding ``words``, no
+    traceback, and ``absent`` (a path) not created."""
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("kintwin ")]
+    assert len(lines) == 1, err
+    for w in words:
+        assert w in lines[0], lines[0]
+    if absent is not None:
+        assert not Path(absent).exists()
+    return lines[0]
+
+
+def _rewrite(src: Path, dst: Path, scale_rot: float, in_degrees: bool) -> Path:
+    """``src`` with its rotations multiplied by ``scale_rot`` and the inDegrees flag set."""
+    t = read_table(src)
+    data = t.data.copy()
+    rot = [j for j, n in enumerate(t.labels) if not n.endswith(("_tx", "_ty", "_tz"))]
+    data[:, rot] *= scale_rot
+    return write_table(dst, t.labels, t.time_s, data, in_degrees=in_degrees)
+
+
+def _argparse_rejects(argv, capsys, words):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert words in capsys.readouterr().err
+
+
+# --- units and ranges ------------------------------------------------------------------------
+def test_degrees_labelled_radians_refused_by_every_command(walk, tmp_path, capsys):
+    bad = _rewrite(walk[1], tmp_path / "deg_as_rad.mot", 1.0, in_degrees=False)
+    for cmd in ("id", "analyze", "muscles"):
+        out = tmp_path / cmd
+        _run(capsys, [cmd, str(bad), *SUBJECT, "--out", str(out)], 2, "--angle-units degrees",
+             absent=out)
+    # the override reads it as degrees: the knee's range of motion is the sample's
+    out = tmp_path / "ok"
+    assert main(["id", str(bad), *SUBJECT, "--angle-units", "degrees", "--out", str(out)]) == 0
+    knee = read_motion(out / "kinematics.mot")["knee_angle_r"]
+    assert np.ptp(knee) == pytest.approx(np.ptp(walk[0]["knee_angle_r"]), abs=0.02)
+
+
+def test_radians_labelled_degrees_refused(walk, tmp_path, capsys):
+    bad = _rewrite(walk[1], tmp_path / "rad_as_deg.mot", np.pi / 180, in_degrees=True)
+    for cmd in ("id", "analyze"):
+        out = tmp_path / cmd
+        _run(capsys, [cmd, str(bad), *SUBJECT, "--out", str(out)], 2, "--angle-units radians",
+             absent=out)
+    out = tmp_path / "ok"
+    assert main(["id", str(bad), *SUBJECT, "--angle-units", "radians", "--out", str(out)]) == 0
+    knee = read_motion(out / "kinematics.mot")["knee_angle_r"]
+    assert np.ptp(knee) == pytest.approx(np.ptp(walk[0]["knee_angle_r"]), abs=0.02)
+
+
+def _with_ankle(walk, tmp_path, peak_deg):
+    motion = walk[0]
+    values = motion.values.copy()
+    j = motion.names.index("ankle_angle_r")
+    values[:, j] = np.deg2rad(peak_deg) * np.sin(np.linspace(0, np.pi, motion.n_frames))
+    m = type(motion)(time_s=motion.time_s, names=motion.names, values=values,
+                     subject=motion.subject, source_convention="canonical")
+    return write_motion(tmp_path / f"ankle{peak_deg}.mot", m)
+
+
+def test_one_range_check_for_every_command(walk, tmp_path, capsys):
+    """A drop-jump ankle (47 deg dorsiflexion) passes id, analyze's checks and train alike; 75 deg
+    is refused by all of them with the same advice, and --allow-out-of-range lets it through."""
+    from kintwin.models.subject import SubjectSpec
+    from kintwin.twin.analyze import TrialJob, check_job
+
+    deep = _with_ankle(walk, tmp_path, 47)
+    assert main(["id", str(deep), *SUBJECT, "--out", str(tmp_path / "id47")]) == 0
+    check_job(TrialJob(trial=str(deep), out_dir=tmp_path / "a47",
+                       subject=SubjectSpec(SAMPLE_HEIGHT_M, SAMPLE_MASS_KG)))
+    absurd = _with_ankle(walk, tmp_path, 75)
+    for cmd in ("id", "analyze", "train"):
+        out = tmp_path / f"{cmd}75"
+        _run(capsys, [cmd, str(absurd), *SUBJECT, "--out", str(out)], 2,
+             "ankle_angle_r [0, 75] deg outside", "--allow-out-of-range", absent=out)
+    with pytest.warns(UserWarning, match="ankle_angle_r"):
+        assert main(["id", str(absurd), *SUBJECT, "--allow-out-of-range",
+                     "--out", str(tmp_path / "allowed")]) == 0
+
+
+# --- subject ----------------------------------------------------------------------------------
+def test_no_silent_default_subject(walk, tmp_path, capsys):
+    for cmd in ("id", "analyze", "train"):
+        out = tmp_path / cmd
+        _run(capsys, [cmd, str(walk[1]), "--out", str(out)], 2, "--height", "--mass", absent=out)
+    _run(capsys, ["id", str(walk[1]), "--height", "1.75", "--out", str(tmp_path / "m")], 2,
+         "--mass (kg) is needed")
+    scales = tmp_path / "scales.json"
+    scales.write_text(json.dumps({"segment_scales": {"femur_r": 50}}))
+    _run(capsys, ["id", str(walk[1]), *SUBJECT, "--scales", str(scales), "--out",
+                  str(tmp_path / "s")], 2, "scale factor 50", absent=tmp_path / "s")
+
+
+@pytest.mark.skipif(not GAIT2354.is_dir(), reason=f"shared OpenSim data absent ({GAIT2354})")
+def test_osim_mass_optional_and_scaled_when_given(tmp_path, capsys):
+    from kintwin.models.osim import load_osim
+
+    osim, trial = GAIT2354 / "subject01_simbody.osim", GAIT2354 / "subject01_walk1_ik.mot"
+    model_mass = load_osim(osim).mass_kg
+    for mass, expect in ((None, model_mass), (80.0, 80.0)):
+        out = tmp_path / f"m{mass}"
+        argv = ["id", str(trial), "--osim", str(osim), "--out", str(out)]
+        assert main(argv + (["--mass", str(mass)] if mass else [])) == 0
+        err = capsys.readouterr().err
+        assert "estimated from the OpenSim model's geometry" in err
+        assert ("scaled to --mass 80.0 kg" in err) == (mass is not None)
+        meta = json.loads((out / "metrics.json").read_text())
+        assert meta["subject"]["mass_kg"] == pytest.approx(expect, rel=1e-6)
+    _run(capsys, ["id", str(trial), "--osim", str(osim), "--scales", str(osim), "--out",
+                  str(tmp_path / "x")], 2, "--scales applies to the built-in model")
+
+
+# --- options ----------------------------------------------------------------------------------
+def test_options_checked_by_argparse(walk, tmp_path, capsys):
+    t, out = str(walk[1]), str(tmp_path / "o")
+    _argparse_rejects(["id", t, *SUBJECT, "--cutoff", "-1", "--out", out], capsys, "must be >= 0")
+    _argparse_rejects(["train", t, "--envs", "0", "--out", out], capsys, "must be >= 1")
+    _argparse_rejects(["analyze", t, "--workers", "0", "--out", out], capsys, "must be >= 1")
+    _argparse_rejects(["id", t, "--height", "-1.7", "--mass", "70", "--out", out], capsys,
+                      "must be > 0")
+    assert not Path(out).exists()
+
+
+def test_time_window_spelled_alike():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    for cmd in ("id", "ik", "analyze", "train", "muscles"):
+        opts = {o for a in sub[cmd]._actions for o in a.option_strings}
+        assert {"--start", "--end"} <= opts, cmd
+        assert not opts & {"--stop", "--time-range"}, cmd
+
+
+def test_window_outside_trial(walk, tmp_path, capsys):
+    out = tmp_path / "w"
+    _run(capsys, ["id", str(walk[1]), *SUBJECT, "--start", "5", "--end", "6", "--out", str(out)],
+         2, "outside the trial", absent=out)
+    assert main(["id", str(walk[1]), *SUBJECT, "--start", "0.2", "--end", "0.8",
+                 "--out", str(out)]) == 0
+    meta = json.loads((out / "metrics.json").read_text())
+    assert meta["time_range_s"] == pytest.approx([0.2, 0.8], abs=0.011)
+
+
+# --- output folder, other inputs --------------------------------------------------------------
+def test_out_that_is_a_file_or_unwritable(walk, tmp_path, capsys):
+    a_file = tmp_path / "taken.txt"
+    a_file.write_text("mine")
+    for cmd in ("id", "analyze"):
+        _run(capsys, [cmd, str(walk[1]), *SUBJECT, "--out", str(a_file)], 2, "is a file")
+        _run(capsys, [cmd, str(walk[1]), *SUBJECT, "--out", str(a_file / "sub")], 2, "--out")
+    assert a_file.read_text() == "mine"
+
+
+def _plates(path: Path, t0: float, t1: float) -> Path:
+    """Two plates with a constant 350 N each under the feet, from t0 to t1 s."""
+    t = np.arange(t0, t1 + 1e-9, 0.01)
+    labels, cols = [], []
+    for pre in ("ground", "1_ground"):
+        for kind, vals in (("force_v", (0, 350, 0)), ("force_p", (0.1, 0, 0.1)),
+                           ("torque_", (0, 0, 0))):
+            for ax, v in zip("xyz", vals):
+                labels.append(f"{pre}_{kind}{ax}")
+                cols.append(np.full_like(t, v))
+    return write_table(path, labels, t, np.column_stack(cols))
+
+
+def test_grf_and_reference_must_overlap_the_trial(walk, tmp_path, capsys):
+    plates = _plates(tmp_path / "late.mot", 10.0, 11.0)
+    for cmd in ("id", "analyze"):
+        out = tmp_path / cmd
+        _run(capsys, [cmd, str(walk[1]), *SUBJECT, "--grf", str(plates), "--foot-of",
+                      "ground=r,1_ground=l", "--out", str(out)], 2, "in common", absent=out)
+    ref = write_table(tmp_path / "ref.sto", ["knee_angle_r_moment"], np.arange(10, 11, 0.01),
+                      np.zeros((100, 1)))
+    out = tmp_path / "ref_out"
+    _run(capsys, ["analyze", str(walk[1]), *SUBJECT, "--reference-id", str(ref), "--out", str(out)],
+         2, "reference moments", absent=out)
+
+
+def test_invalid_loads_xml_and_c3d(walk, tmp_path, capsys):
+    plates = _plates(tmp_path / "plates.mot", 0.0, 1.2)
+    xml = tmp_path / "loads.xml"
+    xml.write_text("<OpenSimDocument><ExternalLoads><objects>")
+    out = tmp_path / "x"
+    _run(capsys, ["id", str(walk[1]), *SUBJECT, "--grf", str(plates), "--loads", str(xml),
+                  "--out", str(out)], 2, "loads.xml", absent=out)
+    for name, content in (("empty.c3d", b""), ("text.c3d", b"time\tx\n0\t1\n")):
+        (tmp_path / name).write_bytes(content)
+        _run(capsys, ["ik", str(tmp_path / name), *SUBJECT, "--out", str(out)], 2, name,
+             absent=out)
+
+
+# --- the reference's sign convention ----------------------------------------------------------
+def test_reference_convention_detected_from_the_reference(walk, tmp_path, capsys):
+    """Moments written by a knee-negative (legacy) model and by a canonical one are both scored
+    with the right sign, whatever the trial's own convention; unrelated moments are refused."""
+    base = tmp_path / "base"
+    assert main(["id", str(walk[1]), *SUBJECT, "--out", str(base)]) == 0
+    tq = read_table(base / "torques.sto")
+    for conv, sign in (("canonical", 1.0), ("legacy", -1.0)):
+        data = tq.data.copy()
+        for j, lab in enumerate(tq.labels):
+            if lab.startswith("knee_angle"):
+                data[:, j] *= sign
+        ref = write_table(tmp_path / f"ref_{conv}.sto", tq.labels, tq.time_s, data)
+        out = tmp_path / conv
+        assert main(["id", str(walk[1]), *SUBJECT, "--reference-id", str(ref),
+                     "--out", str(out)]) == 0
+        meta = json.loads((out / "metrics.json").read_text())
+        assert meta["info"]["reference_convention"] == conv
+        assert meta["metrics"]["moment_r"]["knee_angle_r"] > 0.999
+    rng = np.random.default_rng(0)
+    noise = write_table(tmp_path / "noise.sto", tq.labels, tq.time_s,
+                        rng.normal(size=tq.data.shape))
+    _run(capsys, ["id", str(walk[1]), *SUBJECT, "--reference-id", str(noise), "--out",
+                  str(tmp_path / "n")], 2, "--reference-convention")
+    assert main(["id", str(walk[1]), *SUBJECT, "--reference-id", str(noise),
+                 "--reference-convention", "canonical", "--out", str(tmp_path / "n")]) == 0
+
+
+@pytest.mark.skipif(not GAIT2354.is_dir(), reason=f"shared OpenSim data absent ({GAIT2354})")
+def test_knee_positive_ik_scored_against_gait2354_id(tmp_path):
+    """`ik` writes knee-positive kinematics; chained with gait2354's (knee-negative) ID file the
+    knee moments must still correlate positively (they came out r = -0.99 before)."""
+    trial = write_motion(tmp_path / "ik.mot", read_motion(GAIT2354 / "subject01_walk1_ik.mot"),
+                         convention="canonical")
+    out = tmp_path / "out"
+    assert main(["id", str(trial), "--height", "1.8", "--mass", "72.6", "--reference-id",
+                 str(GAIT2354 / "ID_inverse_dynamics.sto"), "--out", str(out)]) == 0
+    meta = json.loads((out / "metrics.json").read_text())
+    assert meta["info"]["reference_convention"] == "legacy"
+    assert min(meta["metrics"]["moment_r"][k] for k in ("knee_angle_r", "knee_angle_l")) > 0.8
+
+
+# --- exit code 3 and --debug ------------------------------------------------------------------
+def test_fallen_twin_exits_3(walk, tmp_path, capsys, monkeypatch):
+    import kintwin.twin.analyze as analyze
+
+    monkeypatch.setattr(analyze, "analyze_trial",
+                        lambda job, *a, **k: {"completed": False, "completed_fraction": 0.11})
+    _run(capsys, ["analyze", str(walk[1]), *SUBJECT, "--out", str(tmp_path / "o")], 3,
+         "did not complete", "11 %")
+
+
+def test_interrupted_training_exits_3_with_resume_command(walk, tmp_path, capsys, monkeypatch):
+    import kintwin.learn.train as train
+
+    ckpt = str(tmp_path / "o" / "checkpoint.npz")
+    monkeypatch.setattr(train, "train", lambda *a, **k: {"stopped": "interrupted",
+                                                         "env_steps": 4096, "checkpoint": ckpt})
+    assert main(["train", str(walk[1]), *SUBJECT, "--out", str(tmp_path / "o")]) == 3
+    err = capsys.readouterr().err
+    assert "interrupted after 4096 steps" in err and f"--resume {ckpt}" in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    assert main(["id", str(tmp_path / "missing.mot"), *SUBJECT, "--out", str(tmp_path)]) == 2
+    with pytest.raises(ValueError, match="no such file"):
+        main(["--debug", "id", str(tmp_path / "missing.mot"), *SUBJECT, "--out", str(tmp_path)])
+
+
+def test_other_coordinate_names_get_in_with_a_map(walk, tmp_path, capsys):
+    """Published-data names: hip_flex_r etc. are renamed on their own; lumbar_pitch (sign
+    unknown) is refused with the way in, and a --coordinate-map lets id and analyze read it."""
+    t = read_table(walk[1])
+    rename = {"hip_flexion_r": "hip_flex_r", "knee_angle_r": "knee_flex_r",
+              "subtalar_angle_r": "subt_angle_r", "lumbar_extension": "lumbar_pitch"}
+    other = write_table(tmp_path / "other.mot", [rename.get(n, n) for n in t.labels], t.time_s,
+                        t.data, in_degrees=True)
+    out = tmp_path / "o"
+    _run(capsys, ["id", str(other), *SUBJECT, "--out", str(out)], 2, "lumbar_pitch",
+         "--coordinate-map", absent=out)
+    cmap = tmp_path / "map.yaml"
+    cmap.write_text("lumbar_pitch: {name: lumbar_extension, sign: -1}\n")
+    _run(capsys, ["analyze", str(other), *SUBJECT, "--coordinate-map", str(cmap), "--start", "0",
+                  "--end", "0.05", "--out", str(out)], 2, "at least 10 needed", absent=out)
+    with pytest.warns(UserWarning, match="hip_flex_r"):
+        assert main(["id", str(other), *SUBJECT, "--coordinate-map", str(cmap), "--cutoff", "0",
+                     "--out", str(out)]) == 0
+    got = read_motion(out / "kinematics.mot")
+    for n in ("hip_flexion_r", "knee_angle_r", "subtalar_angle_r"):
+        np.testing.assert_allclose(got[n], walk[0][n], atol=1e-6)
+    np.testing.assert_allclose(got["lumbar_extension"], -walk[0]["lumbar_extension"], atol=1e-6)
