@@ -527,7 +527,8 @@ def test_hamner_osim_model_against_opensim(shared_data):
 
 
 def test_c3d_markers_are_read_and_matched(shared_data):
-    """A C3D file goes through the same name check (its Plug-in-Gait names need a --marker-map)."""
+    """A C3D file goes through the same name check: the opensim_example set knows none of its
+    Plug-in-Gait names (the plugin_gait set does: test_reader_quirks.py)."""
     from kintwin.ik import load_markers
 
     mk = load_markers(shared_data / "osim_c3d_walking2" / "walking2.c3d")

@@ -28,8 +28,10 @@ def add_arguments(p):
                    help="static (standing) trial used for scaling and marker placement")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--marker-set", default=None,
-                   help="built-in marker set: opensim_example (default), opencap_study, "
-                        "keypoints (COCO-17/HALPE-26/OpenPose BODY-25 names)")
+                   help="built-in marker set: opensim_example, opencap_study, plugin_gait (Vicon "
+                        "Plug-in Gait names and common lab variants), keypoints (COCO-17/HALPE-26/"
+                        "OpenPose BODY-25 names); default: the one that knows the most of the "
+                        "trial's marker names")
     g.add_argument("--marker-map", type=Path, default=None,
                    help="marker map YAML (name -> body, pos, weight) or an .osim with a MarkerSet")
     add_subject_arguments(p)
@@ -77,12 +79,16 @@ def run(args):
     else:
         spec.check()
         height, mass = args.height, args.mass
+    trial = load_markers(args.markers)
     if args.osim and not (args.marker_set or args.marker_map):
         # the model's own MarkerSet, weighted like the built-in set where the names agree
         mmap = with_weights_from(marker_map_from_osim(args.osim), builtin_map("opensim_example"))
     else:
-        mmap = get_marker_map(args.marker_set, args.marker_map)
-    trial = load_markers(args.markers)
+        mmap = get_marker_map(args.marker_set, args.marker_map, marker_names=trial.names)
+        if not (args.marker_set or args.marker_map):
+            known = sum(mmap.resolve(n) is not None for n in trial.names)
+            print(f"marker set: {mmap.name} (the built-in set that knows the most of the trial's "
+                  f"markers: {known} of {len(trial.names)}; --marker-set/--marker-map to choose)")
     static = load_markers(args.static) if args.static else None
     time_range = None
     if args.start is not None or args.end is not None:
