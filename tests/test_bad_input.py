@@ -317,3 +317,13 @@ def test_other_coordinate_names_get_in_with_a_map(walk, tmp_path, capsys):
     for n in ("hip_flexion_r", "knee_angle_r", "subtalar_angle_r"):
         np.testing.assert_allclose(got[n], walk[0][n], atol=1e-6)
     np.testing.assert_allclose(got["lumbar_extension"], -walk[0]["lumbar_extension"], atol=1e-6)
+
+
+def test_wrong_kind_of_file_as_the_trial(walk, tmp_path, capsys):
+    plates = _plates(tmp_path / "plates.mot", 0.0, 1.2)
+    out = tmp_path / "o"
+    _run(capsys, ["analyze", str(plates), *SUBJECT, "--out", str(out)], 2, "ground reactions",
+         "--grf", absent=out)
+    trc = tmp_path / "walk.trc"
+    trc.write_text("PathFileType\t4\t(X/Y/Z)\twalk.trc\n")
+    _run(capsys, ["id", str(trc), *SUBJECT, "--out", str(out)], 2, "kintwin ik", absent=out)

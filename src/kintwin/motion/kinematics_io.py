@@ -111,7 +111,16 @@ def read_motion(path: str | Path, convention: str = "auto", coordinates=ALL_COOR
         cmap = _parse_coordinate_map(coordinate_map, "coordinate map")
     else:
         cmap = load_coordinate_map(coordinate_map)
+    if Path(path).suffix.lower() in (".trc", ".c3d"):
+        raise InputError(f"{path}: marker trajectories, not joint angles",
+                         advice="get the joint angles with `kintwin ik` first")
     table = read_table(path)
+    from .grf import group_columns
+
+    if group_columns(table.labels):
+        raise InputError(f"{path}: ground reactions (force-plate columns such as "
+                         f"{next(iter(group_columns(table.labels)))}_force_vx), not joint angles",
+                         advice="give it as --grf")
     file_names, cols, full_path = _canonical_labels(table.labels)
     absent = [s for s in cmap if s not in file_names]
     if absent:
@@ -131,7 +140,8 @@ def read_motion(path: str | Path, convention: str = "auto", coordinates=ALL_COOR
         entries.append(entry)
     unknown = [n for n in names if n not in coordinates]
     if unknown:
-        raise InputError(f"{path}: unknown coordinate column(s) {unknown}{_guesses(unknown)}",
+        shown = unknown if len(unknown) <= 12 else unknown[:12] + [f"... {len(unknown) - 12} more"]
+        raise InputError(f"{path}: unknown coordinate column(s) {shown}{_guesses(unknown)}",
                          advice=f"use --coordinate-map FILE (source_name: kintwin_name, or "
                                 f"source_name: {{name: kintwin_name, sign: -1, offset_deg: 0}}, "
                                 f"or source_name: null to ignore it); the kintwin names are "
