@@ -5,27 +5,30 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import mujoco
-
-from ..models.build import build_spec
-from ..models.coupling import couplings
+from ..errors import InputError
 from .common import add_subject_arguments, skeleton_from_args
 from .muscles_cmd import add_muscle_arguments, muscle_model_from_args
 
 HELP = "build the subject-scaled MuJoCo model; print a JSON summary (--info) or write MJCF (--out)"
+MJCF_SUFFIXES = (".xml", ".mjcf")
 
 
 def add_arguments(p):
     add_subject_arguments(p)
     p.add_argument("--info", action="store_true", help="print a JSON summary")
-    p.add_argument("--out", type=Path, help="write the model as MJCF XML")
+    p.add_argument("--out", type=Path, help="write the model as MuJoCo MJCF XML (NAME.xml)")
     p.add_argument("--muscles", action="store_true",
                    help="the muscle-driven model: legs and trunk driven by the Hill-type muscles "
                         "of --muscles-osim, arms and neck by torque motors")
     add_muscle_arguments(p)
 
 
-def model_info(model: mujoco.MjModel) -> dict:
+def model_info(model) -> dict:
+    """Summary of a compiled ``mujoco.MjModel``."""
+    import mujoco
+
+    from ..models.coupling import couplings
+
     names = lambda kind, n: [mujoco.mj_id2name(model, kind, i) for i in range(n)]
     return {
         "nq": model.nq, "nv": model.nv, "nu": model.nu,
@@ -39,6 +42,11 @@ def model_info(model: mujoco.MjModel) -> dict:
 
 
 def run(args):
+    if args.out and args.out.suffix.lower() not in MJCF_SUFFIXES:
+        raise InputError(f"--out {args.out}: kintwin model writes MuJoCo MJCF XML: give --out "
+                         "NAME.xml", advice="or NAME.mjcf; it cannot write an OpenSim model")
+    from ..models.build import build_spec
+
     info = None
     if args.muscles:
         spec, info = muscle_model_from_args(args)

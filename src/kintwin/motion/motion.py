@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import mujoco
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from ..models import coupling
 from ..models.coordinates import PELVIS_COORDINATES, TRANSLATIONS, mirror_name
 from . import frames
+
+if TYPE_CHECKING:
+    from scipy.interpolate import CubicSpline  # imported where used: slow to import
 
 
 @dataclass
@@ -87,6 +90,8 @@ class Motion:
 
     # --- spline-based resampling and derivatives ----------------------------------------------
     def _spline(self) -> CubicSpline:
+        from scipy.interpolate import CubicSpline
+
         return CubicSpline(self.time_s, self.values, axis=0)
 
     def resampled(self, rate_hz: float) -> "Motion":
