@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+import math
 
 from .common import add_subject_arguments, add_time_arguments, check_files, check_out_dir
 
@@ -54,7 +54,7 @@ def _locks(items: list[str]) -> dict[str, float]:
     for it in items:
         name, _, val = it.partition("=")
         try:
-            out[name.strip()] = float(np.deg2rad(float(val))) if val else 0.0
+            out[name.strip()] = math.radians(float(val)) if val else 0.0
         except ValueError:
             raise ValueError(f"--lock {it!r}: expected COORD or COORD=DEGREES") from None
     return out

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import yaml
 
 from ..errors import InputError
 from ..models.coordinates import ALL_COORDINATES, LEGACY_NEGATED
@@ -257,6 +256,8 @@ def load_coordinate_map(path: str | Path) -> dict[str, MapEntry]:
     (``InputError``): unreadable file, unknown kintwin name, a name used twice, a bad sign, an
     offset of the wrong kind or unknown keys.
     """
+    import yaml
+
     path = Path(path)
     try:
         text = path.read_text()
