@@ -74,10 +74,11 @@ def test_stairs_are_refused_with_a_clear_message(tmp_path, capsys):
     prepare(skeleton, walk, WholeBodyConfig())  # the level walk passes
     path = write_motion(tmp_path / "stairs.mot", _stairs(walk))
     out = tmp_path / "out"
-    assert main(["analyze", str(path), "--controller", "qp", "--height", "1.75", "--mass", "70",
-                 "--out", str(out)]) == 3
-    assert "non-level support" in capsys.readouterr().err
-    assert not (out / "metrics.json").exists()
+    for controller in ("qp", "policy"):
+        assert main(["analyze", str(path), "--controller", controller, "--height", "1.75",
+                     "--mass", "70", "--out", str(out)]) == 3
+        assert "non-level support" in capsys.readouterr().err
+        assert not out.exists()
     assert main(["id", str(path), "--height", "1.75", "--mass", "70", "--out", str(tmp_path / "id")]) == 3
     assert "non-level support" in capsys.readouterr().err
 
