@@ -95,7 +95,9 @@ class WholeBodyConfig:
 class ControlReference:
     """The reference at the physics rate: ``qpos`` (T, nq), ``qvel`` and ``qacc`` (T, nv); contact
     prior ``sphere_force_n`` (Tc, S, 3) world N at ``prior_index`` (T,) -> row of it, for the
-    sphere geoms ``sphere_geoms`` (S,)."""
+    sphere geoms ``sphere_geoms`` (S,); ``feedforward_ctrl`` (Tc, nu) the controls of the same
+    kinematics-only inverse dynamics (motor torque / peak, residual wrench / gear), which a
+    policy distilled from the controller acts around."""
 
     qpos: np.ndarray
     qvel: np.ndarray
@@ -103,6 +105,7 @@ class ControlReference:
     sphere_geoms: list[int]
     sphere_force_n: np.ndarray
     prior_index: np.ndarray
+    feedforward_ctrl: np.ndarray | None = None
 
 
 class WholeBodyController:

@@ -75,7 +75,7 @@ def _policy_fits(policy, model) -> str | None:
     """Why the policy cannot drive this model (None: it can)."""
     from ..sim.tracking import FREE_QPOS, obs_size
 
-    st = policy.trainer.state
+    st = getattr(policy, "trainer", policy).state  # a trained or a distilled policy
     want = (obs_size(model.nq - FREE_QPOS, policy.tracking), model.nu)
     if (st.obs_size, st.action_size) != want:
         return (f"it was trained for {st.action_size - 6} joint motors and {st.obs_size} observations; "
@@ -155,10 +155,14 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
             controller, policy = "qp", None
         else:
             controller = "policy"
-    if controller == "qp" and job.finetune_steps:
-        raise InputError("--finetune-steps fine-tunes a policy: not with --controller qp")
+    from ..learn.distill import DistilledPolicy
+
+    distilled = isinstance(policy, DistilledPolicy)
+    if job.finetune_steps and (controller == "qp" or distilled):
+        raise InputError("--finetune-steps fine-tunes a policy trained by `kintwin train`: not "
+                         "the whole-body controller or a policy distilled from it")
     span = motion.time_s[-1] - motion.time_s[0]
-    if controller == "policy":
+    if controller == "policy" and not distilled:
         from .runner import finetune, run_twin
 
         if job.finetune_steps:
@@ -171,8 +175,9 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
     else:
         from .controlled import run_controlled_twin
 
-        say(f"[{name}] running the twin (whole-body controller) over {span:.2f} s ...", flush=True)
-        tw = run_controlled_twin(skeleton, motion, progress=progress)
+        what = "policy distilled from the whole-body controller" if distilled else "whole-body controller"
+        say(f"[{name}] running the twin ({what}) over {span:.2f} s ...", flush=True)
+        tw = run_controlled_twin(skeleton, motion, progress=progress, policy=policy)
         model, results, reference = tw.model, tw.results, tw.reference
         completed, terminated_at = tw.completed, tw.terminated_at_s
     say(f"[{name}] scoring and writing the outputs ...", flush=True)

@@ -90,55 +90,57 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
                                    keep_armature=True, height_m=skeleton.height_m)
     prior_index = np.minimum(np.searchsorted(frames, np.arange(len(ref.qpos))), len(frames) - 1)
     cref = ControlReference(ref.qpos, ref.qvel, ref.qacc, [p.geom for p in est.points],
-                            est.forces, prior_index)
+                            est.forces, prior_index, feedforward_ctrl(model, est))
     info = {"sole_calibration_mm": calib.to_dict(), "contact_depth_m": CONTACT_DEPTH_M, "stance_clearance_before": before,
             "stance_clearance": after, "floor_shift_m": ref.floor_shift_m,
             "belt_velocity_mps": list(ref.belt_velocity), "contact_prior_qp_failures": est.qp_failures}
     return model, cref, ref, info
 
 
-def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig | None = None,
-                        progress: bool = False) -> ControlledTwin:
-    """Simulate the whole trial under the whole-body controller (module doc)."""
-    cfg = config or WholeBodyConfig()
-    check_trial_span(motion, 0.1, "at least 0.1 s of motion")
-    t0 = time.perf_counter()
-    model, cref, ref, info = prepare(skeleton, motion, cfg)
-    t_prep = time.perf_counter() - t0
-    ctl = WholeBodyController(model, cref, skeleton.height_m, cfg)
-    n = ctl.substeps
+@dataclass
+class Run:
+    """What ``simulate`` recorded: one frame per control step (its end)."""
+
+    recording: Recording
+    completed: bool
+    stopped_at: int | None  # physics frame (reference index) where tracking was lost
+    penetration_mm: float  # force-weighted mean depth of the foot contacts
+
+
+def lost_track(data: mujoco.MjData, target_qpos: np.ndarray) -> bool:
+    """Tracking lost: a non-finite state, the pelvis more than ``MAX_PELVIS_ERROR_M`` from the
+    reference or below ``MIN_PELVIS_HEIGHT_FRAC`` of its reference height."""
+    return bool(not np.all(np.isfinite(data.qpos))
+                or np.linalg.norm(data.qpos[:3] - target_qpos[:3]) > MAX_PELVIS_ERROR_M
+                or data.qpos[2] < MIN_PELVIS_HEIGHT_FRAC * target_qpos[2])
+
+
+def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int, start: int = 0,
+             qpos0=None, qvel0=None, bar=None, motors=None, residuals=None) -> Run:
+    """Step ``drive(data, i) -> ctrl`` (i: the reference frame of the state) every ``substeps``
+    physics steps from reference frame ``start`` (state ``qpos0``/``qvel0``, default the
+    reference's) to the end of the reference or until tracking is lost."""
     data = mujoco.MjData(model)
-    data.qpos[:] = cref.qpos[0]
-    data.qvel[:] = cref.qvel[0]
+    data.qpos[:] = cref.qpos[start] if qpos0 is None else qpos0
+    data.qvel[:] = cref.qvel[start] if qvel0 is None else qvel0
     mujoco.mj_forward(model, data)
-    steps = (len(cref.qpos) - 1) // n
+    n = substeps
+    steps = (len(cref.qpos) - 1 - start) // n
     rec = Recording()
     gear = np.abs(model.actuator_gear).max(axis=1)
-    motors, residuals = ctl.motors, ctl.residuals
     sens = np.zeros((n, model.nsensordata))
-    completed, terminated_at = True, None
     cforce, sink = np.zeros(6), np.zeros(2)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=steps, desc="controller twin", unit="step", leave=False)
-    t1 = time.perf_counter()
     for k in range(steps):
-        i = k * n
-        data.ctrl[:] = ctl(data, i)
+        i = start + k * n
+        data.ctrl[:] = drive(data, i)
         force = np.zeros(model.nu)
         for s in range(n):
             mujoco.mj_step(model, data)
             sens[s] = data.sensordata
             force += data.actuator_force
         force *= gear / n
-        target = cref.qpos[i + n]
-        if (not np.all(np.isfinite(data.qpos))
-                or np.linalg.norm(data.qpos[:3] - target[:3]) > MAX_PELVIS_ERROR_M
-                or data.qpos[2] < MIN_PELVIS_HEIGHT_FRAC * target[2]):
-            completed, terminated_at = False, float(motion.time_s[0] + (i + n) / (n * cfg.control_rate_hz))
-            break
+        if lost_track(data, cref.qpos[i + n]):
+            return Run(rec, False, i + n, float(-1000 * sink[0] / max(sink[1], 1e-9)))
         rec.add(data.qpos, force[motors], force[residuals], sens)
         for c in range(data.ncon):  # contact penetration weighted by normal force
             mujoco.mj_contactForce(model, data, c, cforce)
@@ -146,21 +148,65 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
             sink[1] += cforce[0]
         if bar is not None:
             bar.update()
+    return Run(rec, True, None, float(-1000 * sink[0] / max(sink[1], 1e-9)))
+
+
+def feedforward_ctrl(model: mujoco.MjModel, est) -> np.ndarray:
+    """(Tc, nu) controls of a contact estimate (``ContactSolution``): each motor's joint torque /
+    its peak, the pelvis residual wrench (world) / the residual gears, clipped to [-1, 1]."""
+    ctrl = np.zeros((len(est.tau), model.nu))
+    gear = np.abs(model.actuator_gear).max(axis=1)
+    wrench = np.concatenate([est.residual_force, est.residual_moment], axis=1)
+    k = 0
+    for a in range(model.nu):
+        if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT:
+            name = model.joint(model.actuator_trnid[a, 0]).name
+            ctrl[:, a] = est.tau[:, est.names.index(name)] / gear[a]
+        else:  # the six residual actuators, in order
+            ctrl[:, a] = wrench[:, k] / gear[a]
+            k += 1
+    return np.clip(ctrl, -1.0, 1.0)
+
+
+def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig | None = None,
+                        progress: bool = False, policy=None) -> ControlledTwin:
+    """Simulate the whole trial under the whole-body controller (module doc), or under a policy
+    distilled from it (``policy``: a ``learn.distill.DistilledPolicy``; no controller in the loop)."""
+    cfg = config or WholeBodyConfig()
+    check_trial_span(motion, 0.1, "at least 0.1 s of motion")
+    t0 = time.perf_counter()
+    model, cref, ref, info = prepare(skeleton, motion, cfg)
+    t_prep = time.perf_counter() - t0
+    ctl = WholeBodyController(model, cref, skeleton.height_m, cfg)
+    drive = ctl if policy is None else policy.driver(model, cref, (skeleton.height_m, skeleton.mass_kg))
+    n = ctl.substeps
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=(len(cref.qpos) - 1) // n, desc="controller twin", unit="step", leave=False)
+    t1 = time.perf_counter()
+    run = simulate(model, cref, drive, n, bar=bar, motors=ctl.motors, residuals=ctl.residuals)
     if bar is not None:
         bar.close()
     wall = time.perf_counter() - t1
+    rec, completed = run.recording, run.completed
+    terminated_at = (None if completed else
+                     float(motion.time_s[0] + run.stopped_at / (n * cfg.control_rate_hz)))
     if len(rec) < 2:
         raise ValueError("the controller twin lost track in its first control steps: nothing to report")
     dt = 1.0 / cfg.control_rate_hz
     time_s = motion.time_s[0] + dt * np.arange(1, len(rec) + 1)
-    info.update({"controller": "qp", "completed": completed, "terminated_at_s": terminated_at,
+    info.update({"controller": "qp" if policy is None else "distilled policy",
+                 "completed": completed, "terminated_at_s": terminated_at,
                  "control_rate_hz": cfg.control_rate_hz, "qp_failures": ctl.failures,
                  "config": {k: v for k, v in vars(cfg).items()},
-                 "stance_penetration_mm": float(-1000 * sink[0] / max(sink[1], 1e-9)),
+                 "stance_penetration_mm": run.penetration_mm,
                  "prepare_s": t_prep, "simulate_s": wall,
                  "realtime_factor": float(time_s[-1] - motion.time_s[0]) / max(wall, 1e-9)})
     results = rec.results(model, time_s, motion, (skeleton.height_m, float(model.body_mass.sum())),
-                          "kintwin twin (whole-body controller)", info)
+                          "kintwin twin (whole-body controller)" if policy is None else
+                          "kintwin twin (policy distilled from the whole-body controller)", info)
     # the reference the twin tracked, unfiltered, aligned as it was (floor, belt), frame 0 first
     m = motion.resampled(cfg.control_rate_hz) if motion.n_frames > 1 else motion
     with warnings.catch_warnings():

@@ -48,13 +48,18 @@ class TwinRun:
     terminated_at_s: float | None
 
 
-def load_policy(path: str | Path | None = None) -> Policy:
-    """A policy checkpoint written by ``kintwin train`` (default: the shipped policy)."""
+def load_policy(path: str | Path | None = None):
+    """A policy checkpoint written by ``kintwin train`` (default: the shipped policy), or a policy
+    distilled from the whole-body controller (``learn.distill.DistilledPolicy``)."""
     path = Path(path) if path else DEFAULT_POLICY
     if not path.exists():
         raise FileNotFoundError(f"policy file {path} not found: give --policy CKPT "
                                 "(a checkpoint written by `kintwin train`)")
     ckpt = load_checkpoint(path)
+    from ..learn.distill import KIND, load_distilled
+
+    if ckpt.metadata.get("kind") == KIND:
+        return load_distilled(path)
     trainer = PPOTrainer(ckpt.config, ckpt.state.obs_size, ckpt.state.action_size, ckpt.state,
                          ckpt.env_steps)
     tracking = TrackingConfig.from_dict(ckpt.metadata.get("tracking_config", {}))

@@ -1,0 +1,67 @@
+"""Distilling the whole-body controller into a policy (``learn/distill.py``) on subject01 walking,
+then the distilled policy alone (no controller in the loop) against force plates and OpenSim ID.
+
+Trial: subject01 gait2354 IK 0.4-1.6 s (``bench_controller_twin``'s), 1.803 m, 72.6 kg; plates
+and ``ID_inverse_dynamics.sto`` only score. Writes ``bench/results/distill_subject01.json`` (the
+DAgger log, wall time, and the twin's metrics next to the controller's) and the policy
+``bench/results/distill_subject01.npz``.
+
+    .venv/bin/python bench/bench_distill.py [--iterations 18] [--rollouts 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_controller_twin import KEYS, REPO, trials  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iterations", type=int, default=18)
+    ap.add_argument("--rollouts", type=int, default=40)
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_distill")
+    ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "distill_subject01.json")
+    args = ap.parse_args()
+
+    from kintwin.learn.distill import DistillConfig, distill
+    from kintwin.models.subject import SubjectSpec, resolve_subject
+    from kintwin.motion.kinematics_io import read_motion
+    from kintwin.twin.analyze import TrialJob, analyze_trial
+
+    spec = trials(args.out)["subject01_walk"]
+    skeleton = resolve_subject(SubjectSpec(spec["height"], spec["mass"]))
+    cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
+                        action_noise=0.03, beta_decay=0.75)
+    t0 = time.perf_counter()
+    policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg,
+                           log=lambda r: print(json.dumps(r, default=float), flush=True))
+    wall = time.perf_counter() - t0
+    ckpt = policy.save(args.results.with_suffix(".npz"),
+                       {"command": " ".join(sys.argv), "trial": "subject01 gait2354 0.4-1.6 s"})
+
+    result = {"cpus": os.cpu_count(), "distill_config": dataclasses.asdict(cfg),
+              "distill_wall_s": wall, "log": rows, "checkpoint": str(ckpt.relative_to(REPO))}
+    for name, controller in (("controller", "qp"), ("distilled_policy", "policy")):
+        job = TrialJob(trial=spec["trial"], out_dir=args.out / name,
+                       subject=SubjectSpec(spec["height"], spec["mass"]), grf=spec.get("grf"),
+                       loads=spec.get("loads"), reference_id=spec.get("reference_id"),
+                       controller=controller, policy=str(ckpt))
+        m = analyze_trial(job, progress=False)
+        info = json.loads((args.out / name / "metrics.json").read_text())["info"]
+        result[name] = {**{k: m.get(k) for k in KEYS + ("completed_fraction",)},
+                        "realtime_factor": info["realtime_factor"]}
+        print(name, json.dumps({k: v for k, v in result[name].items() if not isinstance(v, dict)},
+                               default=float), flush=True)
+    args.results.write_text(json.dumps(result, indent=2, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,252 @@
+"""Distilling the whole-body controller into a policy (DAgger), so the twin runs with no
+controller in the loop.
+
+The teacher is ``control/wholebody.WholeBodyController`` in its own simulation
+(``twin/controlled.prepare``: calibrated soles, its contact options, 250 Hz control). The student
+is the PPO code's ``GaussianPolicy`` (its mean) on the tracking task's observation
+(``sim/tracking.observation``) at the same 250 Hz, with K reference frames ahead
+(``DISTILL_TRACKING.future_frames``: 4, 20, 48 and 100 ms). Its action is the controller's
+output in actuator units: joint torque / peak torque of each motor, residual force / (m g) and
+moment / (m g h) (the residual actuators' gears), so an action of 1 is the motor's peak torque.
+
+DAgger (Ross et al. 2011): iteration 0 rolls out the teacher; iteration j > 0 rolls out the
+student, the teacher acting instead at each control step with probability ``beta0 * beta_decay^j``.
+Every visited state is labelled with the teacher's action; the policy mean is re-fitted (MSE,
+``learn/bc.behavior_clone``) on all labels so far. Rollouts start at random frames of the trials
+with a small random perturbation of the joint angles and velocities (``start_noise_rad``,
+``start_noise_rad_s``), so the labels cover the states a student that is slightly off visits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+
+from ..control.wholebody import WholeBodyConfig, WholeBodyController
+from ..sim import floor
+from ..sim.tracking import FREE_QPOS, FREE_QVEL, TrackingConfig, contact_flags, obs_size, observation
+from .bc import behavior_clone
+from .ppo import PPOConfig, TrainState, init_train_state
+
+DISTILL_TRACKING = TrackingConfig(control_rate_hz=250.0, substeps=2, future_frames=(1, 5, 12, 25))
+
+
+@dataclass
+class DistillConfig:
+    iterations: int = 18
+    rollouts_per_iteration: int = 40
+    beta0: float = 1.0  #: probability that the teacher acts, iteration 0 (then x beta_decay)
+    beta_decay: float = 0.75
+    start_noise_rad: float = 0.02  #: joint-angle perturbation of rollout starts (rad, std)
+    start_noise_rad_s: float = 0.2  #: joint-velocity perturbation (rad/s, std)
+    #: noise added to the teacher's executed action (actuator units: 0.05 = 5 % of each motor's
+    #: peak torque, std), labelled with its clean action (DART, Laskey et al. 2017)
+    action_noise: float = 0.03
+    #: states further than this from the reference (RMS joint angle error, rad; pelvis
+    #: position error, m) are not labelled and the teacher takes over for the rest of the rollout
+    max_joint_error_rad: float = 0.25
+    max_pelvis_error_m: float = 0.12
+    epochs: int = 30  #: passes over the aggregated labels per iteration
+    batch_size: int = 512
+    learning_rate: float = 1e-3
+    policy_hidden: tuple[int, ...] = (512, 256)
+    seed: int = 0
+
+
+class PolicyDriver:
+    """Drives a model with a policy: ``driver(data, i) -> ctrl`` (the deterministic mean action,
+    clipped to the actuators' range) at reference frame ``i``."""
+
+    def __init__(self, state: TrainState, tracking: TrackingConfig, model, cref, subject):
+        self.state, self.tracking, self.cref, self.model = state, tracking, cref, model
+        ids, _, self.side = floor.contact_spheres(model)
+        self.geoms = np.asarray(ids)
+        self.radius = model.geom_size[self.geoms, 0]
+        self.n = int(round(1.0 / (model.opt.timestep * tracking.control_rate_hz)))
+        self.offsets = np.asarray(tracking.future_frames) * self.n
+        self.subject = np.asarray([subject], float)
+
+        self._mean = jax.jit(lambda s, o: s.policy.mean(s.obs_norm.normalize(o)))
+
+    def observe(self, data, i: int) -> np.ndarray:
+        """The tracking observation (1, obs) of the state in ``data`` at reference frame ``i``."""
+        mujoco.mj_kinematics(self.model, data)  # the sphere positions of this state
+        last = len(self.cref.qpos) - 1
+        k = np.minimum(i + self.offsets, last)
+        contact = contact_flags(data.geom_xpos[self.geoms, 2][None], self.radius, self.side,
+                                self.tracking.contact_threshold_m)
+        return observation(self.tracking, data.qpos[None], data.qvel[None], contact,
+                           self.cref.qpos[k][None], self.cref.qvel[k][None], self.subject)
+
+    def feedforward(self, i: int) -> np.ndarray:
+        """The reference's inverse-dynamics controls at frame ``i`` (``feedforward_ctrl``)."""
+        return self.cref.feedforward_ctrl[self.cref.prior_index[i]]
+
+    def act(self, data, obs: np.ndarray, i: int) -> np.ndarray:
+        """Controls = feed-forward + the policy's mean feedback, clipped to the actuator range."""
+        fb = np.asarray(self._mean(self.state, jnp.asarray(obs, jnp.float32)))[0]
+        return np.clip(self.feedforward(i) + fb, -1.0, 1.0)
+
+    def __call__(self, data, i: int) -> np.ndarray:
+        return self.act(data, self.observe(data, i), i)
+
+
+@dataclass
+class DistilledPolicy:
+    """A policy distilled from the whole-body controller, with what it needs to run."""
+
+    state: TrainState
+    tracking: TrackingConfig = DISTILL_TRACKING
+    controller: WholeBodyConfig = field(default_factory=WholeBodyConfig)
+
+    def driver(self, model, cref, subject) -> PolicyDriver:
+        return PolicyDriver(self.state, self.tracking, model, cref, subject)
+
+    def save(self, path, metadata: dict | None = None):
+        """A ``learn/checkpoint`` file (kind "distilled") with the tracking and controller
+        settings the policy needs."""
+        from .checkpoint import save_checkpoint
+
+        hidden = tuple(int(layer.weight.shape[0]) for layer in self.state.policy.net.layers[:-1])
+        meta = {"kind": KIND, "tracking": self.tracking.to_dict(),
+                "controller": dataclasses.asdict(self.controller), **(metadata or {})}
+        return save_checkpoint(path, self.state, PPOConfig(policy_hidden=hidden), meta)
+
+
+KIND = "distilled from the whole-body controller"
+
+
+def load_distilled(path) -> DistilledPolicy:
+    """A policy written by ``DistilledPolicy.save``."""
+    from ..errors import InputError
+    from .checkpoint import load_checkpoint
+
+    ck = load_checkpoint(path)
+    if ck.metadata.get("kind") != KIND:
+        raise InputError(f"{path}: not a policy distilled from the whole-body controller")
+    tracking = TrackingConfig.from_dict({**ck.metadata["tracking"],
+                                         "future_frames": tuple(ck.metadata["tracking"]["future_frames"])})
+    return DistilledPolicy(ck.state, tracking, WholeBodyConfig(**ck.metadata["controller"]))
+
+
+class _Dagger:
+    """One rollout's driver: the teacher (with action noise) or the student acts; states near the
+    reference are labelled with the teacher's clean action; past the limits the teacher takes over."""
+
+    def __init__(self, teacher: WholeBodyController, student: PolicyDriver, beta: float, rng,
+                 cfg: DistillConfig):
+        self.teacher, self.student, self.beta, self.rng, self.cfg = teacher, student, beta, rng, cfg
+        self.obs, self.labels, self.lost = [], [], False
+
+    def __call__(self, data, i: int) -> np.ndarray:
+        label = self.teacher(data, i)
+        ref = self.student.cref.qpos[i]
+        if not self.lost:
+            joint_err = np.sqrt(np.mean((data.qpos[FREE_QPOS:] - ref[FREE_QPOS:]) ** 2))
+            self.lost = (joint_err > self.cfg.max_joint_error_rad or
+                         np.linalg.norm(data.qpos[:3] - ref[:3]) > self.cfg.max_pelvis_error_m)
+        if self.lost:
+            return label
+        obs = self.student.observe(data, i)
+        self.obs.append(obs[0])
+        self.labels.append(label - self.student.feedforward(i))  # the learned part
+        if self.beta >= 1.0 or self.rng.random() < self.beta:
+            return np.clip(label + self.rng.normal(0, self.cfg.action_noise, label.shape), -1, 1)
+        return self.student.act(data, obs, i)
+
+
+def imitation_loss(state: TrainState, obs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean squared difference (actuator units) of the policy mean from the (feedback) labels."""
+    pred = state.policy.mean(state.obs_norm.normalize(jnp.asarray(obs, jnp.float32)))
+    return float(jnp.mean((pred - jnp.asarray(labels)) ** 2))
+
+
+@dataclass
+class Teaching:
+    """A trial in the teacher's simulation (``twin/controlled.prepare``) with its teacher."""
+
+    model: object
+    cref: object
+    teacher: WholeBodyController
+    subject: tuple[float, float]  # height m, mass kg
+
+
+def teaching(trials, controller: WholeBodyConfig | None = None) -> list[Teaching]:
+    """``Teaching`` of each ``(skeleton, motion)``."""
+    from ..twin.controlled import prepare
+
+    wcfg = controller or WholeBodyConfig()
+    out = []
+    for skeleton, motion in trials:
+        model, cref, _, _ = prepare(skeleton, motion, wcfg)
+        out.append(Teaching(model, cref, WholeBodyController(model, cref, skeleton.height_m, wcfg),
+                            (skeleton.height_m, skeleton.mass_kg)))
+    return out
+
+
+def collect(sims: list[Teaching], state: TrainState, beta: float, cfg: DistillConfig, rng,
+            rollouts: int, first: int = 0):
+    """(observations, feedback labels, tracked fraction per rollout) of ``rollouts`` DAgger
+    rollouts (trials in turn from ``first``) from random frames with perturbed starts."""
+    from ..twin.controlled import simulate
+
+    obs, labels, tracked = [], [], []
+    for r in range(rollouts):
+        sim = sims[(first + r) % len(sims)]
+        cref, n = sim.cref, sim.teacher.substeps
+        nj = sim.model.nq - FREE_QPOS
+        student = PolicyDriver(state, DISTILL_TRACKING, sim.model, cref, sim.subject)
+        last = len(cref.qpos) - 1 - 10 * n
+        start = int(rng.integers(0, max(last, 1) // n)) * n
+        q0, v0 = cref.qpos[start].copy(), cref.qvel[start].copy()
+        q0[FREE_QPOS:] += rng.normal(0, cfg.start_noise_rad, nj)
+        v0[FREE_QVEL:] += rng.normal(0, cfg.start_noise_rad_s, nj)
+        dag = _Dagger(sim.teacher, student, beta, rng, cfg)
+        simulate(sim.model, cref, dag, n, start=start, qpos0=q0, qvel0=v0,
+                 motors=sim.teacher.motors, residuals=sim.teacher.residuals)
+        tracked.append(len(dag.labels) * n / (len(cref.qpos) - 1 - start))
+        obs += dag.obs
+        labels += dag.labels
+    return np.asarray(obs, np.float32), np.asarray(labels, np.float32), tracked
+
+
+def distill(trials, config: DistillConfig | None = None, controller: WholeBodyConfig | None = None,
+            log=None) -> tuple[DistilledPolicy, list[dict]]:
+    """DAgger over ``trials`` (a list of ``(skeleton, motion)``). Returns the policy and one log
+    row per iteration (teacher probability, tracked fraction of the rollouts, labels so far, the
+    fit's MSE in actuator units, wall time)."""
+    cfg = config or DistillConfig()
+    wcfg = controller or WholeBodyConfig()
+    rng = np.random.default_rng(cfg.seed)
+    sims = teaching(trials, wcfg)
+    nj = sims[0].model.nq - FREE_QPOS
+    pcfg = PPOConfig(policy_hidden=tuple(cfg.policy_hidden), seed=cfg.seed)
+    state = init_train_state(pcfg, obs_size(nj, DISTILL_TRACKING), sims[0].model.nu)
+    all_obs, all_labels, rows = [], [], []
+    t0 = time.perf_counter()
+    for it in range(cfg.iterations):
+        beta = cfg.beta0 * cfg.beta_decay ** it
+        obs, labels, tracked = collect(sims, state, beta, cfg, rng, cfg.rollouts_per_iteration,
+                                       first=it * cfg.rollouts_per_iteration)
+        all_obs.append(obs)
+        all_labels.append(labels)
+        obs, labels = np.concatenate(all_obs), np.concatenate(all_labels)
+        state, mse = behavior_clone(state, pcfg, obs, labels, epochs=cfg.epochs, clip_targets=False,
+                                    batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                                    seed=cfg.seed + it)
+        rows.append({"iteration": it, "beta": beta, "tracked_fraction": float(np.mean(tracked)),
+                     "labels": len(labels), "imitation_mse": mse,
+                     "wall_s": time.perf_counter() - t0})
+        if log is not None:
+            log(rows[-1])
+    return DistilledPolicy(state, DISTILL_TRACKING, wcfg), rows
+
+
+__all__ = ["DISTILL_TRACKING", "DistillConfig", "DistilledPolicy", "PolicyDriver", "Teaching",
+           "collect", "distill", "imitation_loss", "load_distilled", "teaching"]
