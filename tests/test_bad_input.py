@@ -60,27 +60,19 @@ def _argparse_rejects(argv, capsys, words):
 
 
 # --- units and ranges ------------------------------------------------------------------------
-def test_degrees_labelled_radians_refused_by_every_command(walk, tmp_path, capsys):
-    bad = _rewrite(walk[1], tmp_path / "deg_as_rad.mot", 1.0, in_degrees=False)
-    for cmd in ("id", "analyze", "muscles"):
+@pytest.mark.parametrize("scale, in_degrees, units", [(1.0, False, "degrees"),
+                                                     (np.pi / 180, True, "radians")])
+def test_wrong_angle_units_refused_by_every_command(walk, tmp_path, capsys, scale, in_degrees,
+                                                    units):
+    """Degrees labelled inDegrees=no, and radians labelled degrees: exit 2 with the advice; the
+    override reads them right (the knee's range of motion is the sample's)."""
+    bad = _rewrite(walk[1], tmp_path / "bad.mot", scale, in_degrees=in_degrees)
+    for cmd in ("id", "analyze", "muscles", "train"):
         out = tmp_path / cmd
-        _run(capsys, [cmd, str(bad), *SUBJECT, "--out", str(out)], 2, "--angle-units degrees",
-             absent=out)
-    # the override reads it as degrees: the knee's range of motion is the sample's
-    out = tmp_path / "ok"
-    assert main(["id", str(bad), *SUBJECT, "--angle-units", "degrees", "--out", str(out)]) == 0
-    knee = read_motion(out / "kinematics.mot")["knee_angle_r"]
-    assert np.ptp(knee) == pytest.approx(np.ptp(walk[0]["knee_angle_r"]), abs=0.02)
-
-
-def test_radians_labelled_degrees_refused(walk, tmp_path, capsys):
-    bad = _rewrite(walk[1], tmp_path / "rad_as_deg.mot", np.pi / 180, in_degrees=True)
-    for cmd in ("id", "analyze"):
-        out = tmp_path / cmd
-        _run(capsys, [cmd, str(bad), *SUBJECT, "--out", str(out)], 2, "--angle-units radians",
+        _run(capsys, [cmd, str(bad), *SUBJECT, "--out", str(out)], 2, f"--angle-units {units}",
              absent=out)
     out = tmp_path / "ok"
-    assert main(["id", str(bad), *SUBJECT, "--angle-units", "radians", "--out", str(out)]) == 0
+    assert main(["id", str(bad), *SUBJECT, "--angle-units", units, "--out", str(out)]) == 0
     knee = read_motion(out / "kinematics.mot")["knee_angle_r"]
     assert np.ptp(knee) == pytest.approx(np.ptp(walk[0]["knee_angle_r"]), abs=0.02)
 
