@@ -6,7 +6,7 @@ and ``ID_inverse_dynamics.sto`` only score. Writes ``bench/results/distill_subje
 DAgger log, wall time, and the twin's metrics next to the controller's) and the policy
 ``bench/results/distill_subject01.npz``.
 
-    .venv/bin/python bench/bench_distill.py [--iterations 18] [--rollouts 40]
+    .venv/bin/python bench/bench_distill.py [--iterations 12] [--rollouts 40]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bench_controller_twin import KEYS, REPO, trials  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iterations", type=int, default=18)
+    ap.add_argument("--iterations", type=int, default=12)
     ap.add_argument("--rollouts", type=int, default=40)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_distill")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "distill_subject01.json")

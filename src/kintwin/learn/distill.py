@@ -29,17 +29,20 @@ import mujoco
 import numpy as np
 
 from ..control.wholebody import WholeBodyConfig, WholeBodyController
+from ..models.build import GRAVITY
 from ..sim import floor
+from ..sim.ground_reaction import foot_sensor_slices
 from ..sim.tracking import FREE_QPOS, FREE_QVEL, TrackingConfig, contact_flags, obs_size, observation
 from .bc import behavior_clone
 from .ppo import PPOConfig, TrainState, init_train_state
 
-DISTILL_TRACKING = TrackingConfig(control_rate_hz=250.0, substeps=2, future_frames=(1, 5, 12, 25))
+DISTILL_TRACKING = TrackingConfig(control_rate_hz=250.0, substeps=2, future_frames=(1, 5, 12, 25),
+                                  observe_foot_forces=True)
 
 
 @dataclass
 class DistillConfig:
-    iterations: int = 18
+    iterations: int = 12
     rollouts_per_iteration: int = 40
     beta0: float = 1.0  #: probability that the teacher acts, iteration 0 (then x beta_decay)
     beta_decay: float = 0.75
@@ -71,18 +74,27 @@ class PolicyDriver:
         self.n = int(round(1.0 / (model.opt.timestep * tracking.control_rate_hz)))
         self.offsets = np.asarray(tracking.future_frames) * self.n
         self.subject = np.asarray([subject], float)
+        self.bw_n = subject[1] * GRAVITY
+        self.sensors = foot_sensor_slices(model)  # per foot: force, torque, point (world)
+        if tracking.observe_foot_forces and len(self.sensors) != 2:
+            raise ValueError("the policy observes the foot forces: the model needs foot sensors")
 
         self._mean = jax.jit(lambda s, o: s.policy.mean(s.obs_norm.normalize(o)))
 
     def observe(self, data, i: int) -> np.ndarray:
         """The tracking observation (1, obs) of the state in ``data`` at reference frame ``i``."""
-        mujoco.mj_kinematics(self.model, data)  # the sphere positions of this state
+        mujoco.mj_forward(self.model, data)  # sphere positions and foot forces of this state
         last = len(self.cref.qpos) - 1
         k = np.minimum(i + self.offsets, last)
         contact = contact_flags(data.geom_xpos[self.geoms, 2][None], self.radius, self.side,
                                 self.tracking.contact_threshold_m)
+        force = np.stack([data.sensordata[self.sensors[s]] for s in ("r", "l")])[None]
+        loaded = np.linalg.norm(force[..., 0:3], axis=-1, keepdims=True) > 0
+        point = np.where(loaded, force[..., 6:9], data.qpos[:3])  # unloaded: at the pelvis
+        force = np.concatenate([force[..., 0:3] / self.bw_n, point], axis=-1)
         return observation(self.tracking, data.qpos[None], data.qvel[None], contact,
-                           self.cref.qpos[k][None], self.cref.qvel[k][None], self.subject)
+                           self.cref.qpos[k][None], self.cref.qvel[k][None], self.subject,
+                           force if self.tracking.observe_foot_forces else None)
 
     def feedforward(self, i: int) -> np.ndarray:
         """The reference's inverse-dynamics controls at frame ``i`` (``feedforward_ctrl``)."""

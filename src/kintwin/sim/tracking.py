@@ -33,7 +33,8 @@ then for each of the K future reference frames (``TrackingConfig.future_frames``
 steps ahead of the current state): joint angle differences ``ref - q`` (nj), pelvis position
 difference in the heading frame (3), reference pelvis orientation in the current heading frame
 (6D, 6), reference pelvis linear velocity in the heading frame (3); and optionally the subject's
-height (m) and mass (kg / 100) (2). With 34 joints and K = 3: 83 + 3 x 46 + 2 = 223 values.
+height (m) and mass (kg / 100) (2) and, per foot, the floor's force / body weight and its point
+relative to the pelvis, in the heading frame (12). With 34 joints and K = 3: 83 + 3 x 46 + 2 = 223 values.
 
 K = 3 frames at +1, +2, +4 control steps (20, 40, 80 ms at 50 Hz): the first is the target of the
 coming step, the next two give the direction and curvature of the motion (velocity and
@@ -88,6 +89,10 @@ class TrackingConfig:
     # Observation
     future_frames: tuple[int, ...] = (1, 2, 4)  #: K reference frames ahead, in control steps
     include_subject: bool = True  #: append height (m) and mass (kg / 100)
+    #: append, per foot (right, left), the floor's force on it / body weight and its point of
+    #: application relative to the pelvis (m), both in the heading frame (12 values; needs the
+    #: model's foot sensors: the distilled policy's observation)
+    observe_foot_forces: bool = False
     contact_threshold_m: float = 0.01  #: a contact sphere this close to the floor = contact
     # Reward: weights of the tracking terms (sum to 1) and their scales (err / scale^2)
     w_joint_pos: float = 0.3
@@ -170,7 +175,8 @@ class TrackingConfig:
 
 def obs_size(n_joints: int, config: TrackingConfig) -> int:
     own = 2 * n_joints + 1 + 6 + 3 + 3 + 2
-    return own + config.K * (n_joints + 3 + 6 + 3) + (2 if config.include_subject else 0)
+    return (own + config.K * (n_joints + 3 + 6 + 3) + (2 if config.include_subject else 0)
+            + (12 if config.observe_foot_forces else 0))
 
 
 # --- rotations (batched, xp-generic) --------------------------------------------------------
@@ -240,12 +246,14 @@ def contact_flags(sphere_z, sphere_radius, sphere_side, threshold: float, xp=np)
 
 
 def observation(config: TrackingConfig, qpos, qvel, contact, ref_qpos, ref_qvel, subject=None,
-                xp=np):
+                foot_force=None, xp=np):
     """Observations (N, obs_size).
 
     ``qpos`` (N, nq), ``qvel`` (N, nv), ``contact`` (N, 2), ``ref_qpos`` (N, K, nq) and
     ``ref_qvel`` (N, K, nv) the K future reference frames, ``subject`` (N, 2) height (m) and
-    mass (kg) when ``config.include_subject``.
+    mass (kg) when ``config.include_subject``; ``foot_force`` (N, 2, 6) per foot (right, left) the
+    floor's force on it / body weight and its world point of application (m) when
+    ``config.observe_foot_forces``.
     """
     rot = quat_to_mat(qpos[:, 3:7], xp)
     yaw = heading(rot, xp)
@@ -266,6 +274,13 @@ def observation(config: TrackingConfig, qpos, qvel, contact, ref_qpos, ref_qvel,
         if subject is None:
             raise ValueError("include_subject is set: pass subject (N, 2) height, mass")
         parts.append(subject * xp.asarray([1.0, 0.01]))
+    if config.observe_foot_forces:
+        if foot_force is None:
+            raise ValueError("observe_foot_forces is set: pass foot_force (N, 2, 6)")
+        yf = yaw[:, None]
+        point = foot_force[:, :, 3:6] - qpos[:, None, 0:3]
+        parts.append(xp.concatenate([to_heading(foot_force[:, :, 0:3], yf, xp),
+                                     to_heading(point, yf, xp)], axis=-1).reshape(n, 12))
     return xp.concatenate(parts, axis=-1)
 
 
