@@ -62,6 +62,12 @@ class DistillConfig:
     seed: int = 0
 
 
+@jax.jit
+def _policy_mean(policy, obs_norm, obs):
+    """The policy's mean action for raw observations (compiled once per shape, for every driver)."""
+    return policy.mean(obs_norm.normalize(obs))
+
+
 class PolicyDriver:
     """Drives a model with a policy: ``driver(data, i) -> ctrl`` (the deterministic mean action,
     clipped to the actuators' range) at reference frame ``i``."""
@@ -79,7 +85,6 @@ class PolicyDriver:
         if tracking.observe_foot_forces and len(self.sensors) != 2:
             raise ValueError("the policy observes the foot forces: the model needs foot sensors")
 
-        self._mean = jax.jit(lambda s, o: s.policy.mean(s.obs_norm.normalize(o)))
 
     def observe(self, data, i: int) -> np.ndarray:
         """The tracking observation (1, obs) of the state in ``data`` at reference frame ``i``."""
@@ -102,7 +107,8 @@ class PolicyDriver:
 
     def act(self, data, obs: np.ndarray, i: int) -> np.ndarray:
         """Controls = feed-forward + the policy's mean feedback, clipped to the actuator range."""
-        fb = np.asarray(self._mean(self.state, jnp.asarray(obs, jnp.float32)))[0]
+        fb = np.asarray(_policy_mean(self.state.policy, self.state.obs_norm,
+                                     np.asarray(obs, np.float32)))[0]
         return np.clip(self.feedforward(i) + fb, -1.0, 1.0)
 
     def __call__(self, data, i: int) -> np.ndarray:
