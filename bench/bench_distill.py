@@ -7,6 +7,7 @@ DAgger log, wall time, and the twin's metrics next to the controller's) and the 
 ``bench/results/distill_subject01.npz``.
 
     .venv/bin/python bench/bench_distill.py [--iterations 12] [--rollouts 40]
+    .venv/bin/python bench/bench_distill.py --score-only   # re-score the committed policy
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def main():
     ap.add_argument("--rollouts", type=int, default=40)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_distill")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "distill_subject01.json")
+    ap.add_argument("--score-only", action="store_true",
+                    help="score the policy already in --results' .npz (no distillation); updates "
+                         "the two twins' entries of --results")
     args = ap.parse_args()
 
     from kintwin.learn.distill import DistillConfig, distill
@@ -38,17 +42,18 @@ def main():
 
     spec = trials(args.out)["subject01_walk"]
     skeleton = resolve_subject(SubjectSpec(spec["height"], spec["mass"]))
-    cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
-                        action_noise=0.03, beta_decay=0.75)
-    t0 = time.perf_counter()
-    policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg,
-                           log=lambda r: print(json.dumps(r, default=float), flush=True))
-    wall = time.perf_counter() - t0
-    ckpt = policy.save(args.results.with_suffix(".npz"),
-                       {"command": " ".join(sys.argv), "trial": "subject01 gait2354 0.4-1.6 s"})
-
-    result = {"cpus": os.cpu_count(), "distill_config": dataclasses.asdict(cfg),
-              "distill_wall_s": wall, "log": rows, "checkpoint": str(ckpt.relative_to(REPO))}
+    ckpt = args.results.with_suffix(".npz")
+    if args.score_only:
+        result = json.loads(args.results.read_text())
+    else:
+        cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts)
+        t0 = time.perf_counter()
+        policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg,
+                               log=lambda r: print(json.dumps(r, default=float), flush=True))
+        wall = time.perf_counter() - t0
+        policy.save(ckpt, {"command": " ".join(sys.argv), "trial": "subject01 gait2354 0.4-1.6 s"})
+        result = {"cpus": os.cpu_count(), "distill_config": dataclasses.asdict(cfg),
+                  "distill_wall_s": wall, "log": rows, "checkpoint": str(ckpt.relative_to(REPO))}
     for name, controller in (("controller", "qp"), ("distilled_policy", "policy")):
         job = TrialJob(trial=spec["trial"], out_dir=args.out / name,
                        subject=SubjectSpec(spec["height"], spec["mass"]), grf=spec.get("grf"),
