@@ -53,7 +53,7 @@ def main():
         wall = time.perf_counter() - t0
         policy.save(ckpt, {"command": " ".join(sys.argv), "trial": "subject01 gait2354 0.4-1.6 s"})
         result = {"cpus": os.cpu_count(), "distill_config": dataclasses.asdict(cfg),
-                  "distill_wall_s": wall, "log": rows, "checkpoint": str(ckpt.relative_to(REPO))}
+                  "distill_wall_s": wall, "log": rows, "checkpoint": str(ckpt.resolve().relative_to(REPO))}
     for name, controller in (("controller", "qp"), ("distilled_policy", "policy")):
         job = TrialJob(trial=spec["trial"], out_dir=args.out / name,
                        subject=SubjectSpec(spec["height"], spec["mass"]), grf=spec.get("grf"),
