@@ -58,21 +58,25 @@ def test_saved_policy_drives_the_twin_alone(trial, tmp_path, monkeypatch):
     assert len(tw.results.time_s) > 10 and np.all(np.isfinite(tw.results.torque_nm))
 
 
-def test_analyze_runs_a_distilled_policy(trial, tmp_path):
+def test_train_distill_then_analyze(trial, tmp_path, capsys):
+    """`kintwin train --distill N` writes a policy that `kintwin analyze --policy` runs."""
     import json
 
     from kintwin.cli import main
     from kintwin.motion.kinematics_io import write_motion
 
     skeleton, walk = trial
-    policy, _ = distill([trial], DistillConfig(iterations=1, rollouts_per_iteration=1, epochs=1,
-                                               policy_hidden=(32, 32)))
-    path = policy.save(tmp_path / "distilled.npz")
-    short = write_motion(tmp_path / "short.mot", walk.slice_time(0.0, 0.3))
+    short = write_motion(tmp_path / "short.mot", walk.slice_time(0.0, 0.4))
+    subject = ["--height", "1.75", "--mass", "70"]
+    assert main(["train", str(short), *subject, "--distill", "1", "--envs", "4",
+                 "--out", str(tmp_path / "x")]) == 2  # a PPO option
+    assert main(["train", str(short), *subject, "--distill", "1", "--out", str(tmp_path / "d")]) == 0
+    log = json.loads((tmp_path / "d" / "distill_log.json").read_text())
+    assert log["config"]["iterations"] == 1 and log["log"][0]["labels"] > 0
+    path = tmp_path / "d" / "policy.npz"
     out = tmp_path / "out"
-    rc = main(["analyze", str(short), "--policy", str(path), "--height", "1.75", "--mass", "70",
-               "--out", str(out)])
+    rc = main(["analyze", str(short), "--policy", str(path), *subject, "--out", str(out)])
     info = json.loads((out / "metrics.json").read_text())["info"]
     assert rc in (0, 3) and info["policy"] == str(path) and "stance_penetration_mm" in info
-    assert main(["analyze", str(short), "--policy", str(path), "--finetune-steps", "10",
-                 "--height", "1.75", "--mass", "70", "--out", str(tmp_path / "ft")]) == 2
+    assert main(["analyze", str(short), "--policy", str(path), "--finetune-steps", "10", *subject,
+                 "--out", str(tmp_path / "ft")]) == 2
