@@ -28,6 +28,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=12)
     ap.add_argument("--rollouts", type=int, default=40)
+    ap.add_argument("--action-noise", type=float, default=0.03,
+                    help="DART noise on the teacher's executed actions (fraction of peak torque)")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_distill")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "distill_subject01.json")
     ap.add_argument("--score-only", action="store_true",
@@ -46,7 +48,8 @@ def main():
     if args.score_only:
         result = json.loads(args.results.read_text())
     else:
-        cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts)
+        cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
+                            action_noise=args.action_noise)
         t0 = time.perf_counter()
         policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg,
                                log=lambda r: print(json.dumps(r, default=float), flush=True))
