@@ -28,6 +28,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=12)
     ap.add_argument("--rollouts", type=int, default=40)
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--action-noise", type=float, default=0.03,
                     help="DART noise on the teacher's executed actions (fraction of peak torque)")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_distill")
@@ -49,7 +50,7 @@ def main():
         result = json.loads(args.results.read_text())
     else:
         cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
-                            action_noise=args.action_noise)
+                            action_noise=args.action_noise, seed=args.seed)
         t0 = time.perf_counter()
         policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg,
                                log=lambda r: print(json.dumps(r, default=float), flush=True))
