@@ -22,6 +22,7 @@ def test_dagger_learns_the_feedback_on_held_back_states(trial):
     cfg = DistillConfig(iterations=2, rollouts_per_iteration=8, policy_hidden=(256, 256))
     policy, rows = distill([trial], cfg)
     assert [r["iteration"] for r in rows] == [0, 1] and rows[1]["beta"] == cfg.beta_decay
+    assert all(0 <= r["eval_completed_fraction"] <= 1 for r in rows) and rows[0]["selected"]
     # held-back states: rollouts of the teacher (with its DART noise) from other random starts
     sims = teaching([trial])
     obs, labels, tracked = collect(sims, policy.state, 1.0, cfg, np.random.default_rng(99), 3)

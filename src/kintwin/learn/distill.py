@@ -59,6 +59,9 @@ class DistillConfig:
     batch_size: int = 512
     learning_rate: float = 1e-3
     policy_hidden: tuple[int, ...] = (512, 256)
+    #: after each iteration the policy runs alone from this many reference states spread over
+    #: each trial; the iteration that tracks best is returned
+    eval_starts: int = 4
     seed: int = 0
 
 
@@ -234,11 +237,36 @@ def collect(sims: list[Teaching], state: TrainState, beta: float, cfg: DistillCo
     return np.asarray(obs, np.float32), np.asarray(labels, np.float32), tracked
 
 
+def evaluate(sims: list[Teaching], state: TrainState, starts: int = 4) -> dict:
+    """The policy alone (no teacher) from ``starts`` reference states evenly spread over each
+    trial: mean completed fraction and mean RMS joint-angle error (rad) over what it tracked."""
+    from ..twin.controlled import simulate
+
+    done, err = [], []
+    for sim in sims:
+        n = sim.teacher.substeps
+        student = PolicyDriver(state, DISTILL_TRACKING, sim.model, sim.cref, sim.subject)
+        last = len(sim.cref.qpos) - 1
+        for k in range(starts):
+            start = (k * last // starts) // n * n
+            run = simulate(sim.model, sim.cref, student, n, start=start,
+                           motors=sim.teacher.motors, residuals=sim.teacher.residuals)
+            end = last if run.completed else run.stopped_at
+            done.append((end - start) / (last - start))
+            q = np.asarray(run.recording.qpos)
+            if len(q):
+                ref = sim.cref.qpos[start + n: start + n * (len(q) + 1): n, FREE_QPOS:]
+                err.append(float(np.sqrt(np.mean((q[:, FREE_QPOS:] - ref) ** 2))))
+    return {"completed_fraction": float(np.mean(done)),
+            "joint_rmse_rad": float(np.mean(err)) if err else float("nan")}
+
+
 def distill(trials, config: DistillConfig | None = None, controller: WholeBodyConfig | None = None,
             log=None) -> tuple[DistilledPolicy, list[dict]]:
-    """DAgger over ``trials`` (a list of ``(skeleton, motion)``). Returns the policy and one log
-    row per iteration (teacher probability, tracked fraction of the rollouts, labels so far, the
-    fit's MSE in actuator units, wall time)."""
+    """DAgger over ``trials`` (a list of ``(skeleton, motion)``). Returns the policy of the
+    iteration that, alone, tracks best (``evaluate``: completed fraction, then joint error) and
+    one log row per iteration (teacher probability, tracked fraction of the rollouts, labels so
+    far, the fit's MSE in actuator units, the evaluation, wall time)."""
     cfg = config or DistillConfig()
     wcfg = controller or WholeBodyConfig()
     rng = np.random.default_rng(cfg.seed)
@@ -247,6 +275,7 @@ def distill(trials, config: DistillConfig | None = None, controller: WholeBodyCo
     pcfg = PPOConfig(policy_hidden=tuple(cfg.policy_hidden), seed=cfg.seed)
     state = init_train_state(pcfg, obs_size(nj, DISTILL_TRACKING), sims[0].model.nu)
     all_obs, all_labels, rows = [], [], []
+    best, best_key = state, None
     t0 = time.perf_counter()
     for it in range(cfg.iterations):
         beta = cfg.beta0 * cfg.beta_decay ** it
@@ -258,13 +287,19 @@ def distill(trials, config: DistillConfig | None = None, controller: WholeBodyCo
         state, mse = behavior_clone(state, pcfg, obs, labels, epochs=cfg.epochs, clip_targets=False,
                                     batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                                     seed=cfg.seed + it)
+        ev = evaluate(sims, state, cfg.eval_starts)
+        key = (round(ev["completed_fraction"], 3), -ev["joint_rmse_rad"])
+        if best_key is None or key > best_key:
+            best, best_key = state, key
         rows.append({"iteration": it, "beta": beta, "tracked_fraction": float(np.mean(tracked)),
                      "labels": len(labels), "imitation_mse": mse,
+                     "eval_completed_fraction": ev["completed_fraction"],
+                     "eval_joint_rmse_rad": ev["joint_rmse_rad"], "selected": key == best_key,
                      "wall_s": time.perf_counter() - t0})
         if log is not None:
             log(rows[-1])
-    return DistilledPolicy(state, DISTILL_TRACKING, wcfg), rows
+    return DistilledPolicy(best, DISTILL_TRACKING, wcfg), rows
 
 
-__all__ = ["DISTILL_TRACKING", "DistillConfig", "DistilledPolicy", "PolicyDriver", "Teaching",
+__all__ = ["DISTILL_TRACKING", "DistillConfig", "DistilledPolicy", "PolicyDriver", "Teaching", "evaluate",
            "collect", "distill", "imitation_loss", "load_distilled", "teaching"]
