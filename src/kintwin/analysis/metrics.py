@@ -139,7 +139,9 @@ def load_reference_moments(path, convention: str, estimate: Results | None = Non
         return (*read_reference_moments(path, convention), convention)
     time_s, raw = read_reference_moments(path, "canonical")  # canonical = as read, unflipped
     convention, _ = detect_reference_convention(path, time_s, raw, estimate)
-    return (*read_reference_moments(path, convention), convention)
+    names = list(raw)
+    values = convert_convention(names, np.column_stack([raw[n] for n in names]), convention)
+    return time_s, {n: values[:, j] for j, n in enumerate(names)}, convention
 
 
 def moment_metrics(results: Results, ref_time: np.ndarray, ref_moments: dict[str, np.ndarray],

@@ -89,9 +89,11 @@ class PolicyDriver:
             raise ValueError("the policy observes the foot forces: the model needs foot sensors")
 
 
-    def observe(self, data, i: int) -> np.ndarray:
-        """The tracking observation (1, obs) of the state in ``data`` at reference frame ``i``."""
-        mujoco.mj_forward(self.model, data)  # sphere positions and foot forces of this state
+    def observe(self, data, i: int, forward: bool = True) -> np.ndarray:
+        """The tracking observation (1, obs) of the state in ``data`` at reference frame ``i``;
+        ``forward=False`` when ``mj_forward`` already ran on this state (e.g. by the teacher)."""
+        if forward:
+            mujoco.mj_forward(self.model, data)  # sphere positions and foot forces of this state
         last = len(self.cref.qpos) - 1
         k = np.minimum(i + self.offsets, last)
         contact = contact_flags(data.geom_xpos[self.geoms, 2][None], self.radius, self.side,
@@ -143,12 +145,12 @@ class DistilledPolicy:
 KIND = "distilled from the whole-body controller"
 
 
-def load_distilled(path) -> DistilledPolicy:
-    """A policy written by ``DistilledPolicy.save``."""
+def load_distilled(path, checkpoint=None) -> DistilledPolicy:
+    """A policy written by ``DistilledPolicy.save`` (``checkpoint``: the file, already read)."""
     from ..errors import InputError
     from .checkpoint import load_checkpoint
 
-    ck = load_checkpoint(path)
+    ck = checkpoint or load_checkpoint(path)
     if ck.metadata.get("kind") != KIND:
         raise InputError(f"{path}: not a policy distilled from the whole-body controller")
     tracking = TrackingConfig.from_dict({**ck.metadata["tracking"],
@@ -174,7 +176,7 @@ class _Dagger:
                          np.linalg.norm(data.qpos[:3] - ref[:3]) > self.cfg.max_pelvis_error_m)
         if self.lost:
             return label
-        obs = self.student.observe(data, i)
+        obs = self.student.observe(data, i, forward=False)  # the teacher ran mj_forward
         self.obs.append(obs[0])
         self.labels.append(label - self.student.feedforward(i))  # the learned part
         if self.beta >= 1.0 or self.rng.random() < self.beta:

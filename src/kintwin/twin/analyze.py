@@ -122,7 +122,7 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
         if job.reference_convention == "auto":  # the trial's kinematics-only inverse dynamics
             from ..dynamics.contact_estimation import estimate_contacts
 
-            estimate = estimate_contacts(motion, build_model(skeleton), mass_kg=skeleton.mass_kg,
+            estimate = estimate_contacts(motion, model, mass_kg=skeleton.mass_kg,
                                          height_m=skeleton.height_m)
         t, m, conv = load_reference_moments(job.reference_id, job.reference_convention, estimate)
         ref_moments = (t, m)

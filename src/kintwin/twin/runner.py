@@ -59,7 +59,7 @@ def load_policy(path: str | Path | None = None):
     from ..learn.distill import KIND, load_distilled
 
     if ckpt.metadata.get("kind") == KIND:
-        return load_distilled(path)
+        return load_distilled(path, ckpt)
     trainer = PPOTrainer(ckpt.config, ckpt.state.obs_size, ckpt.state.action_size, ckpt.state,
                          ckpt.env_steps)
     tracking = TrackingConfig.from_dict(ckpt.metadata.get("tracking_config", {}))
