@@ -201,4 +201,29 @@ def compute_metrics(results: Results, reference_grf: GroundReactions | None = No
         if reference_moments is not None:
             extra.update(moment_metrics(lp, *reference_moments, coordinates=coordinates))
         m.update({f"{k}_lowpass": v for k, v in extra.items() if not k.endswith("_frames")})
+    if results.muscles is not None:
+        m["muscles"] = muscle_metrics(results)
     return m
+
+
+def reserve_pct(reserve_nm: np.ndarray, torque_nm: np.ndarray) -> float:
+    """Reserve use: sum |reserve| / sum |joint moment| over the frames, %."""
+    return float(100 * np.abs(reserve_nm).sum() / max(np.abs(torque_nm).sum(), 1e-12))
+
+
+def muscle_metrics(results: Results) -> dict:
+    """A muscle-driven result: muscle count, mean activation, reserve use per muscle-driven
+    coordinate (% of its joint moment) and the worst of hip, knee and ankle flexion."""
+    from ..models.coordinates import RESERVE_PREFIX
+
+    mus = results.muscles
+    pct = {}
+    for j, name in enumerate(mus.reserve_names):
+        c = name[len(RESERVE_PREFIX):]
+        if c in results.coordinate_names:
+            pct[c] = reserve_pct(mus.reserve_nm[:, j], results.torque(c))
+    sagittal = [v for c, v in pct.items() if c.startswith(("hip_flexion", "knee_angle", "ankle_angle"))]
+    return {"count": len(mus.names), "mean_activation": float(mus.activation.mean()),
+            "reserve_pct_of_joint_torque": pct,
+            "reserve_pct_hip_knee_ankle_max": max(sagittal) if sagittal else None,
+            "reserve_max_abs_nm": float(np.abs(mus.reserve_nm).max()) if mus.reserve_nm.size else 0.0}

@@ -12,6 +12,8 @@
   ORIGIN, in OpenSim ground axes (X forward, Y up, Z right).
 * ``metrics.json``: the figures of ``analysis.metrics`` plus method, subject and settings; the
   export convention in ``info["export_convention"]``.
+* muscle models (``Results.muscles``): ``activations.sto`` (0-1 per muscle), ``muscle_forces.sto``
+  (tension N) and ``reserves.sto`` (reserve torque N*m per muscle-driven coordinate).
 * ``README.txt``: this description for whoever opens the folder.
 
 The export convention is the trial's source convention (``Results.kinematics.source_convention``)
@@ -41,7 +43,37 @@ CONVENTION_NOTES = {
     "legacy": "legacy: knee flexion negative (gait2354/gait2392/Hamner 2010); "
               "knee_angle values and moments have the opposite sign of kintwin's canonical ones"}
 FILES = {"kinematics": "kinematics.mot", "torques": "torques.sto", "grf": "grf.mot",
-         "loads": "grf_loads.xml", "residuals": "residuals.sto", "metrics": "metrics.json"}
+         "loads": "grf_loads.xml", "residuals": "residuals.sto", "metrics": "metrics.json",
+         "activations": "activations.sto", "muscle_forces": "muscle_forces.sto",
+         "reserves": "reserves.sto"}
+
+
+@dataclass
+class MuscleActivity:
+    """Muscles of a muscle-driven estimate, per frame: ``activation`` (T, m) 0-1, ``force_n``
+    (T, m) tension along the tendon (N, positive = pulling), ``reserve_nm`` (T, r) the reserve
+    motor torques (``reserve_<coordinate>``, N*m, canonical signs in memory)."""
+
+    names: list[str]
+    activation: np.ndarray
+    force_n: np.ndarray
+    reserve_names: list[str]
+    reserve_nm: np.ndarray
+
+    def write(self, out: Path, time_s: np.ndarray, method: str, convention: str) -> None:
+        """The three tables; reserves in ``convention`` (as torques.sto)."""
+        from ..models.coordinates import RESERVE_PREFIX
+        from ..motion.kinematics_io import convert_convention
+
+        write_table(out / FILES["activations"], self.names, time_s, self.activation,
+                    name=f"{method} activations")
+        write_table(out / FILES["muscle_forces"], self.names, time_s, self.force_n,
+                    name=f"{method} muscle forces (N)")
+        coords = [n[len(RESERVE_PREFIX):] for n in self.reserve_names]
+        p = write_table(out / FILES["reserves"], self.reserve_names, time_s,
+                        convert_convention(coords, self.reserve_nm, convention),
+                        name=f"{method} reserves (N*m)")
+        _add_header(p, {"units": "N*m", "convention": convention})
 
 
 @dataclass
@@ -65,6 +97,7 @@ class Results:
     method: str = ""
     info: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    muscles: MuscleActivity | None = None
 
     def __post_init__(self):
         self.time_s = np.asarray(self.time_s, float)
@@ -134,6 +167,11 @@ grf_loads.xml   OpenSim ExternalLoads applying grf.mot to calcn_r / calcn_l.
 residuals.sto   pelvis residual wrench about the pelvis origin, OpenSim ground axes (N, N*m):
                 what the ground reactions cannot explain.
 metrics.json    figures (defined in kintwin's README.md, "Metrics"), method and settings.
+{muscles}"""
+MUSCLE_README = """activations.sto    muscle activations (0-1), one column per muscle.
+muscle_forces.sto  muscle tension along the tendon (N, rigid tendon).
+reserves.sto       reserve torque per muscle-driven coordinate (N*m, signs as torques.sto): what
+                   the muscles did not produce (included in torques.sto).
 """
 
 
@@ -175,8 +213,11 @@ def write_results(out_dir: str | Path, results: Results, metrics: dict | None = 
                            "residuals": "OpenSim ground axes, about the pelvis origin"},
            "info": {**results.info, "export_convention": convention}, "metrics": metrics}
     (out / FILES["metrics"]).write_text(json.dumps(_jsonable(doc), indent=2) + "\n")
+    if results.muscles is not None:
+        results.muscles.write(out, t, results.method, convention)
     (out / "README.txt").write_text(README.format(method=results.method or "unspecified",
-                                                  note=CONVENTION_NOTES[convention]))
+                                                  note=CONVENTION_NOTES[convention],
+                                                  muscles=MUSCLE_README if results.muscles else ""))
     return out
 
 

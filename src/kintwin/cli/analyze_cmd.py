@@ -6,9 +6,11 @@ import json
 import sys
 from pathlib import Path
 
+from ..errors import InputError
 from .common import (add_subject_arguments, add_time_arguments, add_trial_arguments, check_files,
                      check_out_dir, nonneg_int, parse_foot_of, positive_int, subject_spec)
 from .id_cmd import add_reference_convention_argument
+from .muscles_cmd import add_muscle_arguments, muscles_osim_path
 
 HELP = ("run the twin (a trained policy or the whole-body controller) over trials: metrics.json, kinematics.mot, torques.sto, "
         "grf.mot, residuals.sto and report.html per trial, plus a summary across trials")
@@ -22,6 +24,12 @@ def add_arguments(p):
                    help="what drives the twin: 'policy' (a trained policy, --policy) or 'qp' (the "
                         "whole-body QP controller: no training, any model); default: the policy "
                         "where it fits the model, else qp")
+    p.add_argument("--muscles", action="store_true",
+                   help="the muscle-driven twin: legs and trunk driven by Hill-type muscles "
+                        "(--muscles-osim, default the shipped gait2392 muscles), the whole-body "
+                        "controller planning their activations; also writes activations.sto, "
+                        "muscle_forces.sto, reserves.sto")
+    add_muscle_arguments(p)
     p.add_argument("--policy", type=Path, default=None,
                    help="policy checkpoint from `kintwin train` (default: the shipped policy)")
     p.add_argument("--finetune-steps", type=nonneg_int, default=0,
@@ -52,6 +60,14 @@ def run(args):
     check_out_dir(args.out, create=False)  # created once a trial's results are ready
     spec = subject_spec(args)
     spec.check()
+    muscles = None
+    if args.muscles:
+        if args.controller == "policy":
+            raise InputError("--muscles is driven by the whole-body controller, not a policy",
+                             advice="leave out --controller policy (or use --controller qp)")
+        muscles = str(muscles_osim_path(args))
+    elif args.muscles_osim:
+        raise InputError("--muscles-osim needs --muscles", advice="add --muscles")
     jobs = [TrialJob(trial=t, out_dir=args.out if len(trials) == 1 else args.out / Path(t).stem,
                      subject=spec, policy=str(args.policy) if args.policy else None,
                      finetune_steps=args.finetune_steps, grf=args.grf and str(args.grf),
@@ -60,7 +76,8 @@ def run(args):
                      reference_convention=args.reference_convention, convention=args.convention,
                      coordinate_map=args.coordinate_map and str(args.coordinate_map),
                      angle_units=args.angle_units, allow_out_of_range=args.allow_out_of_range,
-                     start=args.start, end=args.end, video=args.video, controller=args.controller)
+                     start=args.start, end=args.end, video=args.video,
+                     controller="qp" if muscles else args.controller, muscles=muscles)
             for t in trials]
     results = analyze_trials(jobs, workers=args.workers)
     failed = [(j, e) for j, e in results if isinstance(e, Exception)]

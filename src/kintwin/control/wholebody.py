@@ -50,6 +50,21 @@ translations of imported OpenSim knees).
 
 The torques and the residual are applied as motor controls (``ctrl = tau / gear``, clipped to
 [-1, 1]) and held over the control step.
+
+**Muscles** (a model from ``models/muscles.py``: legs and trunk muscle-driven, arms and neck torque
+motors, ``reserve_<coordinate>`` motors): the same QP with one more variable per muscle, its mean
+activation ``a`` over the coming control step (OpenSim's computed muscle control in one QP: static
+optimization on the desired accelerations with the contact forces, activation dynamics respected).
+A muscle's force is MuJoCo's ``F = G(l, v) a + B(l)`` (gain: active force-length-velocity x peak
+force, negative = tension; bias: passive force), evaluated at the current length and speed, and its
+generalized force is ``moment^T F``; so the generalized force still needed from motors and residual
+is ``u = M qdd + c - J^T f - moment^T (G a + B)``, linear in ``[qdd, f, a]``. Added terms:
+``w_activation |a|^2`` and the reserves' own weight ``w_reserve |tau_reserve / 1 N*m|^2``
+(reserves: the last resort after the residual). Activation dynamics: MuJoCo's first-order muscle
+activation (``tau_act (0.5 + 1.5 a)`` rising, ``tau_deact / (0.5 + 1.5 a)`` falling, Euler steps of
+the physics) makes the mean activation over the step an affine function of the excitation ``e``:
+``a = rho a0 + (1 - rho) e``; ``e`` in [0, 1] bounds ``a``, and the excitation sent to MuJoCo is
+the ``e`` that gives the planned ``a``.
 """
 
 from __future__ import annotations
@@ -61,6 +76,7 @@ import numpy as np
 
 from ..dynamics.qp import INFINITY, solve_qp
 from ..models.build import GRAVITY
+from ..models.muscles import muscle_actuators
 
 _EQUALITY = int(mujoco.mjtConstraint.mjCNSTR_EQUALITY)
 _SATISFIED = int(mujoco.mjtConstraintState.mjCNSTRSTATE_SATISFIED)
@@ -81,6 +97,9 @@ class WholeBodyConfig:
     w_torque_rate: float = 1e-3  #: per (torque change / peak torque)^2
     w_torque: float = 1e-4  #: per (torque / peak torque)^2
     w_force: float = 1e-4  #: per (constraint row force / BW)^2 (keeps the QP strictly convex)
+    w_activation: float = 1.0  #: per activation^2, each muscle (muscle models)
+    w_reserve: float = 1e-2  #: per (reserve torque / 1 N*m)^2 (muscle models' reserve_* motors)
+    w_activation_rate: float = 100.0  #: per (mean activation - current activation)^2, each muscle
     cutoff_hz: float | None = 6.0  #: low-pass of the reference kinematics (as ``kintwin id``)
 
     def __post_init__(self):
@@ -130,6 +149,12 @@ class WholeBodyController:
         if len(self.residuals) != 6:
             raise ValueError("the controller needs the model's six pelvis residual actuators")
         self.residual_gear = np.abs(model.actuator_gear[self.residuals]).max(axis=1)
+        names = [model.actuator(int(a)).name for a in self.motors]
+        reserve = np.array([n.startswith("reserve_") for n in names], bool)
+        #: weight of each motor's (tau / peak)^2: torque motors w_torque, reserves w_reserve per N*m^2
+        self.torque_weight = np.where(reserve, cfg.w_reserve * self.peak ** 2, cfg.w_torque)
+        self.muscles = muscle_actuators(model)
+        self.activation = MuscleActivation(model, self.muscles, self.substeps)
         driven = np.zeros(nv, bool)
         driven[:6] = True
         driven[self.motor_dofs] = True
@@ -140,10 +165,12 @@ class WholeBodyController:
         self.acc_weight = np.r_[np.full(6, cfg.w_root), np.full(nv - 6, cfg.w_joint)]
         self.sphere_of_geom = {g: k for k, g in enumerate(reference.sphere_geoms)}
         self._M = np.zeros((nv, nv))
+        self._moment = np.zeros((nu, nv))
         self.tau_prev: np.ndarray | None = None
         self.failures = 0
         self.ctrl = np.zeros(nu)
         self.planned_qacc = np.zeros(nv)  #: the accelerations of the last solved plan
+        self.planned_activation = np.zeros(len(self.muscles))  #: mean activations of that plan
 
     def desired_acceleration(self, data: mujoco.MjData, i: int) -> np.ndarray:
         """Reference acceleration (middle of the coming control step) + PD feedback, (nv,)."""
@@ -182,10 +209,20 @@ class WholeBodyController:
             if r0 >= 0 and dim == 3:
                 free[r0:r0 + 4] = free[r0:r0 + 4].all()
         held = np.flatnonzero(~free)
-        ne = len(held)
-        nx = nv + ne
-        # u = A x + h, x = [qdd, f / BW]
-        A = np.hstack([M, -J[held].T * bw])
+        ne, nm = len(held), len(self.muscles)
+        first = self.tau_prev is None
+        nx = nv + ne + nm
+        # u = A x + h, x = [qdd, f / BW, a]: the generalized force motors and residual must add
+        A = np.hstack([M, -J[held].T * bw, np.zeros((nv, nm))])
+        if nm:
+            mujoco.mju_sparse2dense(self._moment, data.actuator_moment, data.moment_rownnz,
+                                    data.moment_rowadr, data.moment_colind)
+            R = self._moment[self.muscles].T  # (nv, nm): generalized force per unit muscle force
+            gain, bias, dgain = self.activation.force_terms(data)
+            a0 = data.act[self.activation.actadr]
+            A[:, nv + ne:] = -R * gain
+            A[:, :nv] -= (R * (a0 * dgain * self.activation.t_mean)) @ R.T  # force-velocity
+            h -= R @ bias
 
         H = np.zeros((nx, nx))
         g = np.zeros(nx)
@@ -197,12 +234,16 @@ class WholeBodyController:
         g += Ar.T @ (h[:6] * self.res_scale)
         At = A[self.motor_dofs] / self.peak[:, None]
         bt = h[self.motor_dofs] / self.peak
-        H += cfg.w_torque * At.T @ At
-        g += cfg.w_torque * At.T @ bt
+        Wt = self.torque_weight[:, None]
+        H += At.T @ (Wt * At)
+        g += At.T @ (self.torque_weight * bt)
         if self.tau_prev is not None:
             H += cfg.w_torque_rate * At.T @ At
             g += cfg.w_torque_rate * At.T @ (bt - self.tau_prev / self.peak)
-        H[nv:, nv:] += cfg.w_force * np.eye(ne)
+        H[nv:nv + ne, nv:nv + ne] += cfg.w_force * np.eye(ne)
+        H[nv + ne:, nv + ne:] += (cfg.w_activation + cfg.w_activation_rate) * np.eye(nm)
+        if nm:
+            g[nv + ne:] -= cfg.w_activation_rate * data.act[self.activation.actadr]
         self._contact_prior(data, held, H, g, i)
 
         rows, lo, up, eq = [At], [-1 - bt], [1 - bt], [np.zeros(len(bt), bool)]
@@ -212,21 +253,27 @@ class WholeBodyController:
             up.append(-h[self.passive_dofs])
             eq.append(np.ones(len(self.passive_dofs), bool))
         if ne:
-            aref, R = data.efc_aref[held], data.efc_R[held]
-            rows.append(np.hstack([J[held], np.diag(R * bw)]))
+            aref, Rc = data.efc_aref[held], data.efc_R[held]
+            rows.append(np.hstack([J[held], np.diag(Rc * bw), np.zeros((ne, nm))]))
             lo.append(aref)
             up.append(aref)
             eq.append(np.ones(ne, bool))
-            rows.append(np.hstack([np.zeros((ne, nv)), np.eye(ne)]))
+            rows.append(np.hstack([np.zeros((ne, nv)), np.eye(ne), np.zeros((ne, nm))]))
             lo.append(np.where(unilateral[held], 0.0, -INFINITY))
             up.append(np.full(ne, INFINITY))
             eq.append(np.zeros(ne, bool))
         fr = np.flatnonzero(free)
         if len(fr):
-            rows.append(np.hstack([J[fr], np.zeros((len(fr), ne))]))
+            rows.append(np.hstack([J[fr], np.zeros((len(fr), ne + nm))]))
             lo.append(data.efc_aref[fr])
             up.append(np.full(len(fr), INFINITY))
             eq.append(np.zeros(len(fr), bool))
+        if nm:  # the first step starts the muscles in the activation state its plan needs
+            a_lo, a_hi = (np.zeros(nm), np.ones(nm)) if first else self.activation.bounds(data)
+            rows.append(np.hstack([np.zeros((nm, nv + ne)), np.eye(nm)]))
+            lo.append(a_lo)
+            up.append(a_hi)
+            eq.append(np.zeros(nm, bool))
         x, ok = solve_qp(H, g, np.vstack(rows), np.concatenate(lo), np.concatenate(up),
                          np.concatenate(eq))
         if not ok:  # keep the previous controls for this step
@@ -242,6 +289,11 @@ class WholeBodyController:
         ctrl = np.zeros(m.nu)
         ctrl[self.motors] = tau / self.peak
         ctrl[self.residuals] = np.clip(wrench / self.residual_gear, -1.0, 1.0)
+        if nm:
+            self.planned_activation = x[nv + ne:]
+            if first:
+                data.act[self.activation.actadr] = self.planned_activation
+            ctrl[self.muscles] = self.activation.excitation(data, self.planned_activation)
         self.ctrl = ctrl
         return ctrl
 
@@ -277,4 +329,58 @@ class WholeBodyController:
             g -= w * D.T @ (est[k] / self.bw)
 
 
-__all__ = ["WholeBodyConfig", "WholeBodyController", "ControlReference"]
+class MuscleActivation:
+    """Force and activation dynamics of a model's muscles as the controller sees them (module doc)."""
+
+    def __init__(self, model: mujoco.MjModel, muscles: np.ndarray, substeps: int):
+        self.model, self.muscles = model, muscles
+        self.actadr = model.actuator_actadr[muscles]
+        self.tau_act, self.tau_deact = (model.actuator_dynprm[muscles, k].copy() for k in (0, 1))
+        first = model.actuator_actearly[muscles].astype(float)  # force from the next activation
+        #: physics steps of a control step as seen by the force: k = 0..n-1 (1..n with actearly)
+        self.k = np.arange(substeps)[None, :] + first[:, None]
+        self.dt = model.opt.timestep
+        self.t_mean = self.k.mean(axis=1) * self.dt  #: mean time into the step of the force (s)
+        self.passive = model.actuator_biastype[muscles] == mujoco.mjtBias.mjBIAS_MUSCLE
+
+    def force_terms(self, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(G, B, dG/dv) per muscle over the coming control step: force = G a + B + a0 dG/dv dv
+        (N, negative = tension), with G and B at the step's mean length (``l + v t``, ``t`` the
+        mean time into the step the force acts at) and ``dv`` = the change of the muscle's speed
+        by then (``t`` times its acceleration), which the plan's accelerations set."""
+        m = self.model
+        n = len(self.muscles)
+        gain, bias, dgain = np.empty(n), np.empty(n), np.empty(n)
+        eps = 1e-4  # m/s
+        for j, a in enumerate(self.muscles):
+            v = data.actuator_velocity[a]
+            L = data.actuator_length[a] + v * self.t_mean[j]
+            lr, acc0, prm = m.actuator_lengthrange[a], m.actuator_acc0[a], m.actuator_gainprm[a, :9]
+            gain[j] = mujoco.mju_muscleGain(L, v, lr, acc0, prm)
+            dgain[j] = (mujoco.mju_muscleGain(L, v + eps, lr, acc0, prm)
+                        - mujoco.mju_muscleGain(L, v - eps, lr, acc0, prm)) / (2 * eps)
+            bias[j] = (mujoco.mju_muscleBias(L, lr, acc0, m.actuator_biasprm[a, :9])
+                       if self.passive[j] else 0.0)
+        return gain, bias, dgain
+
+    def _rho(self, a0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean over the control step of the decay factor of (a - e), rising and falling."""
+        s = 0.5 + 1.5 * a0
+        decay = lambda tau: np.mean((1.0 - self.dt / np.maximum(tau, self.dt))[:, None] ** self.k, axis=1)
+        return decay(self.tau_act * s), decay(self.tau_deact / s)
+
+    def bounds(self, data: mujoco.MjData) -> tuple[np.ndarray, np.ndarray]:
+        """The mean activations reachable over the control step (excitation 0 and 1)."""
+        a0 = data.act[self.actadr]
+        rho_up, rho_down = self._rho(a0)
+        return rho_down * a0, rho_up * a0 + 1.0 - rho_up
+
+    def excitation(self, data: mujoco.MjData, planned: np.ndarray) -> np.ndarray:
+        """The excitation that gives the planned mean activation over the control step."""
+        a0 = data.act[self.actadr]
+        rho_up, rho_down = self._rho(a0)
+        rho = np.where(planned >= a0, rho_up, rho_down)
+        return np.clip(a0 + (planned - a0) / np.maximum(1.0 - rho, 1e-9), 0.0, 1.0)
+
+
+__all__ = ["WholeBodyConfig", "WholeBodyController", "ControlReference", "MuscleActivation"]

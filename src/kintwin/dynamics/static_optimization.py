@@ -96,12 +96,14 @@ class SOResult:
 
     def metrics(self) -> dict:
         """Reserve use per coordinate and overall, torque reproduction, activation summary."""
+        from ..analysis.metrics import reserve_pct
+
         per = {}
         for j, c in enumerate(self.coordinate_names):
             r = np.abs(self.reserve_nm[:, j])
             tot = np.abs(self.torque_target_nm[:, j])
             per[c] = {"mean_abs_reserve_nm": float(r.mean()), "max_abs_reserve_nm": float(r.max()),
-                      "reserve_pct_of_torque": float(100 * r.sum() / max(tot.sum(), 1e-12)),
+                      "reserve_pct_of_torque": reserve_pct(r, tot),
                       "mean_abs_torque_nm": float(tot.mean())}
         err = self.torque_muscles_nm + self.reserve_nm - self.torque_target_nm
         all_r = np.abs(self.reserve_nm)
@@ -114,8 +116,7 @@ class SOResult:
             "reserve_optimal_nm": self.options.reserve_optimal_nm,
             "reserve_mean_abs_nm": float(all_r.mean()),
             "reserve_max_abs_nm": float(all_r.max()),
-            "reserve_pct_of_torque": float(100 * all_r.sum()
-                                           / max(np.abs(self.torque_target_nm).sum(), 1e-12)),
+            "reserve_pct_of_torque": reserve_pct(all_r, self.torque_target_nm),
             "torque_balance_max_error_nm": float(np.abs(err).max()),
             "mean_activation": float(self.activation.mean()),
             "unconstrained_coordinates": self.unconstrained,

@@ -231,8 +231,7 @@ def collect(sims: list[Teaching], state: TrainState, beta: float, cfg: DistillCo
         q0[FREE_QPOS:] += rng.normal(0, cfg.start_noise_rad, nj)
         v0[FREE_QVEL:] += rng.normal(0, cfg.start_noise_rad_s, nj)
         dag = _Dagger(sim.teacher, student, beta, rng, cfg)
-        simulate(sim.model, cref, dag, n, start=start, qpos0=q0, qvel0=v0,
-                 motors=sim.teacher.motors, residuals=sim.teacher.residuals)
+        simulate(sim.model, cref, dag, n, start=start, qpos0=q0, qvel0=v0)
         tracked.append(len(dag.labels) * n / (len(cref.qpos) - 1 - start))
         obs += dag.obs
         labels += dag.labels
@@ -251,8 +250,7 @@ def evaluate(sims: list[Teaching], state: TrainState, starts: int = 4) -> dict:
         last = len(sim.cref.qpos) - 1
         for k in range(starts):
             start = (k * last // starts) // n * n
-            run = simulate(sim.model, sim.cref, student, n, start=start,
-                           motors=sim.teacher.motors, residuals=sim.teacher.residuals)
+            run = simulate(sim.model, sim.cref, student, n, start=start)
             end = last if run.completed else run.stopped_at
             done.append((end - start) / (last - start))
             q = np.asarray(run.recording.qpos)

@@ -49,6 +49,8 @@ LEGACY_NEGATED = ("knee_angle_r", "knee_angle_l")
 #: world frame, applied at the pelvis origin.
 RESIDUAL_ACTUATORS = ("residual_fx", "residual_fy", "residual_fz",
                       "residual_mx", "residual_my", "residual_mz")
+#: Name prefix of a muscle model's reserve motor on a muscle-driven coordinate (``reserve_<name>``).
+RESERVE_PREFIX = "reserve_"
 
 
 def mirror_name(name: str) -> str:

@@ -235,6 +235,51 @@ def fig_torques(results, events=None, reference_moments=None, panels=MOMENT_PANE
     return _finish(fig, list(axes), "% gait cycle" if use else "time (s)")
 
 
+#: Muscle panels of the activation figure: (muscle base name, title); gait2392 names.
+MUSCLE_PANELS = (
+    ("glut_max2", "Gluteus maximus"), ("glut_med2", "Gluteus medius"), ("iliacus", "Iliacus"),
+    ("rect_fem", "Rectus femoris"), ("vas_lat", "Vastus lateralis"), ("bifemlh", "Biceps femoris (long)"),
+    ("med_gas", "Gastrocnemius (medial)"), ("soleus", "Soleus"), ("tib_ant", "Tibialis anterior"),
+)
+#: A muscle is drawn "on" where its activation is above this fraction of its peak over the trial
+#: (and above ``ON_MIN_ACTIVATION``): the usual way to read on/off timing from EMG envelopes.
+ON_FRACTION_OF_PEAK = 0.25
+ON_MIN_ACTIVATION = 0.02
+
+
+def fig_activations(results, events=None, panels=MUSCLE_PANELS):
+    """Muscle activations (0-1) of a muscle-driven twin, both sides, with on/off bands at the top
+    of each panel (on: above ``ON_FRACTION_OF_PEAK`` of the trial's peak)."""
+    mus = results.muscles
+    t = results.time_s
+    cyc = _cycles_by_side(events, t[0], t[-1])
+    use = _use_cycles(cyc)
+    panels = [p for p in panels if any(n.startswith(p[0] + "_") for n in mus.names)]
+    fig, axes = _panel_grid(len(panels))
+    for ax, (name, title) in zip(axes, panels):
+        for k, s in enumerate(("r", "l")):
+            if f"{name}_{s}" not in mus.names:
+                continue
+            a = mus.activation[:, mus.names.index(f"{name}_{s}")]
+            _plot_series(ax, (t, t), None, a, s, cyc.get(s, []), use)
+            if use and not cyc.get(s):
+                continue
+            x, y = ((np.linspace(0, 100, N_POINTS), normalize(t, a, cyc[s]).mean(axis=0)) if use
+                    else (t, a))
+            on = y >= max(ON_FRACTION_OF_PEAK * a.max(), ON_MIN_ACTIVATION)
+            top = 1.0 - 0.07 * k
+            ax.fill_between(x, top - 0.055, top, where=on, color=SIDE_COLOR[s], alpha=0.55, lw=0,
+                            transform=ax.get_xaxis_transform())
+            if use:
+                _mark_foot_off(ax, events, cyc.get(s, []), s)
+        if not use:
+            _mark_events(ax, events, t[0], t[-1])
+        ax.set_ylim(0, 1.15)
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel("activation", fontsize=8)
+    return _finish(fig, list(axes), "% gait cycle" if use else "time (s)")
+
+
 def fig_grf(results, reference_grf=None):
     """Ground reaction forces per foot (% body weight) over time; force plates dashed."""
     bw = results.mass_kg * GRAVITY

@@ -426,6 +426,16 @@ def write_report(out_dir, results, metrics: dict, reference_motion, reference_gr
     figs.append(("Residuals (outside help)", F.fig_residuals(results),
                  "Help from outside the body at the pelvis. Dashed lines: 5 % BW (check) and "
                  "10 % BW (poor). Real people need none."))
+    if results.muscles is not None:
+        res = metrics.get("muscles", {}).get("reserve_pct_of_joint_torque", {})
+        worst = max(res.items(), key=lambda kv: kv[1], default=None)
+        figs.append(("Muscle activations", F.fig_activations(results, events),
+                     "Activations (0-1) the muscle-driven twin used, right red, left blue. Bands at "
+                     f"the top: when the muscle is on (above {F.ON_FRACTION_OF_PEAK:.0%} of its peak"
+                     " in this trial; upper band right, lower band left)."
+                     + (f" Reserve torques (what the muscles did not produce) are at most "
+                        f"{worst[1]:.1f} % of the joint moment ({worst[0]}); see reserves.sto."
+                        if worst else "")))
     rows = [("twin", twin_events), ("reference", events)]
     figs.append(("Foot contacts", F.fig_gait_events(rows, float(results.time_s[0]),
                                                      float(results.time_s[-1])),

@@ -40,6 +40,7 @@ class TrialJob:
     end: float | None = None
     video: bool = False  # an animated GIF of the twin beside the reference in the report
     controller: str | None = None  # "policy", "qp", or None: the policy where it fits the model
+    muscles: str | None = None  # an .osim whose muscles drive legs and trunk (controller "qp")
 
 
 def expand_trials(items: list[str]) -> list[str]:
@@ -141,6 +142,9 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
     motion, skeleton, model, ref_grf = c.motion, c.skeleton, c.model, c.reference_grf
     subject = (float(skeleton.height_m), float(skeleton.mass_kg))
     controller, policy = job.controller, None
+    if job.muscles and controller != "qp":
+        raise InputError("the muscle-driven twin is driven by the whole-body controller",
+                         advice="use --controller qp (the default with --muscles)")
     if controller in (None, "policy"):
         from .runner import load_policy
 
@@ -176,8 +180,17 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
         from .controlled import run_controlled_twin
 
         what = "policy distilled from the whole-body controller" if distilled else "whole-body controller"
+        drive = None
+        if job.muscles:
+            from ..models.osim import osim_segment_scales
+            from .controlled import MuscleDrive
+
+            what = "whole-body controller, muscle-driven"
+            scales = osim_segment_scales(job.subject.osim) or None if job.subject.osim else None
+            drive = MuscleDrive(job.muscles, body_scales=scales)
+            say(f"[{name}] building the muscle model ...", flush=True)
         say(f"[{name}] running the twin ({what}) over {span:.2f} s ...", flush=True)
-        tw = run_controlled_twin(skeleton, motion, progress=progress, policy=policy)
+        tw = run_controlled_twin(skeleton, motion, progress=progress, policy=policy, muscles=drive)
         model, results, reference = tw.model, tw.results, tw.reference
         completed, terminated_at = tw.completed, tw.terminated_at_s
     say(f"[{name}] scoring and writing the outputs ...", flush=True)

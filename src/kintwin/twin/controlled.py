@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import mujoco
 import numpy as np
@@ -31,6 +32,8 @@ import numpy as np
 from ..control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController
 from ..dynamics.contact_estimation import ContactOptions, solve_contact_forces
 from ..models.build import SimOptions, build_spec
+from ..models.coordinates import RESERVE_PREFIX
+from ..models.muscles import muscle_actuators
 from ..models.skeleton import Skeleton
 from ..motion.motion import Motion
 from ..sim import floor
@@ -63,11 +66,48 @@ class ControlledTwin:
     info: dict
 
 
+@dataclass(frozen=True)
+class MuscleDrive:
+    """Drive legs and trunk with the muscles of an OpenSim model (``models/muscles.py``): arms and
+    neck keep torque motors, each muscle-driven coordinate gets a reserve motor (gear
+    ``reserve_nm``, the controller's last resort before the pelvis residual).
+
+    The toe joints (``torque_coordinates``) keep a torque motor beside their muscles: in the
+    simulation the ground pushes on the toes, and the toe flexors that would resist it also
+    plantarflex the ankle and invert the foot (measured on subject01: 5 N*m mean, 30 N*m peak mtp
+    reserve and tibialis anterior co-contracting at full activation against them). The plantar
+    fascia and the toe joint's passive structures carry that torque in a foot; OpenSim's gait
+    models lock the joint."""
+
+    source: str | Path  #: the ``.osim`` whose muscles are put on the skeleton
+    reserves_nm: float = 500.0  #: reserve motor gear (N*m); their use is penalised, not bounded
+    passive: bool = False  #: passive fibre forces (off, as OpenSim's static optimization: the
+    #: rigid-tendon quadriceps are overstretched in swing)
+    body_scales: dict | None = None  #: the skeleton's segment scales (``--osim`` skeletons)
+    torque_coordinates: tuple[str, ...] = ("mtp_angle_r", "mtp_angle_l")
+
+    def spec(self, skeleton: Skeleton, options: SimOptions) -> tuple[mujoco.MjSpec, object]:
+        from ..models.muscles import MuscleOptions, build_muscle_spec
+
+        spec, info = build_muscle_spec(skeleton, self.source, MuscleOptions(reserves_nm=self.reserves_nm),
+                                       sim_options=options, skeleton_body_scales=self.body_scales)
+        for c in self.torque_coordinates:  # the reserve becomes the joint's torque motor
+            if c in info.muscle_coordinates:
+                spec.actuator(RESERVE_PREFIX + c).name = c
+        if not self.passive:
+            for name in info.muscle_names:
+                spec.actuator(name).biastype = mujoco.mjtBias.mjBIAS_NONE  # no passive force
+        return spec, info
+
+
 def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
-            options: SimOptions | None = None):
+            options: SimOptions | None = None, muscles: MuscleDrive | None = None):
     """(calibrated model, ControlReference, reference TrialReference, info) for a trial."""
     opts = options or CONTROLLER_SIM_OPTIONS
-    spec = build_spec(skeleton, opts)
+    if muscles is None:
+        spec, muscle_info = build_spec(skeleton, opts), None
+    else:
+        spec, muscle_info = muscles.spec(skeleton, opts)
     model0 = spec.compile()
     rate = 1.0 / model0.opt.timestep
     with warnings.catch_warnings():
@@ -90,10 +130,14 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
                                    keep_armature=True, height_m=skeleton.height_m)
     prior_index = np.minimum(np.searchsorted(frames, np.arange(len(ref.qpos))), len(frames) - 1)
     cref = ControlReference(ref.qpos, ref.qvel, ref.qacc, [p.geom for p in est.points],
-                            est.forces, prior_index, feedforward_ctrl(model, est))
+                            est.forces, prior_index,
+                            feedforward_ctrl(model, est) if muscles is None else None)
     info = {"sole_calibration_mm": calib.to_dict(), "contact_depth_m": CONTACT_DEPTH_M, "stance_clearance_before": before,
             "stance_clearance": after, "floor_shift_m": ref.floor_shift_m,
             "belt_velocity_mps": list(ref.belt_velocity), "contact_prior_qp_failures": est.qp_failures}
+    if muscle_info is not None:
+        info["muscle_model"] = {**muscle_info.summary(), "reserve_gear_nm": muscles.reserves_nm,
+                                "passive_fibre_force": muscles.passive}
     return model, cref, ref, info
 
 
@@ -116,16 +160,25 @@ def lost_track(data: mujoco.MjData, target_qpos: np.ndarray) -> bool:
 
 
 def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int, start: int = 0,
-             qpos0=None, qvel0=None, bar=None, motors=None, residuals=None) -> Run:
+             qpos0=None, qvel0=None, bar=None) -> Run:
     """Step ``drive(data, i) -> ctrl`` (i: the reference frame of the state) every ``substeps``
     physics steps from reference frame ``start`` (state ``qpos0``/``qvel0``, default the
-    reference's) to the end of the reference or until tracking is lost."""
+    reference's) to the end of the reference or until tracking is lost. Recorded per control step
+    (means over its physics steps): the generalized actuator force on each motor's coordinate (the
+    joint moment: motor, or muscles + reserve), the pelvis residual, the foot sensors, and for a
+    muscle model each muscle's activation and tension and each reserve's torque."""
     data = mujoco.MjData(model)
     data.qpos[:] = cref.qpos[start] if qpos0 is None else qpos0
     data.qvel[:] = cref.qvel[start] if qvel0 is None else qvel0
     mujoco.mj_forward(model, data)
     n = substeps
     steps = (len(cref.qpos) - 1 - start) // n
+    joint = model.actuator_trntype == mujoco.mjtTrn.mjTRN_JOINT
+    dofs = model.jnt_dofadr[model.actuator_trnid[joint, 0]]
+    residuals = np.flatnonzero(model.actuator_trntype == mujoco.mjtTrn.mjTRN_SITE)
+    muscles = muscle_actuators(model)
+    reserves = np.array([a for a in np.flatnonzero(joint)
+                         if model.actuator(int(a)).name.startswith(RESERVE_PREFIX)], int)
     rec = Recording()
     gear = np.abs(model.actuator_gear).max(axis=1)
     sens = np.zeros((n, model.nsensordata))
@@ -133,15 +186,20 @@ def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int
     for k in range(steps):
         i = start + k * n
         data.ctrl[:] = drive(data, i)
-        force = np.zeros(model.nu)
+        force, qfrc, act = np.zeros(model.nu), np.zeros(model.nv), np.zeros(model.na)
         for s in range(n):
             mujoco.mj_step(model, data)
             sens[s] = data.sensordata
             force += data.actuator_force
-        force *= gear / n
+            qfrc += data.qfrc_actuator
+            act += data.act
+        force /= n
         if lost_track(data, cref.qpos[i + n]):
             return Run(rec, False, i + n, float(-1000 * sink[0] / max(sink[1], 1e-9)))
-        rec.add(data.qpos, force[motors], force[residuals], sens)
+        rec.add(data.qpos, qfrc[dofs] / n, force[residuals] * gear[residuals], sens)
+        if len(muscles):
+            rec.add_muscles(act[model.actuator_actadr[muscles]] / n, -force[muscles],
+                            force[reserves] * gear[reserves])
         for c in range(data.ncon):  # contact penetration weighted by normal force
             mujoco.mj_contactForce(model, data, c, cforce)
             sink[0] += cforce[0] * data.contact[c].dist
@@ -169,13 +227,17 @@ def feedforward_ctrl(model: mujoco.MjModel, est) -> np.ndarray:
 
 
 def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig | None = None,
-                        progress: bool = False, policy=None) -> ControlledTwin:
+                        progress: bool = False, policy=None,
+                        muscles: MuscleDrive | None = None) -> ControlledTwin:
     """Simulate the whole trial under the whole-body controller (module doc), or under a policy
-    distilled from it (``policy``: a ``learn.distill.DistilledPolicy``; no controller in the loop)."""
+    distilled from it (``policy``: a ``learn.distill.DistilledPolicy``; no controller in the loop);
+    ``muscles``: the muscle-driven model (the controller then plans muscle activations)."""
     cfg = config or WholeBodyConfig()
+    if policy is not None and muscles is not None:
+        raise ValueError("a distilled policy drives the torque model, not the muscle model")
     check_trial_span(motion, 0.1, "at least 0.1 s of motion")
     t0 = time.perf_counter()
-    model, cref, ref, info = prepare(skeleton, motion, cfg)
+    model, cref, ref, info = prepare(skeleton, motion, cfg, muscles=muscles)
     t_prep = time.perf_counter() - t0
     ctl = WholeBodyController(model, cref, skeleton.height_m, cfg)
     drive = ctl if policy is None else policy.driver(model, cref, (skeleton.height_m, skeleton.mass_kg))
@@ -186,7 +248,7 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
 
         bar = tqdm(total=(len(cref.qpos) - 1) // n, desc="controller twin", unit="step", leave=False)
     t1 = time.perf_counter()
-    run = simulate(model, cref, drive, n, bar=bar, motors=ctl.motors, residuals=ctl.residuals)
+    run = simulate(model, cref, drive, n, bar=bar)
     if bar is not None:
         bar.close()
     wall = time.perf_counter() - t1
@@ -197,6 +259,8 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
         raise ValueError("the controller twin lost track in its first control steps: nothing to report")
     dt = 1.0 / cfg.control_rate_hz
     time_s = motion.time_s[0] + dt * np.arange(1, len(rec) + 1)
+    what = ("whole-body controller" if muscles is None else "whole-body controller, muscles"
+            ) if policy is None else "policy distilled from the whole-body controller"
     info.update({"controller": "qp" if policy is None else "distilled policy",
                  "completed": completed, "terminated_at_s": terminated_at,
                  "control_rate_hz": cfg.control_rate_hz, "qp_failures": ctl.failures,
@@ -205,8 +269,7 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
                  "prepare_s": t_prep, "simulate_s": wall,
                  "realtime_factor": float(time_s[-1] - motion.time_s[0]) / max(wall, 1e-9)})
     results = rec.results(model, time_s, motion, (skeleton.height_m, float(model.body_mass.sum())),
-                          "kintwin twin (whole-body controller)" if policy is None else
-                          "kintwin twin (policy distilled from the whole-body controller)", info)
+                          f"kintwin twin ({what})", info)
     # the reference the twin tracked, unfiltered, aligned as it was (floor, belt), frame 0 first
     m = motion.resampled(cfg.control_rate_hz) if motion.n_frames > 1 else motion
     with warnings.catch_warnings():

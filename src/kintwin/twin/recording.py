@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import mujoco
 import numpy as np
 
-from ..analysis.results import Results
-from ..models.coordinates import RESIDUAL_ACTUATORS
+from ..analysis.results import MuscleActivity, Results
+from ..models.coordinates import RESERVE_PREFIX, RESIDUAL_ACTUATORS
 from ..motion import frames
 from ..motion.grf import GroundReactions
 from ..motion.motion import Motion
@@ -31,12 +31,20 @@ class Recording:
     torque: list = field(default_factory=list)
     residual: list = field(default_factory=list)
     sensordata: list = field(default_factory=list)
+    activation: list = field(default_factory=list)  # muscle models: per muscle (0-1)
+    tension: list = field(default_factory=list)  # per muscle, N (positive = pulling)
+    reserve: list = field(default_factory=list)  # per reserve motor, N*m
 
     def add(self, qpos, torque, residual, sensordata) -> None:
         self.qpos.append(np.array(qpos, float))
         self.torque.append(np.array(torque, float))
         self.residual.append(np.array(residual, float))
         self.sensordata.append(np.array(sensordata, float))
+
+    def add_muscles(self, activation, tension_n, reserve_nm) -> None:
+        self.activation.append(np.array(activation, float))
+        self.tension.append(np.array(tension_n, float))
+        self.reserve.append(np.array(reserve_nm, float))
 
     def __len__(self) -> int:
         return len(self.qpos)
@@ -48,7 +56,17 @@ class Recording:
                                source_file=method,
                                source_convention=motion.source_convention)
         motors = np.flatnonzero(model.actuator_trntype == mujoco.mjtTrn.mjTRN_JOINT)
-        names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_ACTUATOR, int(i)) for i in motors]
+        names = [model.joint(int(model.actuator_trnid[a, 0])).name for a in motors]
+        muscles = None
+        if self.activation:
+            from ..models.muscles import muscle_actuators
+
+            actuator = lambda a: model.actuator(int(a)).name
+            muscles = MuscleActivity(
+                names=[actuator(a) for a in muscle_actuators(model)],
+                activation=np.array(self.activation), force_n=np.array(self.tension),
+                reserve_names=[actuator(a) for a in motors if actuator(a).startswith(RESERVE_PREFIX)],
+                reserve_nm=np.array(self.reserve))
         res = np.array(self.residual)
         loads = foot_wrench_series(model, np.array(self.sensordata))
         grf = GroundReactions(time_s=np.asarray(time_s, float),
@@ -60,4 +78,5 @@ class Recording:
                        residual_force_n=frames.mujoco_to_osim_vec(res[:, :3]),
                        residual_moment_nm=frames.mujoco_to_osim_vec(res[:, 3:]),
                        mass_kg=float(subject[1]), height_m=float(subject[0]), method=method,
-                       info={**info, "residual_actuators": list(RESIDUAL_ACTUATORS)})
+                       info={**info, "residual_actuators": list(RESIDUAL_ACTUATORS)},
+                       muscles=muscles)
