@@ -25,6 +25,15 @@ What is measured (written to ``bench/results/muscles.json``):
    and end-to-end (states + loop).
 
     .venv/bin/python bench/bench_muscles.py
+
+``--shipped`` instead measures the SHIPPED muscle model (generic gait2392,
+``kintwin.models.muscles.SHIPPED_MUSCLES``, the default when no muscle file is given): build time
+and the moment arms of item 2 on (a) the generic-size skeleton (1.80 m) against the shipped file
+itself, (b) the built-in skeleton of subject01's height and mass and (c) the built-in skeleton with
+subject01's segment scales, both against subject01's scaled gait2392 .osim. Writes
+``bench/results/muscles_shipped.json`` (a few seconds):
+
+    .venv/bin/python bench/bench_muscles.py --shipped
 """
 
 from __future__ import annotations
@@ -42,7 +51,7 @@ import numpy as np
 
 from kintwin.dynamics.static_optimization import SOOptions, read_torques, static_optimization
 from kintwin.models.anthropometry import default_skeleton
-from kintwin.models.muscles import build_muscle_model
+from kintwin.models.muscles import SHIPPED_MUSCLES, build_muscle_model
 from kintwin.models.osim import osim_segment_scales
 from kintwin.models.osim_muscles import read_osim_muscles
 from kintwin.motion.kinematics_io import read_motion
@@ -168,7 +177,8 @@ def _opensim_python() -> str | None:
         return None
 
 
-def moment_arms(om, model, info):
+def moment_arms(om, model, info, osim=OSIM):
+    """Moment arms of ``model`` against the .osim file ``osim`` (read as ``om``), see item 2."""
     poses = []  # (coordinate, canonical angle)
     for coord, (lo, hi) in ROM_DEG.items():
         poses += [(coord, float(a)) for a in np.deg2rad(np.linspace(lo, hi, 9))]
@@ -183,7 +193,7 @@ def moment_arms(om, model, info):
         with tempfile.TemporaryDirectory() as tmp:
             req, res, script = (Path(tmp) / n for n in ("req.json", "res.json", "oracle.py"))
             script.write_text(ORACLE)
-            req.write_text(json.dumps({"model": str(OSIM), "poses": file_q, "muscles": muscles}))
+            req.write_text(json.dumps({"model": str(osim), "poses": file_q, "muscles": muscles}))
             p = subprocess.run([exe, str(script), str(req), str(res)], capture_output=True, text=True)
             if p.returncode == 0:
                 ref = json.loads(res.read_text())
@@ -223,10 +233,41 @@ def moment_arms(om, model, info):
             "per_pair_max_err_cm": {k: round(v["max_err_cm"], 2) for k, v in per.items()}}
 
 
+def shipped():
+    """The shipped generic gait2392 scaled to three skeletons; moment arms vs the .osim files."""
+    gen, subj = read_osim_muscles(SHIPPED_MUSCLES), read_osim_muscles(OSIM)
+    cases = [("generic_1.80m_skeleton_vs_shipped_file", default_skeleton(1.80, 75.0), gen,
+              SHIPPED_MUSCLES),
+             ("subject01_height_mass_skeleton_vs_subject01_osim", default_skeleton(1.803, 72.6),
+              subj, OSIM),
+             ("subject01_segment_scaled_skeleton_vs_subject01_osim",
+              default_skeleton(1.803, 72.6, segment_scales=osim_segment_scales(OSIM)), subj, OSIM)]
+    res = {"muscle_file": str(SHIPPED_MUSCLES.relative_to(REPO)), "variants": {}}
+    for label, skel, ref, path in cases:
+        t0 = time.perf_counter()
+        model, info = build_muscle_model(skel, gen)
+        build_s = time.perf_counter() - t0
+        ma = moment_arms(ref, model, info, path)
+        res["variants"][label] = {"muscles": len(info.muscles), "skipped": info.skipped,
+                                  "build_s": build_s, "approximations": info.approximations,
+                                  "moment_arms": ma}
+        print(f"{label}: {len(info.muscles)} muscles, built in {build_s:.2f} s; moment arms "
+              f"({ma['reference']}): {100 * ma['samples_within_1cm_or_20pct']:.1f} % of "
+              f"{ma['samples']} samples within 1 cm or 20 %, max error {ma['max_error_cm']:.2f} cm; "
+              f"failing: {sorted(ma['failing_pairs'])}")
+    out = REPO / "bench" / "results" / "muscles_shipped.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2, default=float) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
 def main():
     if not OSIM.is_file():
         print(f"skipping: {OSIM} not found (../shared/data absent)")
         return 0
+    if "--shipped" in sys.argv[1:]:
+        return shipped()
     om, model, info, build_s = build()
     mot = read_motion(W / "gait2392" / "subject01_walk1_ik.mot")
     tq = read_torques(W / "gait2392" / "ID_InverseDynamicsOutput.sto",

@@ -15,6 +15,7 @@ import mujoco
 import numpy as np
 import pytest
 
+from conftest import MOMENT_ARM_POSES, moment_arm_misfits, muscle_moment_arms
 from kintwin.cli import main as cli_main
 from kintwin.dynamics.static_optimization import (SOOptions, TorqueTable, read_torques,
                                                   static_optimization, write_static_optimization)
@@ -144,23 +145,6 @@ def synthetic(tmp_path_factory):
     path = write_synthetic_osim(tmp_path_factory.mktemp("osim") / "synthetic.osim")
     model, info = build_muscle_model(default_skeleton(1.75, 70.0), path)
     return path, model, info
-
-
-def _moment_arms(model, q: dict[str, float]) -> dict[tuple[str, str], float]:
-    """{(muscle, coordinate): moment arm (m)} = -dL/dq at the pose (canonical coordinates)."""
-    d = mujoco.MjData(model)
-    for c, v in q.items():
-        d.qpos[model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, c)]] = v
-    mujoco.mj_forward(model, d)
-    J = np.zeros((model.nu, model.nv))
-    mujoco.mju_sparse2dense(J, d.actuator_moment, d.moment_rownnz, d.moment_rowadr, d.moment_colind)
-    out = {}
-    for a in muscle_actuators(model):
-        mname = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_ACTUATOR, a)
-        for j in range(1, model.njnt):
-            out[(mname, mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j))] = \
-                -J[a, model.jnt_dofadr[j]]
-    return out
 
 
 # Known actions at the neutral pose (all coordinates 0), as the sign of the moment arm -dL/dq, in
@@ -319,7 +303,7 @@ def _side_sign(base_coord: str, side: str) -> int:
 def _check_signs(model, min_abs=0.002):
     """(number of (muscle, coordinate) pairs checked, failures) for the model's muscles that
     EXPECTED_SIGNS knows: the sign of each moment arm at the neutral pose, |r| >= ``min_abs`` m."""
-    arms = _moment_arms(model, {})
+    arms = muscle_moment_arms(model, {})
     checked, wrong = 0, []
     for a in muscle_actuators(model):
         m = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_ACTUATOR, a)
@@ -520,8 +504,6 @@ def test_cli_model_and_muscles(synthetic, tmp_path, capsys):
     info = json.loads(capsys.readouterr().out)
     assert info["muscles"]["count"] == 2 * len(MUSCLES)
     assert "soleus_r" in info["muscles"]["names"]
-    assert cli_main(["model", "--muscles", "--height", "1.75", "--mass", "70"]) == 2  # no .osim
-    capsys.readouterr()
     # muscles: a trial + a kintwin torques.sto
     from kintwin.motion.kinematics_io import write_motion
 
@@ -574,20 +556,5 @@ def test_gait2392_moment_arm_signs(gait2392):
 def test_gait2392_moment_arms_match_the_file(gait2392):
     """Hip, knee and ankle moment arms within 1 cm or 20 % of the file model's own paths."""
     om, model, info = gait2392
-    cases = {"hip_flexion_r": np.deg2rad([-10, 10, 30]), "knee_angle_r": np.deg2rad([5, 30, 60]),
-             "ankle_angle_r": np.deg2rad([-20, 0, 15])}
-    bad = []
-    for coord, angles in cases.items():
-        for ang in angles:
-            arms = _moment_arms(model, {coord: ang})
-            q = om.canonical_to_file({coord: ang})
-            sign = -1.0 if coord in om.legacy_knees else 1.0
-            for mp in info.muscles:
-                if not mp.name.endswith("_r") or coord not in mp.coordinates:
-                    continue
-                ref = sign * om.moment_arm(mp.name, coord, q)
-                err = abs(arms[(mp.name, coord)] - ref)
-                if err > 0.01 and err > 0.2 * abs(ref):
-                    bad.append(f"{mp.name} {coord} {np.rad2deg(ang):.0f} deg: "
-                               f"{100 * arms[(mp.name, coord)]:.2f} vs {100 * ref:.2f} cm")
+    _, bad = moment_arm_misfits(om, model, info, MOMENT_ARM_POSES)
     assert len(bad) <= 2, "\n".join(bad)

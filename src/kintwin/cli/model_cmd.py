@@ -19,7 +19,8 @@ def add_arguments(p):
     p.add_argument("--out", type=Path, help="write the model as MuJoCo MJCF XML (NAME.xml)")
     p.add_argument("--muscles", action="store_true",
                    help="the muscle-driven model: legs and trunk driven by the Hill-type muscles "
-                        "of --muscles-osim, arms and neck by torque motors")
+                        "of --muscles-osim (default: the shipped gait2392), arms and neck by "
+                        "torque motors")
     add_muscle_arguments(p)
 
 

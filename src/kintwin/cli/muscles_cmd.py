@@ -1,8 +1,9 @@
 """kintwin muscles: muscle activations of a trial by static optimization on the muscle model.
 
 The muscle-driven model (``models.muscles``) is kintwin's skeleton with the muscles of an OpenSim
-``.osim`` model you supply (``--muscles-osim``, or the ``KINTWIN_MUSCLES_OSIM`` environment
-variable; with ``--osim`` that file is used by default). Joint torques come from ``--torques``
+``.osim`` model: ``--muscles-osim``, else the ``KINTWIN_MUSCLES_OSIM`` environment variable, else
+the ``--osim`` model, else the shipped generic gait2392 (``models.muscles.SHIPPED_MUSCLES``, scaled
+to the subject's skeleton). Joint torques come from ``--torques``
 (a kintwin ``torques.sto`` or an OpenSim inverse dynamics ``.sto``), else from inverse dynamics
 of the trial (with ``--grf``: measured ground reactions; without: estimated contacts).
 """
@@ -25,16 +26,19 @@ HELP = ("muscle activations by static optimization (min sum of squared activatio
 def add_muscle_arguments(p) -> None:
     p.add_argument("--muscles-osim", type=Path, default=None,
                    help="OpenSim model (.osim, 4.x) whose muscles are put on the skeleton "
-                        "(default: $KINTWIN_MUSCLES_OSIM, else the --osim model)")
+                        "(default: $KINTWIN_MUSCLES_OSIM, else the --osim model, else kintwin's "
+                        "shipped generic gait2392, 92 muscles)")
 
 
 def muscles_osim_path(args) -> Path:
     path = getattr(args, "muscles_osim", None) or os.environ.get("KINTWIN_MUSCLES_OSIM") \
         or getattr(args, "osim", None)
     if not path:
-        raise ValueError("the muscle model needs an OpenSim model with muscles: pass --muscles-osim "
-                         "PATH (e.g. a scaled gait2392 .osim) or set KINTWIN_MUSCLES_OSIM; kintwin "
-                         "ships no muscle data")
+        from ..models.muscles import SHIPPED_MUSCLES, SHIPPED_MUSCLES_CREDITS
+
+        print(f"note: no --muscles-osim: using kintwin's shipped muscles, {SHIPPED_MUSCLES_CREDITS}, "
+              "scaled to the subject", file=sys.stderr, flush=True)
+        return SHIPPED_MUSCLES
     if not Path(path).is_file():
         raise FileNotFoundError(f"no such file: {path}")
     return Path(path)

@@ -13,8 +13,11 @@ skeleton, coordinate names and conventions (every ``Motion`` runs on both models
 against OpenSim's static optimization of the same model).
 
 Licences of the parts used: kintwin code (Apache-2.0); MuJoCo (Apache-2.0); NumPy/SciPy (BSD).
-NO muscle data ship with kintwin: the user supplies the ``.osim`` file (e.g. OpenSim's gait2392,
-CC BY 3.0, Delp et al. 1990 / Anderson & Pandy 1999 / Thelen 2003: cite them when you use it).
+Muscle data: kintwin ships OpenSim's GENERIC gait2392 model (92 Thelen 2003 muscles, CC BY 3.0,
+Delp et al. 1990 / Anderson & Pandy 1999, 2001 / Thelen 2003: cite them when you use it), trimmed
+to bodies, joints and muscles (``SHIPPED_MUSCLES``, ``kintwin/data/CREDITS.md``,
+``bench/make_shipped_muscles.py``); it is the default source. A user ``.osim`` (e.g. a scaled
+model of the subject) replaces it.
 
 What the builder does (``build_muscle_spec``)
 ---------------------------------------------
@@ -28,7 +31,8 @@ What the builder does (``build_muscle_spec``)
 * Scaling (consistent with the torque model): each path point is scaled by the ratio of the
   skeleton body's length scale to the file body's scale (both relative to generic gait2392: the
   skeleton's from its joint offsets against ``default_skeleton(1.80 m)``, the file's from the
-  Scale tool's geometry scale factors, ``osim.osim_segment_scales``). Optimal fibre length and
+  Scale tool's geometry scale factors, ``osim.osim_segment_scales``; a body without geometry takes
+  its parent's, 1 at the root, so the shipped generic file is at scale 1). Optimal fibre length and
   tendon slack length are multiplied by ``k = L_mujoco / L_osim`` at the neutral pose (all
   coordinates 0), as OpenSim's Scale tool does; this also absorbs the small path-length offsets of
   the approximations below, so the normalised fibre length at the neutral pose equals OpenSim's.
@@ -84,6 +88,11 @@ from .muscle_paths import SkeletonFK, fit_points, path_lengths, sample_poses
 from .osim_muscles import MuscleDef, OsimMuscleModel, read_osim_muscles
 from .skeleton import Skeleton
 
+#: kintwin's shipped muscle source: OpenSim's generic (unscaled) gait2392, trimmed (CC BY 3.0).
+SHIPPED_MUSCLES = Path(__file__).resolve().parents[1] / "data" / "gait2392_muscles.osim"
+#: One line of credits for the shipped muscles (printed by the CLI when it uses them).
+SHIPPED_MUSCLES_CREDITS = ("OpenSim gait2392, generic, 92 muscles (CC BY 3.0; Delp et al. 1990, "
+                           "Anderson & Pandy 1999/2001, Thelen 2003)")
 #: Coordinates that stay torque-driven in the muscle model (arms and neck).
 TORQUE_DRIVEN = frozenset(ARM_R + ARM_L + TRUNK_COORDINATES[3:])
 #: MuJoCo ``range`` of the normalised fibre length mapped onto ``lengthrange`` (any r0 < r1 gives
@@ -263,18 +272,19 @@ def _crossed(skel: Skeleton, bodies: list[str]) -> list[str]:
 
 
 # --- the builder -----------------------------------------------------------------------------------
-def build_muscle_spec(skeleton: Skeleton, osim: str | Path | OsimMuscleModel,
+def build_muscle_spec(skeleton: Skeleton, osim: str | Path | OsimMuscleModel | None = None,
                       options: MuscleOptions | None = None, sim_options: SimOptions | None = None,
                       skeleton_body_scales: dict[str, float] | None = None
                       ) -> tuple[mujoco.MjSpec, MuscleModelInfo]:
     """The muscle-driven ``MjSpec`` of ``skeleton`` with the muscles of an ``.osim`` file.
 
+    ``osim``: default ``SHIPPED_MUSCLES`` (generic gait2392, scaled here to the skeleton).
     ``skeleton_body_scales``: the skeleton's per-body scales relative to generic gait2392 (default:
     estimated by ``skeleton_scales``; pass ``osim.osim_segment_scales(path)`` for a skeleton loaded
     from that ``.osim``).
     """
     opt = options or MuscleOptions()
-    om = osim if isinstance(osim, OsimMuscleModel) else read_osim_muscles(osim)
+    om = osim if isinstance(osim, OsimMuscleModel) else read_osim_muscles(osim or SHIPPED_MUSCLES)
     spec = build_spec(skeleton, sim_options)
     bodies = {b.name: b for b in skeleton.bodies}
     sk_scale = skeleton_body_scales or skeleton_scales(skeleton)
@@ -472,7 +482,7 @@ def _add_pulley(spec, skel: Skeleton, om: OsimMuscleModel, m: MuscleDef, p, prev
     return gname
 
 
-def build_muscle_model(skeleton: Skeleton, osim: str | Path | OsimMuscleModel,
+def build_muscle_model(skeleton: Skeleton, osim: str | Path | OsimMuscleModel | None = None,
                        options: MuscleOptions | None = None, sim_options: SimOptions | None = None,
                        skeleton_body_scales: dict[str, float] | None = None
                        ) -> tuple[mujoco.MjModel, MuscleModelInfo]:
