@@ -84,7 +84,7 @@ def test_stairs_are_refused_with_a_clear_message(tmp_path, capsys):
 
 
 # --- the controller recovers a forward simulation ------------------------------------------------
-def _forward_simulation(duration_s: float = 2.0):
+def _forward_simulation(duration_s: float = 2.0, muscles=None):
     """A trial made by forward simulation of the model in MuJoCo, feet on the floor: standing,
     swinging the arms in opposition and bending the knees and trunk, driven by the controller
     (which balances it) from a kinematic sketch of that movement. Returns the skeleton, the
@@ -109,7 +109,8 @@ def _forward_simulation(duration_s: float = 2.0):
     sketch = Motion.from_qpos(model, t, qpos, source_file="sketch")
     sketch.subject.height_m, sketch.subject.mass_kg = 1.75, 70.0
     # the residual made (nearly) unusable: the movement is produced by the joints and the floor
-    sim = run_controlled_twin(skeleton, sketch, WholeBodyConfig(w_residual=1e8, w_residual_moment=1e8))
+    sim = run_controlled_twin(skeleton, sketch, WholeBodyConfig(w_residual=1e8, w_residual_moment=1e8),
+                              muscles=muscles)
     assert sim.completed
     r = sim.results
     keep = np.arange(0, len(r.time_s), 4)[:-1]  # 250 Hz -> ~60 Hz
@@ -117,6 +118,8 @@ def _forward_simulation(duration_s: float = 2.0):
                     source_file="forward simulation")
     motion.subject.height_m, motion.subject.mass_kg = 1.75, 70.0
     fy = np.stack([r.grf.force_n[side][:, 1] for side in ("r", "l")], axis=1)
+    if muscles is not None:
+        return skeleton, motion, r
     return skeleton, motion, r.time_s, r.torque_nm, r.coordinate_names, fy, r.residual_force_n
 
 

@@ -290,7 +290,7 @@ class WholeBodyController:
         ctrl[self.motors] = tau / self.peak
         ctrl[self.residuals] = np.clip(wrench / self.residual_gear, -1.0, 1.0)
         if nm:
-            self.planned_activation = x[nv + ne:]
+            self.planned_activation = np.clip(x[nv + ne:], 0.0, 1.0)  # QP round-off
             if first:
                 data.act[self.activation.actadr] = self.planned_activation
             ctrl[self.muscles] = self.activation.excitation(data, self.planned_activation)

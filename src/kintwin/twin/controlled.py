@@ -33,7 +33,7 @@ from ..control.wholebody import ControlReference, WholeBodyConfig, WholeBodyCont
 from ..dynamics.contact_estimation import ContactOptions, solve_contact_forces
 from ..models.build import SimOptions, build_spec
 from ..models.coordinates import RESERVE_PREFIX
-from ..models.muscles import muscle_actuators
+from ..models.muscles import SHIPPED_MUSCLES, muscle_actuators
 from ..models.skeleton import Skeleton
 from ..motion.motion import Motion
 from ..sim import floor
@@ -79,7 +79,7 @@ class MuscleDrive:
     fascia and the toe joint's passive structures carry that torque in a foot; OpenSim's gait
     models lock the joint."""
 
-    source: str | Path  #: the ``.osim`` whose muscles are put on the skeleton
+    source: str | Path = SHIPPED_MUSCLES  #: the ``.osim`` whose muscles are put on the skeleton
     reserves_nm: float = 500.0  #: reserve motor gear (N*m); their use is penalised, not bounded
     passive: bool = False  #: passive fibre forces (off, as OpenSim's static optimization: the
     #: rigid-tendon quadriceps are overstretched in swing)
