@@ -7,7 +7,8 @@ OpenSim static optimization (SO, 92 muscles, 0.5-2.0 s) and CMC (gait2354, 0.83-
 SCORE the twin. Figures: completion, joint MAE, pelvis residual, per-foot vertical GRF, sagittal
 moments, reserve use (% of the joint moment) at hip, knee and ankle, activations vs SO and CMC
 (per-muscle Pearson r on the 18 major muscles, ``MAJOR_18``), and speed: simulated s per wall s of the simulation loop (one
-process) and the physics step rate of the muscle model against the torque model.
+process) and the physics step rate of the muscle model against the torque model (one step from each of
+the twin's states, zero velocity and controls).
 
     .venv/bin/python bench/bench_muscle_twin.py [--shipped]   # bench/results/muscle_twin*.json
 """
@@ -47,13 +48,18 @@ def correlations(t, act, names, ref_table) -> dict:
     return out
 
 
-def step_rate(model: mujoco.MjModel, steps: int = 2000) -> float:
+def step_rate(model: mujoco.MjModel, qpos: np.ndarray, repeats: int = 10) -> float:
+    """Physics steps per second (one thread) from each of the twin's states (zero controls)."""
     data = mujoco.MjData(model)
-    mujoco.mj_forward(model, data)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        mujoco.mj_step(model, data)
-    return steps / (time.perf_counter() - t0)
+    t = 0.0
+    for _ in range(repeats):
+        for q in qpos:
+            data.qpos[:], data.qvel[:] = q, 0.0
+            mujoco.mj_forward(model, data)
+            t0 = time.perf_counter()
+            mujoco.mj_step(model, data)
+            t += time.perf_counter() - t0
+    return repeats * len(qpos) / t
 
 
 def main():
@@ -97,8 +103,9 @@ def main():
     r_so = correlations(tw.results.time_s, mus.activation, mus.names, so)
     r_cmc = correlations(tw.results.time_s, mus.activation, mus.names, cmc)
     torque_model = build_model(skeleton, CONTROLLER_SIM_OPTIONS)
-    rates = {"muscle_model_steps_per_s": step_rate(tw.model),
-             "torque_model_steps_per_s": step_rate(torque_model)}
+    states = tw.results.kinematics.to_qpos(tw.model, warn=False)
+    rates = {"muscle_model_steps_per_s": step_rate(tw.model, states),
+             "torque_model_steps_per_s": step_rate(torque_model, states)}
     rates["ratio"] = rates["muscle_model_steps_per_s"] / rates["torque_model_steps_per_s"]
     keys = ("completed", "joint_angle_mae_deg", "residual_force_mean_pct_bw",
             "grf_vertical_rmse_pct_bw", "grf_vertical_r", "grf_vertical_rmse_pct_bw_lowpass",
