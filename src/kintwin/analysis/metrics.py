@@ -203,6 +203,7 @@ def compute_metrics(results: Results, reference_grf: GroundReactions | None = No
         m.update({f"{k}_lowpass": v for k, v in extra.items() if not k.endswith("_frames")})
     if results.muscles is not None:
         m["muscles"] = muscle_metrics(results)
+        m["reserve_pct_hip_knee_ankle_max"] = m["muscles"]["reserve_pct_hip_knee_ankle_max"]
     return m
 
 

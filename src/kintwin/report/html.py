@@ -60,9 +60,13 @@ THRESHOLDS = {
     "com_vertical_hf_pct_bw": ("Centre-of-mass jitter", "% BW", 5.0, 10.0, False,
                                "vertical force implied by the twin's centre-of-mass motion above "
                                "6 Hz alone (the recording has its own, in metrics.json)"),
+    "reserve_pct_hip_knee_ankle_max": ("Muscle reserves (worst joint)", "%", 5.0, 20.0, False,
+                                       "share of the hip, knee or ankle flexion moment the muscles "
+                                       "did not produce (reserve torques), worst of the six"),
 }
-#: the kinetic figures: only shown when computed (they need force plates or a reference ID)
-KINETIC_KEYS = ("grf_vertical_rmse_pct_bw", "grf_vertical_r", "moment_sagittal_rmse_nm_per_kg")
+#: figures only shown when computed (force plates, a reference ID, a muscle-driven twin)
+KINETIC_KEYS = ("grf_vertical_rmse_pct_bw", "grf_vertical_r", "moment_sagittal_rmse_nm_per_kg",
+                "reserve_pct_hip_knee_ankle_max")
 STATUS_TEXT = {"good": "Good", "check": "Check", "poor": "Poor", "na": "n/a"}
 STATUS_COLOR = {"good": "#2e8b57", "check": "#e6a700", "poor": "#c0392b", "na": "#999999"}
 
@@ -149,6 +153,13 @@ def warnings_for(metrics: dict, n_cycles: int | None = None, has_force_plates: b
     if status("moment_sagittal_rmse_nm_per_kg", v) == "poor":
         w.append(("poor", f"The twin's hip, knee and ankle moments differ from the reference "
                           f"inverse dynamics by {v:.2f} N·m/kg (RMS)."))
+    v = metric_value(metrics, "reserve_pct_hip_knee_ankle_max")
+    s = status("reserve_pct_hip_knee_ankle_max", v)
+    if s != "good" and v is not None:
+        w.append(("poor" if s == "poor" else "check",
+                  f"The muscles did not produce all of the joint moments: reserve torques carry up "
+                  f"to {v:.0f} % of a hip, knee or ankle moment (reserves.sto, metrics.json "
+                  "\"muscles\"). Activations of the muscles crossing that joint are less reliable."))
     v = metric_value(metrics, "com_vertical_hf_pct_bw")
     if status("com_vertical_hf_pct_bw", v) == "poor":
         w.append(("check", f"The twin's centre of mass jitters: its motion above 6 Hz alone implies "
