@@ -107,3 +107,51 @@ def test_analyze_muscles_writes_the_muscle_outputs(walk, tmp_path, capsys):
     # a policy cannot drive the muscle model
     assert main(["analyze", str(trial), "--height", "1.7", "--mass", "70", "--muscles",
                  "--controller", "policy", "--out", str(tmp_path / "p")]) == 2
+
+
+def test_activation_follows_the_files_time_constants():
+    """A step of excitation in the simulated muscle model: activation rises with the .osim's
+    activation time constant (10 ms x (0.5 + 1.5 a) in gait2392) and falls with its deactivation
+    time constant (40 ms / (0.5 + 1.5 a)), as MuJoCo's muscle dynamics and OpenSim's Thelen model
+    define them."""
+    from kintwin.models.muscles import SHIPPED_MUSCLES, build_muscle_model
+    from kintwin.models.osim_muscles import read_osim_muscles
+
+    skeleton = default_skeleton(1.75, 70.0)
+    model, info = build_muscle_model(skeleton)
+    model.opt.timestep = MuscleDrive().timestep_s  # the muscle twin's physics step
+    model.opt.gravity[:] = 0.0  # hold the body still: only the activation state matters here
+    model.opt.disableflags |= int(mujoco.mjtDisableBit.mjDSBL_CONTACT)
+    fdef = {m.name: m for m in read_osim_muscles(SHIPPED_MUSCLES).muscles}["soleus_r"]
+    a = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_ACTUATOR, "soleus_r")
+    data = mujoco.MjData(model)
+    dt = model.opt.timestep
+
+    def run(e, a0, seconds):
+        data.act[model.actuator_actadr[a]] = a0
+        data.ctrl[:] = 0.0
+        data.ctrl[a] = e
+        out = []
+        for _ in range(int(round(seconds / dt))):
+            mujoco.mj_step(model, data)
+            out.append(data.act[model.actuator_actadr[a]])
+        return np.array(out)
+
+    def ode(e, a0, seconds):  # Thelen 2003 / OpenSim first-order activation, fine Euler steps
+        x, h, out = a0, dt / 100, []
+        for _ in range(int(round(seconds / dt))):
+            for _ in range(100):
+                tau = (fdef.activation_time_constant * (0.5 + 1.5 * x) if e > x
+                       else fdef.deactivation_time_constant / (0.5 + 1.5 * x))
+                x += h * (e - x) / tau
+            out.append(x)
+        return np.array(out)
+
+    rise, fall = run(1.0, 0.0, 0.1), run(0.0, 1.0, 0.2)
+    t_half = lambda x, up: (np.argmax(x >= 0.5) if up else np.argmax(x <= 0.5)) * dt
+    # MuJoCo integrates activation with explicit Euler at the physics step: a few % ahead of the
+    # exact curve in the first milliseconds, the same half-times within a step
+    assert np.abs(rise - ode(1.0, 0.0, 0.1)).max() < 0.08
+    assert np.abs(fall - ode(0.0, 1.0, 0.2)).max() < 0.03
+    assert abs(t_half(rise, True) - t_half(ode(1.0, 0.0, 0.1), True)) <= dt
+    assert abs(t_half(fall, False) - t_half(ode(0.0, 1.0, 0.2), False)) <= dt
