@@ -32,7 +32,7 @@ import mujoco
 import numpy as np
 
 from kintwin.learn.ppo import PPOTrainer, _policy_step
-from kintwin.learn.train import default_ppo_config
+from kintwin.learn.train_config import default_ppo_config
 from kintwin.models.anthropometry import default_skeleton
 from kintwin.models.build import build_model
 from kintwin.motion.sample import sample_walk

@@ -6,7 +6,7 @@ time on 2 cores, deterministic whole-clip evaluations every 5 iterations:
 
 * ``scratch``: no teacher (``feedforward: none``, no pelvis servo), random policy;
 * ``bc``: no teacher in the env, the policy behaviour-cloned first on the inverse-dynamics
-  actions (``kintwin.learn.train.bc_warm_start``: ID feed-forward + PD correction labels on
+  actions (``kintwin.learn.bc.bc_warm_start``: ID feed-forward + PD correction labels on
   noisy reference states);
 * ``teacher``: the default task, the ID feed-forward and the weak pelvis servo inside the env
   (the policy starts at zero, i.e. as the teacher).
@@ -44,8 +44,10 @@ def main():
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "warm_start.json")
     args = ap.parse_args()
 
-    from kintwin.learn.train import (TrainOptions, TrialGroup, default_ppo_config, read_config_file,
-                                     read_csv, split_overrides, train)
+    from kintwin.learn.train import TrialGroup, train
+    from kintwin.learn.train_config import (TrainOptions, default_ppo_config, read_config_file,
+                                            split_overrides)
+    from kintwin.learn.train_log import read_csv
     from kintwin.models.anthropometry import default_skeleton
     from kintwin.models.build import build_model
     from kintwin.motion.kinematics_io import read_motion

@@ -157,8 +157,10 @@ def main():
     if not CLIP.is_file():
         sys.exit(f"{args.trial} clip not found: {CLIP} (set KINTWIN_SHARED_DATA)")
 
-    from kintwin.learn.train import (TrainOptions, TrialGroup, default_ppo_config, make_eval_env, read_config_file,
-                                     read_csv, split_overrides, train)
+    from kintwin.learn.train import TrialGroup, make_env, make_eval_env, train
+    from kintwin.learn.train_config import (TrainOptions, default_ppo_config, read_config_file,
+                                            split_overrides)
+    from kintwin.learn.train_log import read_csv
     from kintwin.models.anthropometry import default_skeleton
     from kintwin.models.build import build_model
     from kintwin.motion.kinematics_io import read_motion
@@ -183,8 +185,6 @@ def main():
 
     evals = read_csv(args.out / "eval_log.csv")
     plot_eval_curve(evals, args.out / "eval_curve.png", args.trial)
-    from kintwin.learn.train import make_env
-
     eval_env = make_eval_env(make_env([TrialGroup(model, [motion], (HEIGHT_M, float(model.body_mass.sum())))],
                                       tcfg, 2, 1), 1)
     track = plot_tracking(trainer, eval_env, args.out / "tracking.png")

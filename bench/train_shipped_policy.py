@@ -71,8 +71,9 @@ def main():
     args = ap.parse_args()
 
     from kintwin.learn.checkpoint import load_checkpoint, save_checkpoint
-    from kintwin.learn.train import (TrainOptions, default_ppo_config, read_config_file,
-                                     split_overrides, train)
+    from kintwin.learn.train import train
+    from kintwin.learn.train_config import (TrainOptions, default_ppo_config, read_config_file,
+                                            split_overrides)
     from kintwin.sim.tracking import TrackingConfig
 
     t_over, p_over, o_over = split_overrides(read_config_file(args.config))

@@ -10,9 +10,10 @@ import mujoco
 import numpy as np
 import pytest
 
+from kintwin.learn.bc import reference_actions
 from kintwin.learn.ppo import PPOTrainer
-from kintwin.learn.train import (TrainOptions, TrialGroup, default_ppo_config, evaluate, reference_actions,
-                                 train)
+from kintwin.learn.train import TrialGroup, evaluate, train
+from kintwin.learn.train_config import TrainOptions, default_ppo_config
 from kintwin.models.anthropometry import default_skeleton
 from kintwin.models.build import build_model
 from kintwin.motion.sample import sample_walk
@@ -416,6 +417,91 @@ def test_train_resume_is_identical_and_cli(model, clip, tmp_path):
     assert summary["bc_mse"] is not None and summary["env_steps"] >= 64
     saved = json.loads((tmp_path / "cli" / "config.json").read_text())
     assert saved["tracking"]["future_frames"] == [1, 3]
+
+
+def test_exploration_std_in_use_is_the_configured_one(model, clip, env, tmp_path):
+    """The std the rollouts sample with is the configured per-actuator std (``explore_accel``,
+    ``explore_min_std``, ``residual_std``): after the behaviour-cloning warm start and through
+    PPO's critic warm-up (the actor frozen); without those options it is ``init_std``."""
+    import jax.numpy as jnp
+
+    from kintwin.learn.ppo import act
+
+    accel, min_std, res_std, init = 300.0, 0.02, 0.05, 0.15
+    # the schedule: accel / (gear x dof_invweight0) rad/s^2 of noise at every joint, clipped to
+    # [min_std, init_std]; the residuals res_std
+    n_m = env.n_motors
+    want = np.full(model.nu, init)
+    want[:n_m] = np.clip(accel / (env.motor_gear * model.dof_invweight0[6:6 + n_m]), min_std, init)
+    want[env.residual_ids] = res_std
+    assert (want == min_std).any() and (want == init).any() and ((want > min_std) & (want < init)).any()
+
+    opts = TrainOptions(total_steps=2 * 8 * 4, num_envs=4, bc=True, bc_epochs=2, bc_copies=1,
+                        eval_every=0, checkpoint_every=0, progress=False, explore_accel=accel,
+                        explore_min_std=min_std, residual_std=res_std)
+    pcfg = default_ppo_config(**{**TINY, "init_std": init, "value_warmup_iterations": 2})
+    rows = []
+    out = train([TrialGroup(model, [clip])], tmp_path / "a", ppo_config=pcfg, options=opts,
+                callback=rows.append)
+    assert out["bc_mse"] is not None and out["iterations"] == 2
+    state = out["trainer"].state
+    np.testing.assert_allclose(np.asarray(state.policy.std()), want, rtol=1e-6)
+    assert [r["action_std"] for r in rows] == pytest.approx([want.mean()] * 2, rel=1e-6)
+    # what the rollouts sample: the same std (20000 draws at one state: +-0.5 % spread)
+    obs = jnp.asarray(np.repeat(env.reset(0)[:1], 20000, axis=0), jnp.float32)
+    draws = np.asarray(act(state.policy, state.obs_norm, obs, jax.random.PRNGKey(1)))
+    np.testing.assert_allclose(draws.std(axis=0), want, rtol=0.03)
+
+    plain = train([TrialGroup(model, [clip])], tmp_path / "b", ppo_config=pcfg,
+                  options=TrainOptions(total_steps=0, num_envs=4, bc=False, eval_every=0,
+                                       progress=False))
+    assert plain["iterations"] == 0 and plain["stopped"] == "steps reached"
+    np.testing.assert_allclose(np.asarray(plain["trainer"].state.policy.std()), init, rtol=1e-6)
+
+
+def test_training_stops_with_an_explicit_reason(model, clip, tmp_path, monkeypatch):
+    """Every stop reason, returned and recorded (summary.json, the checkpoints' metadata); a
+    diverged run keeps and saves the last finite iteration."""
+    from kintwin.learn import train as train_mod
+    from kintwin.learn.checkpoint import load_checkpoint
+
+    pcfg = default_ppo_config(**TINY)
+    per_iter = 8 * 4
+
+    def run(name, callback=None, **options):
+        opts = TrainOptions(**{**dict(total_steps=2 * per_iter, num_envs=4, bc=False, eval_every=0,
+                                      checkpoint_every=0, progress=False), **options})
+        out = train([TrialGroup(model, [clip])], tmp_path / name, ppo_config=pcfg, options=opts,
+                    callback=callback)
+        saved = json.loads((tmp_path / name / "summary.json").read_text())
+        assert saved["stopped"] == out["stopped"] in train_mod.STOP_REASONS
+        assert load_checkpoint(tmp_path / name / "checkpoint.npz").metadata["stopped"] == out["stopped"]
+        return out
+
+    out = run("steps")
+    assert (out["stopped"], out["iterations"]) == (train_mod.STEPS_REACHED, 2)
+    out = run("early", callback=lambda stats: stats["iteration"] >= 1)
+    assert (out["stopped"], out["iterations"]) == (train_mod.EARLY_STOP, 1)
+    out = run("budget", time_budget_s=1e-6)
+    assert (out["stopped"], out["iterations"]) == (train_mod.TIME_BUDGET, 1)
+
+    real = PPOTrainer.iterate
+
+    def diverge_at_2(self, env, total_steps):
+        stats = real(self, env, total_steps)
+        if stats["iteration"] >= 2:
+            stats["grad_norm"] = float("nan")
+        return stats
+
+    monkeypatch.setattr(PPOTrainer, "iterate", diverge_at_2)
+    out = run("diverged", total_steps=3 * per_iter)
+    assert out["stopped"] == train_mod.DIVERGED and train_mod.DIVERGED in train_mod.UNFINISHED
+    assert out["iterations"] == 1 and out["env_steps"] == per_iter  # the last finite iteration
+    final = load_checkpoint(tmp_path / "diverged" / "final.npz")
+    assert final.env_steps == per_iter and not final.extra  # saved without the running episodes
+    for x, y in zip(jax.tree_util.tree_leaves(final.state),
+                    jax.tree_util.tree_leaves(out["trainer"].state)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
 def test_concat_env_of_two_subjects(tmp_path):

@@ -54,6 +54,33 @@ def test_exported_torques_match_the_twin_grf_physics(analyzed):
     assert support == pytest.approx(weight, rel=0.1)
 
 
+def test_the_twin_runs_a_policy_and_fine_tuning_trains_its_checkpoint():
+    """The twin runs a ``Policy`` (no trainer in it); fine-tuning, the twin's one training step,
+    rebuilds the trainer from the policy's checkpoint and gives back a new ``Policy``."""
+    import jax
+
+    from kintwin.learn.policy import PPO, Policy
+    from kintwin.models.anthropometry import default_skeleton
+    from kintwin.models.build import SimOptions, build_model
+    from kintwin.twin.runner import finetune, load_policy, run_twin
+
+    walk = sample_walk(duration_s=0.6)
+    subject = (walk.subject.height_m, walk.subject.mass_kg)
+    model = build_model(default_skeleton(*subject), SimOptions(foot_sensors=True))
+    policy = load_policy()
+    assert type(policy) is Policy and policy.kind == PPO and policy.source == DEFAULT_POLICY
+    assert not hasattr(policy, "trainer") and not hasattr(policy, "state")
+    before = [np.asarray(x) for x in jax.tree_util.tree_leaves((policy.network, policy.obs_norm))]
+    tuned = finetune(policy, model, walk, subject, steps=1, num_envs=4, progress=False)
+    assert type(tuned) is Policy and tuned.tracking == policy.tracking
+    after = jax.tree_util.tree_leaves((tuned.network, tuned.obs_norm))
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, after))
+    for a, b in zip(before, jax.tree_util.tree_leaves((policy.network, policy.obs_norm))):
+        np.testing.assert_array_equal(a, np.asarray(b))  # the loaded policy is left as it was
+    run = run_twin(tuned, model, walk, subject)
+    assert len(run.results.time_s) > 5 and np.all(np.isfinite(run.results.torque_nm))
+
+
 def test_bad_input_gives_clear_errors_and_writes_nothing(tmp_path, capsys):
     walk = sample_walk()
     short = walk.slice_time(0.0, 0.05)

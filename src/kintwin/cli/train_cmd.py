@@ -103,8 +103,9 @@ def distill_run(args) -> int:
 def run(args):
     if args.distill:
         return distill_run(args)
-    from ..learn.train import (TrainOptions, TrialGroup, default_ppo_config, read_config_file,
-                               split_overrides, train)
+    from ..learn.train import UNFINISHED, TrialGroup, train
+    from ..learn.train_config import (TrainOptions, default_ppo_config, read_config_file,
+                                      split_overrides)
     from ..sim.tracking import TrackingConfig
 
     check_files(args.config, args.resume)
@@ -127,8 +128,9 @@ def run(args):
                     resume=args.resume, metadata={"trials_arg": list(args.trials)})
     summary.pop("trainer", None)
     print(json.dumps(summary, indent=2, default=float))
-    stopped = str(summary.get("stopped", ""))
-    if stopped == "interrupted" or stopped.startswith("diverged"):
+    stopped = summary["stopped"]
+    print(f"kintwin train: stopped: {stopped}, after {summary['env_steps']} env steps")
+    if stopped in UNFINISHED:
         resume = " ".join(["kintwin train", *map(str, args.trials), "--out", str(args.out),
                            "--resume", summary["checkpoint"]])
         print(f"kintwin train: {stopped} after {summary['env_steps']} steps; the policy is not "

@@ -3,7 +3,8 @@ controller in the loop.
 
 The teacher is ``control/wholebody.WholeBodyController`` in its own simulation
 (``twin/controlled.prepare``: calibrated soles, its contact options, 250 Hz control). The student
-is the PPO code's ``GaussianPolicy`` (its mean) on the tracking task's observation
+is the PPO code's ``GaussianPolicy`` (its mean, run as a ``learn/policy.Policy``: the
+:class:`DistilledPolicy` is one) on the tracking task's observation
 (``sim/tracking.observation``) at the same 250 Hz, with K reference frames ahead
 (``DISTILL_TRACKING.future_frames``: 4, 20, 48 and 100 ms). Its action is the controller's
 output in actuator units: joint torque / peak torque of each motor, residual force / (m g) and
@@ -22,9 +23,8 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import mujoco
 import numpy as np
 
@@ -34,7 +34,8 @@ from ..sim import floor
 from ..sim.ground_reaction import foot_sensor_slices
 from ..sim.tracking import FREE_QPOS, FREE_QVEL, TrackingConfig, contact_flags, obs_size, observation
 from .bc import behavior_clone
-from .ppo import PPOConfig, TrainState, init_train_state
+from .policy import Policy
+from .ppo import PPOConfig, init_train_state
 
 DISTILL_TRACKING = TrackingConfig(control_rate_hz=250.0, substeps=2, future_frames=(1, 5, 12, 25),
                                   observe_foot_forces=True)
@@ -65,18 +66,17 @@ class DistillConfig:
     seed: int = 0
 
 
-@jax.jit
-def _policy_mean(policy, obs_norm, obs):
-    """The policy's mean action for raw observations (compiled once per shape, for every driver)."""
-    return policy.mean(obs_norm.normalize(obs))
+KIND = "distilled from the whole-body controller"  #: ``Policy.kind`` (and checkpoint "kind")
 
 
 class PolicyDriver:
-    """Drives a model with a policy: ``driver(data, i) -> ctrl`` (the deterministic mean action,
-    clipped to the actuators' range) at reference frame ``i``."""
+    """Drives a model with a policy: ``driver(data, i) -> ctrl`` (the inverse-dynamics
+    feed-forward plus the policy's mean action, clipped to the actuators' range) at reference
+    frame ``i``; the policy observes with its own ``tracking`` settings."""
 
-    def __init__(self, state: TrainState, tracking: TrackingConfig, model, cref, subject):
-        self.state, self.tracking, self.cref, self.model = state, tracking, cref, model
+    def __init__(self, policy: Policy, model, cref, subject):
+        self.policy, self.tracking, self.cref, self.model = policy, policy.tracking, cref, model
+        tracking = self.tracking
         ids, _, self.side = floor.contact_spheres(model)
         self.geoms = np.asarray(ids)
         self.radius = model.geom_size[self.geoms, 0]
@@ -112,37 +112,34 @@ class PolicyDriver:
 
     def act(self, data, obs: np.ndarray, i: int) -> np.ndarray:
         """Controls = feed-forward + the policy's mean feedback, clipped to the actuator range."""
-        fb = np.asarray(_policy_mean(self.state.policy, self.state.obs_norm,
-                                     np.asarray(obs, np.float32)))[0]
+        fb = self.policy.mean_action(obs)[0]
         return np.clip(self.feedforward(i) + fb, -1.0, 1.0)
 
     def __call__(self, data, i: int) -> np.ndarray:
         return self.act(data, self.observe(data, i), i)
 
 
-@dataclass
-class DistilledPolicy:
-    """A policy distilled from the whole-body controller, with what it needs to run."""
+@dataclass(eq=False)
+class DistilledPolicy(Policy):
+    """A policy distilled from the whole-body controller, with what it needs to run: the
+    controller's settings (its simulation: soles, contact options, control rate)."""
 
-    state: TrainState
-    tracking: TrackingConfig = DISTILL_TRACKING
+    tracking: TrackingConfig | None = DISTILL_TRACKING
+    kind: str = KIND
     controller: WholeBodyConfig = field(default_factory=WholeBodyConfig)
 
     def driver(self, model, cref, subject) -> PolicyDriver:
-        return PolicyDriver(self.state, self.tracking, model, cref, subject)
+        return PolicyDriver(self, model, cref, subject)
 
     def save(self, path, metadata: dict | None = None):
         """A ``learn/checkpoint`` file (kind "distilled") with the tracking and controller
         settings the policy needs."""
         from .checkpoint import save_checkpoint
 
-        hidden = tuple(int(layer.weight.shape[0]) for layer in self.state.policy.net.layers[:-1])
+        state, config = self.train_state()
         meta = {"kind": KIND, "tracking": self.tracking.to_dict(),
                 "controller": dataclasses.asdict(self.controller), **(metadata or {})}
-        return save_checkpoint(path, self.state, PPOConfig(policy_hidden=hidden), meta)
-
-
-KIND = "distilled from the whole-body controller"
+        return save_checkpoint(path, state, config, meta)
 
 
 def load_distilled(path, checkpoint=None) -> DistilledPolicy:
@@ -155,7 +152,8 @@ def load_distilled(path, checkpoint=None) -> DistilledPolicy:
         raise InputError(f"{path}: not a policy distilled from the whole-body controller")
     tracking = TrackingConfig.from_dict({**ck.metadata["tracking"],
                                          "future_frames": tuple(ck.metadata["tracking"]["future_frames"])})
-    return DistilledPolicy(ck.state, tracking, WholeBodyConfig(**ck.metadata["controller"]))
+    return DistilledPolicy(ck.state.policy, ck.state.obs_norm, tracking, KIND, ck.metadata, Path(path),
+                           WholeBodyConfig(**ck.metadata["controller"]))
 
 
 class _Dagger:
@@ -184,10 +182,9 @@ class _Dagger:
         return self.student.act(data, obs, i)
 
 
-def imitation_loss(state: TrainState, obs: np.ndarray, labels: np.ndarray) -> float:
+def imitation_loss(policy: Policy, obs: np.ndarray, labels: np.ndarray) -> float:
     """Mean squared difference (actuator units) of the policy mean from the (feedback) labels."""
-    pred = state.policy.mean(state.obs_norm.normalize(jnp.asarray(obs, jnp.float32)))
-    return float(jnp.mean((pred - jnp.asarray(labels)) ** 2))
+    return float(np.mean((policy.mean_action(obs) - np.asarray(labels, np.float32)) ** 2))
 
 
 @dataclass
@@ -213,7 +210,7 @@ def teaching(trials, controller: WholeBodyConfig | None = None) -> list[Teaching
     return out
 
 
-def collect(sims: list[Teaching], state: TrainState, beta: float, cfg: DistillConfig, rng,
+def collect(sims: list[Teaching], policy: Policy, beta: float, cfg: DistillConfig, rng,
             rollouts: int, first: int = 0):
     """(observations, feedback labels, tracked fraction per rollout) of ``rollouts`` DAgger
     rollouts (trials in turn from ``first``) from random frames with perturbed starts."""
@@ -224,7 +221,7 @@ def collect(sims: list[Teaching], state: TrainState, beta: float, cfg: DistillCo
         sim = sims[(first + r) % len(sims)]
         cref, n = sim.cref, sim.teacher.substeps
         nj = sim.model.nq - FREE_QPOS
-        student = PolicyDriver(state, DISTILL_TRACKING, sim.model, cref, sim.subject)
+        student = PolicyDriver(policy, sim.model, cref, sim.subject)
         last = len(cref.qpos) - 1 - 10 * n
         start = int(rng.integers(0, max(last, 1) // n)) * n
         q0, v0 = cref.qpos[start].copy(), cref.qvel[start].copy()
@@ -238,7 +235,7 @@ def collect(sims: list[Teaching], state: TrainState, beta: float, cfg: DistillCo
     return np.asarray(obs, np.float32), np.asarray(labels, np.float32), tracked
 
 
-def evaluate(sims: list[Teaching], state: TrainState, starts: int = 4) -> dict:
+def evaluate(sims: list[Teaching], policy: Policy, starts: int = 4) -> dict:
     """The policy alone (no teacher) from ``starts`` reference states evenly spread over each
     trial: mean completed fraction and mean RMS joint-angle error (rad) over what it tracked."""
     from ..twin.controlled import simulate
@@ -246,7 +243,7 @@ def evaluate(sims: list[Teaching], state: TrainState, starts: int = 4) -> dict:
     done, err = [], []
     for sim in sims:
         n = sim.teacher.substeps
-        student = PolicyDriver(state, DISTILL_TRACKING, sim.model, sim.cref, sim.subject)
+        student = PolicyDriver(policy, sim.model, sim.cref, sim.subject)
         last = len(sim.cref.qpos) - 1
         for k in range(starts):
             start = (k * last // starts) // n * n
@@ -259,6 +256,11 @@ def evaluate(sims: list[Teaching], state: TrainState, starts: int = 4) -> dict:
                 err.append(float(np.sqrt(np.mean((q[:, FREE_QPOS:] - ref) ** 2))))
     return {"completed_fraction": float(np.mean(done)),
             "joint_rmse_rad": float(np.mean(err)) if err else float("nan")}
+
+
+def _student(state) -> Policy:
+    """The policy being distilled, from its training state."""
+    return Policy.from_state(state, DISTILL_TRACKING, kind=KIND)
 
 
 def distill(trials, config: DistillConfig | None = None, controller: WholeBodyConfig | None = None,
@@ -279,15 +281,15 @@ def distill(trials, config: DistillConfig | None = None, controller: WholeBodyCo
     t0 = time.perf_counter()
     for it in range(cfg.iterations):
         beta = cfg.beta0 * cfg.beta_decay ** it
-        obs, labels, tracked = collect(sims, state, beta, cfg, rng, cfg.rollouts_per_iteration,
-                                       first=it * cfg.rollouts_per_iteration)
+        obs, labels, tracked = collect(sims, _student(state), beta, cfg, rng,
+                                       cfg.rollouts_per_iteration, first=it * cfg.rollouts_per_iteration)
         all_obs.append(obs)
         all_labels.append(labels)
         obs, labels = np.concatenate(all_obs), np.concatenate(all_labels)
         state, mse = behavior_clone(state, pcfg, obs, labels, epochs=cfg.epochs, clip_targets=False,
                                     batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                                     seed=cfg.seed + it)
-        ev = evaluate(sims, state, cfg.eval_starts)
+        ev = evaluate(sims, _student(state), cfg.eval_starts)
         key = (round(ev["completed_fraction"], 3), -ev["joint_rmse_rad"])
         if best_key is None or key > best_key:
             best, best_key = state, key
@@ -298,7 +300,7 @@ def distill(trials, config: DistillConfig | None = None, controller: WholeBodyCo
                      "wall_s": time.perf_counter() - t0})
         if log is not None:
             log(rows[-1])
-    return DistilledPolicy(best, DISTILL_TRACKING, wcfg), rows
+    return DistilledPolicy(best.policy, best.obs_norm, DISTILL_TRACKING, controller=wcfg), rows
 
 
 __all__ = ["DISTILL_TRACKING", "DistillConfig", "DistilledPolicy", "PolicyDriver", "Teaching", "evaluate",

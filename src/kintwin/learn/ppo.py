@@ -7,8 +7,11 @@ Structure
   value statistics, base RNG key and iteration counter. A pytree of arrays only.
 * Pure jitted functions: :func:`act` (sample or deterministic mean), :func:`compute_gae`, and
   :func:`ppo_update` (one PPO update from one rollout).
-* :class:`PPOTrainer` -- the host loop: ``num_steps`` env steps with the jitted policy, then one
-  update; reports a dict of statistics per iteration to a callback.
+* :class:`PPOTrainer` -- the host loop: :meth:`PPOTrainer.iterate` runs one iteration
+  (``num_steps`` env steps with the jitted policy, then one update) and returns its statistics;
+  :meth:`PPOTrainer.train` iterates up to a step count, reporting each iteration to a callback.
+
+Running a trained policy needs none of this: ``learn/policy.py``.
 
 The env may return numpy (CPU MuJoCo) or JAX (MJX) arrays: everything it returns goes through
 ``jnp.asarray``, the rollout is stacked on the JAX device, and the update never leaves it.
@@ -48,6 +51,7 @@ import optax
 
 from kintwin.learn.networks import GaussianPolicy, ValueNetwork
 from kintwin.learn.normalize import PopArtStats, RunningMeanStd, popart_rescale
+from kintwin.learn.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -210,12 +214,6 @@ def act(policy: GaussianPolicy, obs_norm: RunningMeanStd, obs: jax.Array,
     """
     o = obs_norm.normalize(jnp.asarray(obs, jnp.float32))
     return policy.mean(o) if deterministic else policy.sample(o, key)
-
-
-@jax.jit
-def _mean_action(policy, obs_norm, obs):
-    """Clipped mean action for raw observations."""
-    return jnp.clip(policy.mean(obs_norm.normalize(obs)), -1.0, 1.0)
 
 
 @jax.jit
@@ -407,7 +405,7 @@ class PPOTrainer:
         self._env = None  # env the rollout carry belongs to
         self._obs = self._ep_ret = self._ep_len = None
         self._numpy_env = True
-        self._mean_cache = None  # (state, jitted mean action) for ``act``
+        self._policy = None  # the Policy of ``state`` for deterministic ``act``
 
     @classmethod
     def for_env(cls, env, config: PPOConfig) -> PPOTrainer:
@@ -491,6 +489,35 @@ class PPOTrainer:
                      episode_length=jnp.where(n > 0, s_len / n_safe, jnp.nan), episodes=n)
         return rollout, stats
 
+    def iterate(self, env, total_steps: int) -> dict[str, float]:
+        """One iteration: ``config.num_steps`` steps of every env with the current policy, then
+        one PPO update; returns the iteration's statistics (see :meth:`train`). ``total_steps``
+        is the learning-rate schedule's horizon when ``config.schedule_env_steps`` is None.
+
+        ``state`` and ``env_steps`` change together at the end; the rollout carry (and the env)
+        change before that, so an exception raised during the call leaves them out of step."""
+        self._check_env(env)
+        cfg = self.config
+        batch = cfg.num_steps * env.num_envs
+        schedule = make_lr_schedule(cfg, math.ceil((cfg.schedule_env_steps or total_steps) / batch))
+        if env is not self._env or self._obs is None:
+            self._reset(env)
+        t0 = time.perf_counter()
+        rollout, stats = self._collect(env)
+        t1 = time.perf_counter()
+        adaptive = cfg.lr_schedule == "adaptive"
+        lr = self.state.learning_rate if adaptive else schedule(self.state.iteration)
+        state, update_stats = ppo_update(self.state, rollout, cfg, lr)
+        stats = {k: float(v) for k, v in jax.device_get({**stats, **update_stats}).items()}
+        if adaptive and state.iteration > cfg.value_warmup_iterations:
+            new_lr = adapt_learning_rate(cfg, stats["learning_rate"], stats["approx_kl"])
+            state = eqx.tree_at(lambda s: s.learning_rate, state, jnp.asarray(new_lr, jnp.float32))
+        t2 = time.perf_counter()
+        self.state, self.env_steps = state, self.env_steps + batch
+        stats.update(iteration=float(self.state.iteration), env_steps=float(self.env_steps),
+                     steps_per_s=batch / (t2 - t0), rollout_s=t1 - t0, update_s=t2 - t1)
+        return stats
+
     def train(self, env, total_steps: int,
               callback: Callable[[dict[str, float]], bool | None] | None = None) -> TrainState:
         """Train until ``self.env_steps >= total_steps`` (an absolute count, so that a resumed
@@ -506,47 +533,22 @@ class PPOTrainer:
         the callback stops training after that iteration.
         """
         self._check_env(env)
-        cfg = self.config
-        batch = cfg.num_steps * env.num_envs
-        horizon = cfg.schedule_env_steps or total_steps
-        schedule = make_lr_schedule(cfg, math.ceil(horizon / batch))
-        if env is not self._env or self._obs is None:
-            self._reset(env)
         while self.env_steps < total_steps:
-            t0 = time.perf_counter()
-            rollout, stats = self._collect(env)
-            t1 = time.perf_counter()
-            adaptive = cfg.lr_schedule == "adaptive"
-            lr = self.state.learning_rate if adaptive else schedule(self.state.iteration)
-            self.state, update_stats = ppo_update(self.state, rollout, cfg, lr)
-            stats = {k: float(v) for k, v in jax.device_get({**stats, **update_stats}).items()}
-            if adaptive and self.state.iteration > cfg.value_warmup_iterations:
-                new_lr = adapt_learning_rate(cfg, stats["learning_rate"], stats["approx_kl"])
-                self.state = eqx.tree_at(lambda s: s.learning_rate, self.state,
-                                         jnp.asarray(new_lr, jnp.float32))
-            t2 = time.perf_counter()
-            self.env_steps += batch
-            stats.update(iteration=float(self.state.iteration), env_steps=float(self.env_steps),
-                         steps_per_s=batch / (t2 - t0), rollout_s=t1 - t0, update_s=t2 - t1)
+            stats = self.iterate(env, total_steps)
             if callback is not None and callback(stats):
                 break
         return self.state
 
     def act(self, obs, key: jax.Array | None = None, deterministic: bool = True) -> jax.Array:
-        """Clipped action for raw observations with the current policy (mean by default)."""
-        if deterministic:  # the twin's per-step call: one jitted dispatch
-            return self._mean_fn()(np.asarray(obs, np.float32))
+        """Clipped action for raw observations with the current policy (mean by default: the
+        current state's :class:`~kintwin.learn.policy.Policy`)."""
+        if deterministic:
+            if self._policy is None or self._policy.network is not self.state.policy or \
+                    self._policy.obs_norm is not self.state.obs_norm:
+                self._policy = Policy.from_state(self.state)
+            return self._policy.action(obs)
         a = act(self.state.policy, self.state.obs_norm, obs, key, deterministic)
         return jnp.clip(a, -1.0, 1.0)
-
-    def _mean_fn(self):
-        """The mean action of the current state, jitted with the weights as constants (a call
-        with the weights as arguments costs ~5x more: ~0.6 ms vs 0.1 ms on this CPU); recompiled
-        (~0.2 s) when the state has changed."""
-        if self._mean_cache is None or self._mean_cache[0] is not self.state:
-            policy, norm = self.state.policy, self.state.obs_norm
-            self._mean_cache = (self.state, jax.jit(lambda o: _mean_action(policy, norm, o)))
-        return self._mean_cache[1]
 
     def evaluate(self, env, seed: int = 12345, max_steps: int = 1000,
                  deterministic: bool = True) -> dict[str, float]:
@@ -566,7 +568,7 @@ class PPOTrainer:
         for _ in range(max_steps):
             key, sub = jax.random.split(key)
             a = self.act(obs, sub, deterministic)
-            obs, reward, done, _ = env.step(np.asarray(a) if numpy_env else a)
+            obs, reward, done, _ = env.step(np.asarray(a) if numpy_env else jnp.asarray(a))
             ret += np.where(finished, 0.0, np.asarray(reward))
             length += ~finished
             finished |= np.asarray(done)

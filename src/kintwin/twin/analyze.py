@@ -76,11 +76,10 @@ def _policy_fits(policy, model) -> str | None:
     """Why the policy cannot drive this model (None: it can)."""
     from ..sim.tracking import FREE_QPOS, obs_size
 
-    st = getattr(policy, "trainer", policy).state  # a trained or a distilled policy
     want = (obs_size(model.nq - FREE_QPOS, policy.tracking), model.nu)
-    if (st.obs_size, st.action_size) != want:
-        return (f"it was trained for {st.action_size - 6} joint motors and {st.obs_size} observations; "
-                f"this model has {model.nu - 6} and {want[0]}")
+    if (policy.obs_size, policy.action_size) != want:
+        return (f"it was trained for {policy.action_size - 6} joint motors and {policy.obs_size} "
+                f"observations; this model has {model.nu - 6} and {want[0]}")
     return None
 
 
@@ -171,7 +170,7 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
 
         if job.finetune_steps:
             say(f"[{name}] fine-tuning the policy for {job.finetune_steps} steps ...", flush=True)
-            finetune(policy, model, motion, subject, job.finetune_steps, progress=progress)
+            policy = finetune(policy, model, motion, subject, job.finetune_steps, progress=progress)
         say(f"[{name}] running the twin (policy) over {span:.2f} s ...", flush=True)
         run = run_twin(policy, model, motion, subject)
         results, reference, completed, terminated_at = (run.results, run.reference, run.completed,

@@ -7,8 +7,11 @@ residual wrench and the ground reactions under each foot (the model's foot conta
 over the physics steps of the control step, as the torques). Each output frame is the END of a control step: its state, the
 torques and contact forces during that step; the last frame is the
 trial's last frame when the twin completes it. Frame 0 (the reference start state) and a step
-that loses track (terminates the episode) are not in the output. Optionally the policy is first
-fine-tuned on the trial with PPO.
+that loses track (terminates the episode) are not in the output.
+
+The twin only runs the policy (``learn.policy.Policy``: no trainer, no optimiser). Optionally the
+policy is first fine-tuned on the trial with PPO (:func:`finetune`: that trains, so it rebuilds
+the trainer from the policy's checkpoint).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 
 from ..analysis.results import Results
 from ..learn.checkpoint import load_checkpoint
-from ..learn.ppo import PPOTrainer
+from ..learn.policy import Policy
 from ..motion.motion import Motion
 from ..sim.cpu_backend import CpuTrackingEnv
 from ..sim.ground_reaction import foot_sensor_slices
@@ -34,13 +37,6 @@ DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "data" / "policy.npz"
 
 
 @dataclass
-class Policy:
-    trainer: PPOTrainer
-    tracking: TrackingConfig
-    metadata: dict
-
-
-@dataclass
 class TwinRun:
     results: Results
     reference: Motion  # the reference at the control rate (what the twin tracked)
@@ -48,9 +44,9 @@ class TwinRun:
     terminated_at_s: float | None
 
 
-def load_policy(path: str | Path | None = None):
-    """A policy checkpoint written by ``kintwin train`` (default: the shipped policy), or a policy
-    distilled from the whole-body controller (``learn.distill.DistilledPolicy``)."""
+def load_policy(path: str | Path | None = None) -> Policy:
+    """The policy of a checkpoint written by ``kintwin train`` (default: the shipped policy), or a
+    policy distilled from the whole-body controller (``learn.distill.DistilledPolicy``)."""
     path = Path(path) if path else DEFAULT_POLICY
     if not path.exists():
         raise FileNotFoundError(f"policy file {path} not found: give --policy CKPT "
@@ -60,10 +56,7 @@ def load_policy(path: str | Path | None = None):
 
     if ckpt.metadata.get("kind") == KIND:
         return load_distilled(path, ckpt)
-    trainer = PPOTrainer(ckpt.config, ckpt.state.obs_size, ckpt.state.action_size, ckpt.state,
-                         ckpt.env_steps)
-    tracking = TrackingConfig.from_dict(ckpt.metadata.get("tracking_config", {}))
-    return Policy(trainer, tracking, ckpt.metadata)
+    return Policy.from_checkpoint(ckpt, source=path)
 
 
 def check_trial(motion: Motion, model: mujoco.MjModel, config: TrackingConfig) -> None:
@@ -78,19 +71,24 @@ def _env(policy: Policy, model, motion: Motion, subject, num_envs: int = 1,
                               mirror=False)
     env = CpuTrackingEnv(model, [motion], num_envs=num_envs, config=cfg, num_threads=1 if num_envs == 1 else 2,
                          subject=subject)
-    if (env.obs_size, env.action_size) != (policy.trainer.state.obs_size,
-                                           policy.trainer.state.action_size):
-        raise ValueError(f"the policy expects observations of size {policy.trainer.state.obs_size} and "
-                         f"{policy.trainer.state.action_size} actions; this model/trial gives "
+    if (env.obs_size, env.action_size) != (policy.obs_size, policy.action_size):
+        raise ValueError(f"the policy expects observations of size {policy.obs_size} and "
+                         f"{policy.action_size} actions; this model/trial gives "
                          f"{env.obs_size} and {env.action_size} (different model?)")
     return env
 
 
 def finetune(policy: Policy, model, motion: Motion, subject, steps: int, num_envs: int = 32,
              progress: bool = True) -> Policy:
-    """Continue PPO training of the policy on this trial only (random start frames)."""
+    """Continue PPO training of the policy on this trial only (random start frames): the trainer
+    (optimiser, value network) is rebuilt from the policy's checkpoint. Returns the fine-tuned
+    policy."""
+    from ..learn.checkpoint import load_trainer
+
+    if policy.source is None:
+        raise ValueError("fine-tuning continues the training of a checkpoint: this policy has none")
     env = _env(policy, model, motion, subject, num_envs=num_envs, random_start=True)
-    trainer = policy.trainer
+    trainer, _ = load_trainer(policy.source)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -109,7 +107,8 @@ def finetune(policy: Policy, model, motion: Motion, subject, steps: int, num_env
     if bar is not None:
         bar.close()
     env.close()
-    return policy
+    return Policy.from_state(trainer.state, policy.tracking, kind=policy.kind,
+                             metadata=policy.metadata, source=policy.source)
 
 
 def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
@@ -126,7 +125,7 @@ def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
     rec = Recording()
     completed, terminated_at = False, None
     for k in range(1, T):
-        a = np.asarray(policy.trainer.act(obs, deterministic=True))
+        a = policy.action(obs)
         obs, _, done, info = env.step(a)
         if done[0] and not info["truncated"][0]:  # tracking lost: this step is not recorded
             terminated_at = motion.time_s[0] + k / ref.rate_hz
