@@ -27,7 +27,8 @@ def add_arguments(p):
     p.add_argument("--muscles", action="store_true",
                    help="the muscle-driven twin: legs and trunk driven by Hill-type muscles "
                         "(--muscles-osim, default the shipped gait2392 muscles), the whole-body "
-                        "controller planning their activations; also writes activations.sto, "
+                        "controller planning their activations (or --policy: one distilled from "
+                        "it by kintwin train --distill --muscles); also writes activations.sto, "
                         "muscle_forces.sto, reserves.sto")
     add_muscle_arguments(p)
     p.add_argument("--policy", type=Path, default=None,
@@ -61,11 +62,14 @@ def run(args):
     spec = subject_spec(args)
     spec.check()
     muscles = None
+    controller = args.controller
     if args.muscles:
-        if args.controller == "policy":
-            raise InputError("--muscles is driven by the whole-body controller, not a policy",
-                             advice="leave out --controller policy (or use --controller qp)")
+        if args.controller == "policy" and not args.policy:
+            raise InputError("the shipped policy drives the torque-driven twin, not the muscles",
+                             advice="give --policy of a policy distilled with kintwin train "
+                                    "--muscles, or leave out --controller policy")
         muscles = str(muscles_osim_path(args))
+        controller = "policy" if args.policy and args.controller != "qp" else "qp"
     elif args.muscles_osim:
         raise InputError("--muscles-osim needs --muscles", advice="add --muscles")
     jobs = [TrialJob(trial=t, out_dir=args.out if len(trials) == 1 else args.out / Path(t).stem,
@@ -77,7 +81,7 @@ def run(args):
                      coordinate_map=args.coordinate_map and str(args.coordinate_map),
                      angle_units=args.angle_units, allow_out_of_range=args.allow_out_of_range,
                      start=args.start, end=args.end, video=args.video,
-                     controller="qp" if muscles else args.controller, muscles=muscles)
+                     controller=controller, muscles=muscles)
             for t in trials]
     results = analyze_trials(jobs, workers=args.workers)
     failed = [(j, e) for j, e in results if isinstance(e, Exception)]

@@ -7,9 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+from ..errors import InputError
 from .common import (add_subject_arguments, add_time_arguments, add_trial_arguments, check_files,
                      check_out_dir, positive_float, positive_int, read_trial, skeleton_from_args,
                      time_window)
+from .muscles_cmd import add_muscle_arguments, muscles_osim_path
 
 HELP = ("train a policy that drives the subject's torque model to imitate kinematic trials "
         "(PPO; checkpoints, logs and a learning curve in --out)")
@@ -41,6 +43,11 @@ def add_arguments(p):
                    help="instead of PPO, distil the whole-body controller into a policy by this "
                         "many DAgger iterations (12: ~5 min per 1.2 s trial on 2 cores); writes "
                         "OUT/policy.npz for `kintwin analyze --policy` and OUT/distill_log.json")
+    p.add_argument("--muscles", action="store_true",
+                   help="with --distill: distil the muscle-driven twin's controller (the policy "
+                        "outputs muscle excitations; --muscles-osim, default the shipped gait2392 "
+                        "muscles)")
+    add_muscle_arguments(p)
     add_trial_arguments(p)
 
 
@@ -82,6 +89,15 @@ def distill_run(args) -> int:
             raise ValueError(f"--{option.replace('_', '-')} belongs to PPO training, not --distill")
     motions = load_trials(args)
     skeleton, _, _ = build_subject_model(args, motions)  # checked before any work
+    muscles = None
+    if args.muscles_osim and not args.muscles:
+        raise InputError("--muscles-osim needs --muscles", advice="add --muscles")
+    if args.muscles:
+        from ..models.osim import osim_segment_scales
+        from ..twin.controlled import MuscleDrive
+
+        scales = osim_segment_scales(args.osim) or None if args.osim else None
+        muscles = MuscleDrive(muscles_osim_path(args), body_scales=scales)
     out = check_out_dir(args.out)
     cfg = DistillConfig(iterations=args.distill, seed=args.seed or 0)
 
@@ -92,7 +108,7 @@ def distill_run(args) -> int:
                   f"{row['labels']} labels, fit MSE {row['imitation_mse']:.2e}, "
                   f"{row['wall_s']:.0f} s", flush=True)
 
-    policy, rows = distill([(skeleton, m) for m in motions], cfg, log=log)
+    policy, rows = distill([(skeleton, m) for m in motions], cfg, log=log, muscles=muscles)
     path = policy.save(out / "policy.npz", {"trials_arg": list(args.trials)})
     (out / "distill_log.json").write_text(json.dumps(
         {"config": dataclasses.asdict(cfg), "log": rows}, indent=2, default=float))
@@ -103,6 +119,8 @@ def distill_run(args) -> int:
 def run(args):
     if args.distill:
         return distill_run(args)
+    if args.muscles or args.muscles_osim:
+        raise InputError("--muscles trains by distillation only so far", advice="add --distill 12")
     from ..learn.train import UNFINISHED, TrialGroup, train
     from ..learn.train_config import (TrainOptions, default_ppo_config, read_config_file,
                                       split_overrides)

@@ -10,6 +10,13 @@ is the PPO code's ``GaussianPolicy`` (its mean, run as a ``learn/policy.Policy``
 output in actuator units: joint torque / peak torque of each motor, residual force / (m g) and
 moment / (m g h) (the residual actuators' gears), so an action of 1 is the motor's peak torque.
 
+Muscle-driven twin (``distill(..., muscles=MuscleDrive)``, ``kintwin train --distill --muscles``):
+the teacher plans muscle activations; the policy also observes the activation state and its
+muscle actions are the mean activations over the coming control step (the controller's plan, a
+smooth signal), which the driver turns into excitations with MuJoCo's activation dynamics
+(``control/wholebody.MuscleActivation``: the muscle's own dynamics, no optimisation). There is no
+feed-forward: the policy outputs the whole action.
+
 DAgger (Ross et al. 2011): iteration 0 rolls out the teacher; iteration j > 0 rolls out the
 student, the teacher acting instead at each control step with probability ``beta0 * beta_decay^j``.
 Every visited state is labelled with the teacher's action; the policy mean is re-fitted (MSE,
@@ -28,7 +35,8 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from ..control.wholebody import WholeBodyConfig, WholeBodyController
+from ..control.wholebody import MuscleActivation, WholeBodyConfig, WholeBodyController
+from ..models.muscles import muscle_actuators
 from ..models.build import GRAVITY
 from ..sim import floor
 from ..sim.ground_reaction import foot_sensor_slices
@@ -87,6 +95,17 @@ class PolicyDriver:
         self.sensors = foot_sensor_slices(model)  # per foot: force, torque, point (world)
         if tracking.observe_foot_forces and len(self.sensors) != 2:
             raise ValueError("the policy observes the foot forces: the model needs foot sensors")
+        want = (obs_size(model.nq - FREE_QPOS, tracking, model.na), model.nu)
+        if (policy.obs_size, policy.action_size) != want:
+            from ..errors import InputError
+
+            raise InputError(f"the policy was distilled for {policy.action_size} actuators and "
+                             f"{policy.obs_size} observations; this model has {want[1]} and {want[0]}",
+                             advice="distil a policy for this model (kintwin train --distill)")
+        self.lo, self.hi = model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1]
+        self.no_feedforward = np.zeros(model.nu)
+        self.muscles = muscle_actuators(model)
+        self.activation = MuscleActivation(model, self.muscles, self.n) if len(self.muscles) else None
 
 
     def observe(self, data, i: int, forward: bool = True) -> np.ndarray:
@@ -104,16 +123,40 @@ class PolicyDriver:
         force = np.concatenate([force[..., 0:3] / self.bw_n, point], axis=-1)
         return observation(self.tracking, data.qpos[None], data.qvel[None], contact,
                            self.cref.qpos[k][None], self.cref.qvel[k][None], self.subject,
-                           force if self.tracking.observe_foot_forces else None)
+                           force if self.tracking.observe_foot_forces else None,
+                           data.act[None] if self.model.na else None)
 
     def feedforward(self, i: int) -> np.ndarray:
-        """The reference's inverse-dynamics controls at frame ``i`` (``feedforward_ctrl``)."""
+        """The reference's inverse-dynamics controls at frame ``i`` (``feedforward_ctrl``; none
+        for a muscle model: the policy outputs the whole excitation)."""
+        if self.cref.feedforward_ctrl is None:
+            return self.no_feedforward
         return self.cref.feedforward_ctrl[self.cref.prior_index[i]]
 
+    def clip(self, ctrl: np.ndarray) -> np.ndarray:
+        """Controls within the actuators' ranges ([-1, 1] motors, [0, 1] muscle excitations)."""
+        return np.clip(ctrl, self.lo, self.hi)
+
     def act(self, data, obs: np.ndarray, i: int) -> np.ndarray:
-        """Controls = feed-forward + the policy's mean feedback, clipped to the actuator range."""
-        fb = self.policy.mean_action(obs)[0]
-        return np.clip(self.feedforward(i) + fb, -1.0, 1.0)
+        """Controls = feed-forward + the policy's mean feedback, clipped to the actuator range.
+        A muscle's action is its mean activation over the control step (as the controller plans
+        it); the excitation sent is the one MuJoCo's activation dynamics turn into it."""
+        return self.controls(data, self.feedforward(i) + self.policy.mean_action(obs)[0])
+
+    def controls(self, data, action: np.ndarray) -> np.ndarray:
+        """The actuator controls of an action (muscle entries: mean activations, module doc)."""
+        ctrl = self.clip(action)
+        if self.activation is not None:
+            ctrl[self.muscles] = self.activation.excitation(data, ctrl[self.muscles])
+        return ctrl
+
+    def label(self, teacher: WholeBodyController, ctrl: np.ndarray) -> np.ndarray:
+        """The action that reproduces the teacher's controls ``ctrl`` (its planned activations on
+        the muscle entries), less the feed-forward: what the policy learns."""
+        action = ctrl.copy()
+        if self.activation is not None:
+            action[self.muscles] = teacher.planned_activation
+        return action
 
     def __call__(self, data, i: int) -> np.ndarray:
         return self.act(data, self.observe(data, i), i)
@@ -127,6 +170,8 @@ class DistilledPolicy(Policy):
     tracking: TrackingConfig | None = DISTILL_TRACKING
     kind: str = KIND
     controller: WholeBodyConfig = field(default_factory=WholeBodyConfig)
+    #: the muscle source (``.osim``) of a policy distilled on the muscle-driven twin, else None
+    muscles: str | None = None
 
     def driver(self, model, cref, subject) -> PolicyDriver:
         return PolicyDriver(self, model, cref, subject)
@@ -138,7 +183,8 @@ class DistilledPolicy(Policy):
 
         state, config = self.train_state()
         meta = {"kind": KIND, "tracking": self.tracking.to_dict(),
-                "controller": dataclasses.asdict(self.controller), **(metadata or {})}
+                "controller": dataclasses.asdict(self.controller), "muscles": self.muscles,
+                **(metadata or {})}
         return save_checkpoint(path, state, config, meta)
 
 
@@ -153,7 +199,7 @@ def load_distilled(path, checkpoint=None) -> DistilledPolicy:
     tracking = TrackingConfig.from_dict({**ck.metadata["tracking"],
                                          "future_frames": tuple(ck.metadata["tracking"]["future_frames"])})
     return DistilledPolicy(ck.state.policy, ck.state.obs_norm, tracking, KIND, ck.metadata, Path(path),
-                           WholeBodyConfig(**ck.metadata["controller"]))
+                           WholeBodyConfig(**ck.metadata["controller"]), ck.metadata.get("muscles"))
 
 
 class _Dagger:
@@ -176,9 +222,9 @@ class _Dagger:
             return label
         obs = self.student.observe(data, i, forward=False)  # the teacher ran mj_forward
         self.obs.append(obs[0])
-        self.labels.append(label - self.student.feedforward(i))  # the learned part
+        self.labels.append(self.student.label(self.teacher, label) - self.student.feedforward(i))
         if self.beta >= 1.0 or self.rng.random() < self.beta:
-            return np.clip(label + self.rng.normal(0, self.cfg.action_noise, label.shape), -1, 1)
+            return self.student.clip(label + self.rng.normal(0, self.cfg.action_noise, label.shape))
         return self.student.act(data, obs, i)
 
 
@@ -197,14 +243,15 @@ class Teaching:
     subject: tuple[float, float]  # height m, mass kg
 
 
-def teaching(trials, controller: WholeBodyConfig | None = None) -> list[Teaching]:
-    """``Teaching`` of each ``(skeleton, motion)``."""
+def teaching(trials, controller: WholeBodyConfig | None = None, muscles=None) -> list[Teaching]:
+    """``Teaching`` of each ``(skeleton, motion)`` (``muscles``: a ``twin.controlled.MuscleDrive``
+    for the muscle-driven twin)."""
     from ..twin.controlled import prepare
 
     wcfg = controller or WholeBodyConfig()
     out = []
     for skeleton, motion in trials:
-        model, cref, _, _ = prepare(skeleton, motion, wcfg)
+        model, cref, _, _ = prepare(skeleton, motion, wcfg, muscles=muscles)
         out.append(Teaching(model, cref, WholeBodyController(model, cref, skeleton.height_m, wcfg),
                             (skeleton.height_m, skeleton.mass_kg)))
     return out
@@ -264,18 +311,21 @@ def _student(state) -> Policy:
 
 
 def distill(trials, config: DistillConfig | None = None, controller: WholeBodyConfig | None = None,
-            log=None) -> tuple[DistilledPolicy, list[dict]]:
+            log=None, muscles=None) -> tuple[DistilledPolicy, list[dict]]:
     """DAgger over ``trials`` (a list of ``(skeleton, motion)``). Returns the policy of the
     iteration that, alone, tracks best (``evaluate``: completed fraction, then joint error) and
     one log row per iteration (teacher probability, tracked fraction of the rollouts, labels so
-    far, the fit's MSE in actuator units, the evaluation, wall time)."""
+    far, the fit's MSE in actuator units, the evaluation, wall time). ``muscles``: a
+    ``twin.controlled.MuscleDrive``: the teacher drives the muscle-driven twin and the policy
+    outputs its excitations (and arm/neck, toe, reserve and residual controls), observing the
+    muscles' activations as well."""
     cfg = config or DistillConfig()
     wcfg = controller or WholeBodyConfig()
     rng = np.random.default_rng(cfg.seed)
-    sims = teaching(trials, wcfg)
-    nj = sims[0].model.nq - FREE_QPOS
+    sims = teaching(trials, wcfg, muscles)
+    model = sims[0].model
     pcfg = PPOConfig(policy_hidden=tuple(cfg.policy_hidden), seed=cfg.seed)
-    state = init_train_state(pcfg, obs_size(nj, DISTILL_TRACKING), sims[0].model.nu)
+    state = init_train_state(pcfg, obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING, model.na), model.nu)
     all_obs, all_labels, rows = [], [], []
     best, best_key = state, None
     t0 = time.perf_counter()
@@ -300,8 +350,29 @@ def distill(trials, config: DistillConfig | None = None, controller: WholeBodyCo
                      "wall_s": time.perf_counter() - t0})
         if log is not None:
             log(rows[-1])
-    return DistilledPolicy(best.policy, best.obs_norm, DISTILL_TRACKING, controller=wcfg), rows
+    return DistilledPolicy(best.policy, best.obs_norm, DISTILL_TRACKING, controller=wcfg,
+                           muscles=None if muscles is None else muscle_source_name(muscles.source)), rows
+
+
+SHIPPED = "shipped"  #: ``DistilledPolicy.muscles`` of a policy distilled on the shipped muscles
+
+
+def muscle_source_name(source) -> str:
+    """How a distilled policy names its muscle source: "shipped", or the ``.osim``'s path."""
+    from ..models.muscles import SHIPPED_MUSCLES
+
+    return SHIPPED if Path(source).resolve() == SHIPPED_MUSCLES.resolve() else str(Path(source).resolve())
+
+
+def muscle_drive(policy: DistilledPolicy):
+    """The ``twin.controlled.MuscleDrive`` a muscle policy was distilled on (None: torque model)."""
+    if policy.muscles is None:
+        return None
+    from ..models.muscles import SHIPPED_MUSCLES
+    from ..twin.controlled import MuscleDrive
+
+    return MuscleDrive(SHIPPED_MUSCLES if policy.muscles == SHIPPED else policy.muscles)
 
 
 __all__ = ["DISTILL_TRACKING", "DistillConfig", "DistilledPolicy", "PolicyDriver", "Teaching", "evaluate",
-           "collect", "distill", "imitation_loss", "load_distilled", "teaching"]
+           "collect", "distill", "imitation_loss", "load_distilled", "muscle_drive", "teaching"]

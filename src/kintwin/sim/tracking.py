@@ -173,10 +173,12 @@ class TrackingConfig:
         return cls(**d)
 
 
-def obs_size(n_joints: int, config: TrackingConfig) -> int:
+def obs_size(n_joints: int, config: TrackingConfig, n_activations: int = 0) -> int:
+    """Observation size; ``n_activations``: the model's activation states (its muscles), observed
+    by a policy of a muscle-driven model."""
     own = 2 * n_joints + 1 + 6 + 3 + 3 + 2
     return (own + config.K * (n_joints + 3 + 6 + 3) + (2 if config.include_subject else 0)
-            + (12 if config.observe_foot_forces else 0))
+            + (12 if config.observe_foot_forces else 0) + n_activations)
 
 
 # --- rotations (batched, xp-generic) --------------------------------------------------------
@@ -246,14 +248,15 @@ def contact_flags(sphere_z, sphere_radius, sphere_side, threshold: float, xp=np)
 
 
 def observation(config: TrackingConfig, qpos, qvel, contact, ref_qpos, ref_qvel, subject=None,
-                foot_force=None, xp=np):
+                foot_force=None, activation=None, xp=np):
     """Observations (N, obs_size).
 
     ``qpos`` (N, nq), ``qvel`` (N, nv), ``contact`` (N, 2), ``ref_qpos`` (N, K, nq) and
     ``ref_qvel`` (N, K, nv) the K future reference frames, ``subject`` (N, 2) height (m) and
     mass (kg) when ``config.include_subject``; ``foot_force`` (N, 2, 6) per foot (right, left) the
     floor's force on it / body weight and its world point of application (m) when
-    ``config.observe_foot_forces``.
+    ``config.observe_foot_forces``; ``activation`` (N, na) the muscle activations (0-1) of a
+    muscle-driven model (its state: what a muscle can do next depends on it).
     """
     rot = quat_to_mat(qpos[:, 3:7], xp)
     yaw = heading(rot, xp)
@@ -281,6 +284,8 @@ def observation(config: TrackingConfig, qpos, qvel, contact, ref_qpos, ref_qvel,
         point = foot_force[:, :, 3:6] - qpos[:, None, 0:3]
         parts.append(xp.concatenate([to_heading(foot_force[:, :, 0:3], yf, xp),
                                      to_heading(point, yf, xp)], axis=-1).reshape(n, 12))
+    if activation is not None:
+        parts.append(activation)
     return xp.concatenate(parts, axis=-1)
 
 

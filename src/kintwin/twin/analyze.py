@@ -141,14 +141,16 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
     motion, skeleton, model, ref_grf = c.motion, c.skeleton, c.model, c.reference_grf
     subject = (float(skeleton.height_m), float(skeleton.mass_kg))
     controller, policy = job.controller, None
-    if job.muscles and controller != "qp":
-        raise InputError("the muscle-driven twin is driven by the whole-body controller",
-                         advice="use --controller qp (the default with --muscles)")
     if controller in (None, "policy"):
         from .runner import load_policy
 
         policy = load_policy(job.policy)
-        why = _policy_fits(policy, model)
+        muscle_policy = getattr(policy, "muscles", None) is not None
+        if job.muscles and not muscle_policy:
+            raise InputError("this policy drives the torque-driven twin, not the muscle-driven one",
+                             advice="leave out --policy (the whole-body controller drives the "
+                                    "muscles) or give a policy distilled with kintwin train --muscles")
+        why = None if muscle_policy else _policy_fits(policy, model)  # sized on its muscle model
         if why and controller == "policy":
             raise InputError(f"the policy does not fit this model: {why}",
                              advice="use --controller qp")

@@ -31,6 +31,7 @@ import numpy as np
 
 from ..control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController
 from ..dynamics.contact_estimation import ContactOptions, solve_contact_forces
+from ..errors import InputError
 from ..models.build import SimOptions, build_spec
 from ..models.coordinates import RESERVE_PREFIX
 from ..models.muscles import SHIPPED_MUSCLES, muscle_actuators
@@ -239,8 +240,15 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
     distilled from it (``policy``: a ``learn.distill.DistilledPolicy``; no controller in the loop);
     ``muscles``: the muscle-driven model (the controller then plans muscle activations)."""
     cfg = config or WholeBodyConfig()
-    if policy is not None and muscles is not None:
-        raise ValueError("a distilled policy drives the torque model, not the muscle model")
+    if policy is not None:  # a policy runs on the model it was distilled on
+        from ..learn.distill import muscle_drive
+
+        if muscles is not None and policy.muscles is None:
+            raise InputError("this policy was distilled on the torque-driven twin, not the "
+                             "muscle-driven one", advice="leave out --muscles")
+        drive = muscle_drive(policy)
+        muscles = drive if muscles is None or drive is None else replace(
+            drive, body_scales=muscles.body_scales)
     check_trial_span(motion, 0.1, "at least 0.1 s of motion")
     t0 = time.perf_counter()
     model, cref, ref, info = prepare(skeleton, motion, cfg, muscles=muscles)
@@ -265,8 +273,8 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
         raise ValueError("the controller twin lost track in its first control steps: nothing to report")
     dt = 1.0 / cfg.control_rate_hz
     time_s = motion.time_s[0] + dt * np.arange(1, len(rec) + 1)
-    what = ("whole-body controller" if muscles is None else "whole-body controller, muscles"
-            ) if policy is None else "policy distilled from the whole-body controller"
+    what = ("whole-body controller" if policy is None else
+            "policy distilled from the whole-body controller") + ("" if muscles is None else ", muscles")
     info.update({"controller": "qp" if policy is None else "distilled policy",
                  "completed": completed, "terminated_at_s": terminated_at,
                  "control_rate_hz": cfg.control_rate_hz, "qp_failures": ctl.failures,
