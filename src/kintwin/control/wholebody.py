@@ -210,7 +210,9 @@ class WholeBodyController:
                 free[r0:r0 + 4] = free[r0:r0 + 4].all()
         held = np.flatnonzero(~free)
         ne, nm = len(held), len(self.muscles)
-        first = self.tau_prev is None
+        first = self.tau_prev is None or data.time == 0.0  # a fresh simulation
+        if first:
+            self.tau_prev = None  # no torque-rate term against another run's torques
         nx = nv + ne + nm
         # u = A x + h, x = [qdd, f / BW, a]: the generalized force motors and residual must add
         A = np.hstack([M, -J[held].T * bw, np.zeros((nv, nm))])

@@ -147,6 +147,8 @@ class PolicyDriver:
         """The actuator controls of an action (muscle entries: mean activations, module doc)."""
         ctrl = self.clip(action)
         if self.activation is not None:
+            if data.time == 0.0:  # a fresh simulation: start the muscles where the plan needs
+                data.act[self.activation.actadr] = ctrl[self.muscles]  # them (as the controller)
             ctrl[self.muscles] = self.activation.excitation(data, ctrl[self.muscles])
         return ctrl
 
