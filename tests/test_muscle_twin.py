@@ -186,14 +186,13 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     assert policy.muscles == "shipped" and model.na == 92
     assert (policy.obs_size, policy.action_size) == (
         obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING, model.na), model.nu) == (policy.obs_size, 132)
-    # the fit on its labels (mean activations for the muscles, controls for the rest): held-back
-    # states are not asserted on here: from 24 rollouts the muscle policy does not generalise
-    # (measured 1.05 x the loss of a zero output; BENCHMARKS.md issue 18 for the full distillation)
+    # held-back states: rollouts of the teacher from other random starts; labels are the feedback
+    # around the feed-forward (muscles: static optimization of the kinematics-only ID)
     obs, labels, _ = collect(sims, policy, 1.0, DistillConfig(), np.random.default_rng(7), 2)
-    from kintwin.models.muscles import muscle_actuators
-
-    assert len(labels) > 50 and labels[:, muscle_actuators(model)].min() >= 0.0  # activations
-    assert rows[-1]["imitation_mse"] < 0.2 * float(np.mean(labels ** 2))  # measured 0.08 x
+    assert len(labels) > 50
+    zero_feedback = float(np.mean(labels ** 2))  # the feed-forward alone
+    loss = imitation_loss(policy, obs, labels)
+    assert loss < 0.85 * zero_feedback, (loss, zero_feedback)  # measured 0.71 x
     res = tmp_path / "analyzed"
     rc = main(["analyze", str(trial), "--height", str(h), "--mass", str(m), "--muscles",
                "--policy", str(out / "policy.npz"), "--out", str(res)])

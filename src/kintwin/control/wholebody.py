@@ -115,8 +115,9 @@ class ControlReference:
     """The reference at the physics rate: ``qpos`` (T, nq), ``qvel`` and ``qacc`` (T, nv); contact
     prior ``sphere_force_n`` (Tc, S, 3) world N at ``prior_index`` (T,) -> row of it, for the
     sphere geoms ``sphere_geoms`` (S,); ``feedforward_ctrl`` (Tc, nu) the controls of the same
-    kinematics-only inverse dynamics (motor torque / peak, residual wrench / gear), which a
-    policy distilled from the controller acts around."""
+    kinematics-only inverse dynamics (motor torque / peak, residual wrench / gear; muscle
+    activations of its static optimization), which a policy distilled from the controller acts
+    around."""
 
     qpos: np.ndarray
     qvel: np.ndarray

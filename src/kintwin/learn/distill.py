@@ -14,8 +14,9 @@ Muscle-driven twin (``distill(..., muscles=MuscleDrive)``, ``kintwin train --dis
 the teacher plans muscle activations; the policy also observes the activation state and its
 muscle actions are the mean activations over the coming control step (the controller's plan, a
 smooth signal), which the driver turns into excitations with MuJoCo's activation dynamics
-(``control/wholebody.MuscleActivation``: the muscle's own dynamics, no optimisation). There is no
-feed-forward: the policy outputs the whole action.
+(``control/wholebody.MuscleActivation``: the muscle's own dynamics, no optimisation). The
+feed-forward of the muscles is static optimization of the same kinematics-only inverse dynamics
+(``twin/controlled.feedforward_ctrl``), so the policy again learns the feedback.
 
 DAgger (Ross et al. 2011): iteration 0 rolls out the teacher; iteration j > 0 rolls out the
 student, the teacher acting instead at each control step with probability ``beta0 * beta_decay^j``.
@@ -103,7 +104,6 @@ class PolicyDriver:
                              f"{policy.obs_size} observations; this model has {want[1]} and {want[0]}",
                              advice="distil a policy for this model (kintwin train --distill)")
         self.lo, self.hi = model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1]
-        self.no_feedforward = np.zeros(model.nu)
         self.muscles = muscle_actuators(model)
         self.activation = MuscleActivation(model, self.muscles, self.n) if len(self.muscles) else None
 
@@ -127,10 +127,8 @@ class PolicyDriver:
                            data.act[None] if self.model.na else None)
 
     def feedforward(self, i: int) -> np.ndarray:
-        """The reference's inverse-dynamics controls at frame ``i`` (``feedforward_ctrl``; none
-        for a muscle model: the policy outputs the whole excitation)."""
-        if self.cref.feedforward_ctrl is None:
-            return self.no_feedforward
+        """The reference's inverse-dynamics controls at frame ``i`` (``feedforward_ctrl``; for a
+        muscle model the activations of static optimization of those torques)."""
         return self.cref.feedforward_ctrl[self.cref.prior_index[i]]
 
     def clip(self, ctrl: np.ndarray) -> np.ndarray:

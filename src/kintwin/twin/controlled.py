@@ -138,7 +138,7 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
     prior_index = np.minimum(np.searchsorted(frames, np.arange(len(ref.qpos))), len(frames) - 1)
     cref = ControlReference(ref.qpos, ref.qvel, ref.qacc, [p.geom for p in est.points],
                             est.forces, prior_index,
-                            feedforward_ctrl(model, est) if muscles is None else None)
+                            feedforward_ctrl(model, est, ref.qpos[frames], config.control_rate_hz))
     info = {"sole_calibration_mm": calib.to_dict(), "contact_depth_m": CONTACT_DEPTH_M, "stance_clearance_before": before,
             "stance_clearance": after, "floor_shift_m": ref.floor_shift_m,
             "belt_velocity_mps": list(ref.belt_velocity), "contact_prior_qp_failures": est.qp_failures}
@@ -216,21 +216,40 @@ def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int
     return Run(rec, True, None, float(-1000 * sink[0] / max(sink[1], 1e-9)))
 
 
-def feedforward_ctrl(model: mujoco.MjModel, est) -> np.ndarray:
+def feedforward_ctrl(model: mujoco.MjModel, est, frames_qpos: np.ndarray | None = None,
+                     rate_hz: float | None = None) -> np.ndarray:
     """(Tc, nu) controls of a contact estimate (``ContactSolution``): each motor's joint torque /
-    its peak, the pelvis residual wrench (world) / the residual gears, clipped to [-1, 1]."""
+    its peak, the pelvis residual wrench (world) / the residual gears, clipped to [-1, 1]. A
+    muscle model (``frames_qpos`` (Tc, nq) the estimate's states at ``rate_hz``): the muscles'
+    activations and the reserves' torques of static optimization of the estimate's joint torques
+    (``dynamics/static_optimization``), the toe, arm and neck motors the joint torques."""
     ctrl = np.zeros((len(est.tau), model.nu))
     gear = np.abs(model.actuator_gear).max(axis=1)
     wrench = np.concatenate([est.residual_force, est.residual_moment], axis=1)
+    muscles = muscle_actuators(model)
+    so = None
+    if len(muscles):
+        from ..dynamics.static_optimization import SOOptions, TorqueTable, static_optimization
+
+        t = np.arange(len(frames_qpos)) / rate_hz
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            so = static_optimization(model, Motion.from_qpos(model, t, frames_qpos),
+                                     TorqueTable(t, list(est.names), est.tau, "contact estimate"),
+                                     SOOptions(cutoff_hz=None))
+        ctrl[:, muscles] = so.activation
     k = 0
     for a in range(model.nu):
         if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT:
             name = model.joint(model.actuator_trnid[a, 0]).name
-            ctrl[:, a] = est.tau[:, est.names.index(name)] / gear[a]
-        else:  # the six residual actuators, in order
+            if model.actuator(a).name.startswith(RESERVE_PREFIX):
+                ctrl[:, a] = so.reserve_nm[:, so.coordinate_names.index(name)] / gear[a]
+            else:
+                ctrl[:, a] = est.tau[:, est.names.index(name)] / gear[a]
+        elif model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_SITE:  # the six residuals, in order
             ctrl[:, a] = wrench[:, k] / gear[a]
             k += 1
-    return np.clip(ctrl, -1.0, 1.0)
+    return np.clip(ctrl, model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1])
 
 
 def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig | None = None,
