@@ -192,7 +192,7 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     assert len(labels) > 50
     zero_feedback = float(np.mean(labels ** 2))  # the feed-forward alone
     loss = imitation_loss(policy, obs, labels)
-    assert loss < 0.85 * zero_feedback, (loss, zero_feedback)  # measured 0.71 x
+    assert loss < 0.4 * zero_feedback, (loss, zero_feedback)  # measured 0.19 x
     res = tmp_path / "analyzed"
     rc = main(["analyze", str(trial), "--height", str(h), "--mass", str(m), "--muscles",
                "--policy", str(out / "policy.npz"), "--out", str(res)])

@@ -103,7 +103,9 @@ class PolicyDriver:
             raise InputError(f"the policy was distilled for {policy.action_size} actuators and "
                              f"{policy.obs_size} observations; this model has {want[1]} and {want[0]}",
                              advice="distil a policy for this model (kintwin train --distill)")
-        self.lo, self.hi = model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1]
+        from ..twin.controlled import ctrl_limits
+
+        self.lo, self.hi = ctrl_limits(model)
         self.muscles = muscle_actuators(model)
         self.activation = MuscleActivation(model, self.muscles, self.n) if len(self.muscles) else None
 

@@ -81,7 +81,9 @@ class MuscleDrive:
     models lock the joint."""
 
     source: str | Path = SHIPPED_MUSCLES  #: the ``.osim`` whose muscles are put on the skeleton
-    reserves_nm: float = 500.0  #: reserve motor gear (N*m); their use is penalised, not bounded
+    #: reserve motor gear (N*m): the most a reserve can give (the controller used <= 60 N*m on
+    #: subject01); a policy acts in gear units, so 500 made its 1.7 % RMS action error 8.5 N*m
+    reserves_nm: float = 100.0
     passive: bool = False  #: passive fibre forces (off, as OpenSim's static optimization: the
     #: rigid-tendon quadriceps are overstretched in swing)
     body_scales: dict | None = None  #: the skeleton's segment scales (``--osim`` skeletons)
@@ -216,6 +218,17 @@ def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int
     return Run(rec, True, None, float(-1000 * sink[0] / max(sink[1], 1e-9)))
 
 
+def ctrl_limits(model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) control of each actuator: its ``ctrlrange`` where limited, else [0, 1] for a
+    muscle (MuJoCo clamps excitations there) and [-1, 1] for the others."""
+    muscle = np.zeros(model.nu, bool)
+    muscle[muscle_actuators(model)] = True
+    limited = model.actuator_ctrllimited.astype(bool)
+    lo = np.where(limited, model.actuator_ctrlrange[:, 0], np.where(muscle, 0.0, -1.0))
+    hi = np.where(limited, model.actuator_ctrlrange[:, 1], 1.0)
+    return lo, hi
+
+
 def feedforward_ctrl(model: mujoco.MjModel, est, frames_qpos: np.ndarray | None = None,
                      rate_hz: float | None = None) -> np.ndarray:
     """(Tc, nu) controls of a contact estimate (``ContactSolution``): each motor's joint torque /
@@ -249,7 +262,7 @@ def feedforward_ctrl(model: mujoco.MjModel, est, frames_qpos: np.ndarray | None 
         elif model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_SITE:  # the six residuals, in order
             ctrl[:, a] = wrench[:, k] / gear[a]
             k += 1
-    return np.clip(ctrl, model.actuator_ctrlrange[:, 0], model.actuator_ctrlrange[:, 1])
+    return np.clip(ctrl, *ctrl_limits(model))
 
 
 def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig | None = None,
