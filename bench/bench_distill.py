@@ -8,6 +8,12 @@ DAgger log, wall time, and the twin's metrics next to the controller's) and the 
 
     .venv/bin/python bench/bench_distill.py [--iterations 12] [--rollouts 40]
     .venv/bin/python bench/bench_distill.py --score-only   # re-score the committed policy
+    .venv/bin/python bench/bench_distill.py --muscles       # the muscle-driven twin (issue 18)
+
+``--muscles``: the muscle-driven twin's controller (``bench_muscle_twin``'s setting: subject01
+gait2392 IK 0.5-1.6 s, subject01's scaled gait2392 muscles, ``ID_InverseDynamicsOutput.sto``);
+writes ``bench/results/distill_muscles_subject01.{json,npz}`` with the controller's and the
+policy's figures, reserves and activations against OpenSim SO.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import os
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_controller_twin import KEYS, REPO, trials  # noqa: E402
@@ -33,6 +41,7 @@ def main():
                     help="DART noise on the teacher's executed actions (fraction of peak torque)")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_distill")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "distill_subject01.json")
+    ap.add_argument("--muscles", action="store_true", help="the muscle-driven twin (module doc)")
     ap.add_argument("--score-only", action="store_true",
                     help="score the policy already in --results' .npz (no distillation); updates "
                          "the two twins' entries of --results")
@@ -43,8 +52,17 @@ def main():
     from kintwin.motion.kinematics_io import read_motion
     from kintwin.twin.analyze import TrialJob, analyze_trial
 
-    spec = trials(args.out)["subject01_walk"]
+    spec = trials(args.out)["subject01_walk_gait2392" if args.muscles else "subject01_walk"]
     skeleton = resolve_subject(SubjectSpec(spec["height"], spec["mass"]))
+    muscles = None
+    if args.muscles:
+        from bench_muscle_twin import DATA as S01, correlations
+
+        from kintwin.twin.controlled import MuscleDrive
+
+        muscles = MuscleDrive(S01 / "gait2392" / "subject01_simbody.osim")
+        if args.results.name == "distill_subject01.json":
+            args.results = args.results.with_name("distill_muscles_subject01.json")
     ckpt = args.results.with_suffix(".npz")
     if args.score_only:
         result = json.loads(args.results.read_text())
@@ -52,21 +70,31 @@ def main():
         cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
                             action_noise=args.action_noise, seed=args.seed)
         t0 = time.perf_counter()
-        policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg,
+        policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg, muscles=muscles,
                                log=lambda r: print(json.dumps(r, default=float), flush=True))
         wall = time.perf_counter() - t0
-        policy.save(ckpt, {"command": " ".join(sys.argv), "trial": "subject01 gait2354 0.4-1.6 s"})
+        policy.save(ckpt, {"command": " ".join(sys.argv), "trial": Path(spec["trial"]).name})
         result = {"cpus": os.cpu_count(), "distill_config": dataclasses.asdict(cfg),
                   "distill_wall_s": wall, "log": rows, "checkpoint": str(ckpt.resolve().relative_to(REPO))}
     for name, controller in (("controller", "qp"), ("distilled_policy", "policy")):
         job = TrialJob(trial=spec["trial"], out_dir=args.out / name,
                        subject=SubjectSpec(spec["height"], spec["mass"]), grf=spec.get("grf"),
                        loads=spec.get("loads"), reference_id=spec.get("reference_id"),
-                       controller=controller, policy=str(ckpt))
+                       controller=controller, policy=str(ckpt),
+                       muscles=str(muscles.source) if muscles else None)
         m = analyze_trial(job, progress=False)
         info = json.loads((args.out / name / "metrics.json").read_text())["info"]
         result[name] = {**{k: m.get(k) for k in KEYS + ("completed_fraction",)},
                         "realtime_factor": info["realtime_factor"]}
+        if muscles:
+            from kintwin.motion.storage import read_table
+
+            act = read_table(args.out / name / "activations.sto")
+            so = read_table(S01 / "gait2392" / "SO_subject01_StaticOptimization_activation.sto")
+            r = correlations(act.time_s, act.data, act.labels, so)
+            result[name].update({"muscles": m.get("muscles"), "activation_r_vs_so": r,
+                                 "activation_r_vs_so_median": float(np.median(
+                                     [v for v in r.values() if v is not None]))})
         print(name, json.dumps({k: v for k, v in result[name].items() if not isinstance(v, dict)},
                                default=float), flush=True)
     args.results.write_text(json.dumps(result, indent=2, default=float) + "\n")
