@@ -10,11 +10,18 @@ Preparation, once per trial (module docs of each step):
 3. sole calibration: the model's foot spheres moved so the reference's stance feet touch the
    floor (``sim/floor.calibrate_soles``); the model is recompiled with them and foot sensors;
 4. the kinematics-only contact estimate on that model (``dynamics/contact_estimation``), the
-   controller's prior for the split of the load between the feet.
+   controller's prior for the split of the load between the feet, and its controls as the
+   feed-forward of a distilled policy (``feedforward_ctrl``).
+
+The muscle-driven twin (``MuscleDrive``): the same with the muscle model of ``models/muscles.py``
+(legs and trunk muscle-driven, reserves, toes, arms and neck torque motors) at a 1 ms physics
+step; the controller then plans muscle activations, and each output frame also records the
+muscles' activations and tensions and the reserves' torques.
 
 Then the simulation starts in the reference state at the first frame and steps the controller at
 ``control_rate_hz``; each output frame is the end of a control step (its state, the mean joint
-torques, residual and foot contact forces over its physics steps). The run stops early when
+generalized actuator force on each coordinate, residual and foot contact forces over its physics
+steps). The run stops early when
 tracking is lost (pelvis more than ``MAX_PELVIS_ERROR_M`` from the reference, below
 ``MIN_PELVIS_HEIGHT_FRAC`` of its reference height, or a non-finite state).
 """
