@@ -19,9 +19,9 @@ step; the controller then plans muscle activations, and each output frame also r
 muscles' activations and tensions and the reserves' torques.
 
 Then the simulation starts in the reference state at the first frame and steps the controller at
-``control_rate_hz``; each output frame is the end of a control step (its state, the mean joint
-generalized actuator force on each coordinate, residual and foot contact forces over its physics
-steps). The run stops early when
+``control_rate_hz``; each output frame is the end of a control step (its state and the means
+over its physics steps of the actuators' generalized force on each coordinate, the residual and
+the foot contact forces). The run stops early when
 tracking is lost (pelvis more than ``MAX_PELVIS_ERROR_M`` from the reference, below
 ``MIN_PELVIS_HEIGHT_FRAC`` of its reference height, or a non-finite state).
 """
