@@ -49,12 +49,7 @@ def muscle_model_from_args(args, skeleton=None):
     from ..models.muscles import build_muscle_spec
 
     skeleton = skeleton if skeleton is not None else skeleton_from_args(args)
-    scales = None
-    if getattr(args, "osim", None):
-        from ..models.osim import osim_segment_scales
-
-        scales = osim_segment_scales(args.osim) or None
-    return build_muscle_spec(skeleton, muscles_osim_path(args), skeleton_body_scales=scales)
+    return build_muscle_spec(skeleton, muscles_osim_path(args))
 
 
 def add_arguments(p):

@@ -93,11 +93,9 @@ def distill_run(args) -> int:
     if args.muscles_osim and not args.muscles:
         raise InputError("--muscles-osim needs --muscles", advice="add --muscles")
     if args.muscles:
-        from ..models.osim import osim_segment_scales
         from ..twin.controlled import MuscleDrive
 
-        scales = osim_segment_scales(args.osim) or None if args.osim else None
-        muscles = MuscleDrive(muscles_osim_path(args), body_scales=scales)
+        muscles = MuscleDrive(muscles_osim_path(args))
     out = check_out_dir(args.out)
     cfg = DistillConfig(iterations=args.distill, seed=args.seed or 0)
 

@@ -76,7 +76,7 @@ import numpy as np
 
 from ..dynamics.qp import INFINITY, solve_qp
 from ..models.build import GRAVITY
-from ..models.muscles import muscle_actuators
+from ..models.muscles import muscle_actuators, reserve_actuators
 
 _EQUALITY = int(mujoco.mjtConstraint.mjCNSTR_EQUALITY)
 _SATISFIED = int(mujoco.mjtConstraintState.mjCNSTRSTATE_SATISFIED)
@@ -150,8 +150,7 @@ class WholeBodyController:
         if len(self.residuals) != 6:
             raise ValueError("the controller needs the model's six pelvis residual actuators")
         self.residual_gear = np.abs(model.actuator_gear[self.residuals]).max(axis=1)
-        names = [model.actuator(int(a)).name for a in self.motors]
-        reserve = np.array([n.startswith("reserve_") for n in names], bool)
+        reserve = np.isin(self.motors, reserve_actuators(model))
         #: weight of each motor's (tau / peak)^2: torque motors w_torque, reserves w_reserve per N*m^2
         self.torque_weight = np.where(reserve, cfg.w_reserve * self.peak ** 2, cfg.w_torque)
         self.muscles = muscle_actuators(model)

@@ -45,6 +45,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 from ..models import coupling
+from ..models.coordinates import RESERVE_PREFIX
 from ..models.muscles import muscle_actuators
 from ..motion.motion import Motion
 from ..motion.storage import read_table, write_table
@@ -165,7 +166,7 @@ def muscle_driven_coordinates(model: mujoco.MjModel) -> list[str]:
     for a in range(model.nu):
         if int(model.actuator_trntype[a]) == int(mujoco.mjtTrn.mjTRN_JOINT):
             name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_ACTUATOR, a) or ""
-            if not name.startswith("reserve_"):
+            if not name.startswith(RESERVE_PREFIX):
                 motored.add(int(model.actuator_trnid[a, 0]))
     out = []
     coupled = coupling.coupled_joint_ids(model)
@@ -322,7 +323,7 @@ def write_static_optimization(out_dir: str | Path, result: SOResult, info: dict 
                 name="kintwin static optimization activations")
     write_table(out / "muscle_forces.sto", result.muscle_names, result.time_s, result.force_n,
                 name="kintwin static optimization muscle forces (N)")
-    write_table(out / "reserves.sto", [f"reserve_{c}" for c in result.coordinate_names],
+    write_table(out / "reserves.sto", [RESERVE_PREFIX + c for c in result.coordinate_names],
                 result.time_s, result.reserve_nm, name="kintwin static optimization reserves (N*m)")
     doc = {"method": "static_optimization", "metrics": result.metrics(),
            "settings": {k: getattr(result.options, k) for k in result.options.__dataclass_fields__},

@@ -253,7 +253,7 @@ def teaching(trials, controller: WholeBodyConfig | None = None, muscles=None) ->
     wcfg = controller or WholeBodyConfig()
     out = []
     for skeleton, motion in trials:
-        model, cref, _, _ = prepare(skeleton, motion, wcfg, muscles=muscles)
+        model, cref, _, _ = prepare(skeleton, motion, wcfg, muscles=muscles, feedforward=True)
         out.append(Teaching(model, cref, WholeBodyController(model, cref, skeleton.height_m, wcfg),
                             (skeleton.height_m, skeleton.mass_kg)))
     return out

@@ -83,7 +83,7 @@ from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
 from .build import SimOptions, build_spec
-from .coordinates import ARM_L, ARM_R, TRUNK_COORDINATES
+from .coordinates import ARM_L, ARM_R, RESERVE_PREFIX, TRUNK_COORDINATES
 from .muscle_paths import SkeletonFK, fit_points, path_lengths, sample_poses
 from .osim_muscles import MuscleDef, OsimMuscleModel, read_osim_muscles
 from .skeleton import Skeleton
@@ -273,21 +273,19 @@ def _crossed(skel: Skeleton, bodies: list[str]) -> list[str]:
 
 # --- the builder -----------------------------------------------------------------------------------
 def build_muscle_spec(skeleton: Skeleton, osim: str | Path | OsimMuscleModel | None = None,
-                      options: MuscleOptions | None = None, sim_options: SimOptions | None = None,
-                      skeleton_body_scales: dict[str, float] | None = None
+                      options: MuscleOptions | None = None, sim_options: SimOptions | None = None
                       ) -> tuple[mujoco.MjSpec, MuscleModelInfo]:
     """The muscle-driven ``MjSpec`` of ``skeleton`` with the muscles of an ``.osim`` file.
 
     ``osim``: default ``SHIPPED_MUSCLES`` (generic gait2392, scaled here to the skeleton).
-    ``skeleton_body_scales``: the skeleton's per-body scales relative to generic gait2392 (default:
-    estimated by ``skeleton_scales``; pass ``osim.osim_segment_scales(path)`` for a skeleton loaded
-    from that ``.osim``).
+    The skeleton's per-body scales relative to generic gait2392 are its ``segment_scales`` (a
+    skeleton imported from an ``.osim``: that file's), else estimated by ``skeleton_scales``.
     """
     opt = options or MuscleOptions()
     om = osim if isinstance(osim, OsimMuscleModel) else read_osim_muscles(osim or SHIPPED_MUSCLES)
     spec = build_spec(skeleton, sim_options)
     bodies = {b.name: b for b in skeleton.bodies}
-    sk_scale = skeleton_body_scales or skeleton_scales(skeleton)
+    sk_scale = skeleton.segment_scales or skeleton_scales(skeleton)
     f_scale = _file_scales(om)
     ratio = {b: sk_scale.get(b, 1.0) / f_scale.get(b, 1.0) for b in bodies if b in f_scale}
     info = MuscleModelInfo(osim_path=om.path, muscles=[], muscle_coordinates=[],
@@ -325,7 +323,7 @@ def build_muscle_spec(skeleton: Skeleton, osim: str | Path | OsimMuscleModel | N
         spec.delete(spec.actuator(c))
     if opt.reserves_nm:
         for c in driven:
-            a = spec.add_actuator(name=f"reserve_{c}", target=c, trntype=mujoco.mjtTrn.mjTRN_JOINT)
+            a = spec.add_actuator(name=RESERVE_PREFIX + c, target=c, trntype=mujoco.mjtTrn.mjTRN_JOINT)
             a.set_to_motor()
             a.gear[0] = float(opt.reserves_nm)
             a.ctrlrange = [-1, 1]
@@ -483,10 +481,9 @@ def _add_pulley(spec, skel: Skeleton, om: OsimMuscleModel, m: MuscleDef, p, prev
 
 
 def build_muscle_model(skeleton: Skeleton, osim: str | Path | OsimMuscleModel | None = None,
-                       options: MuscleOptions | None = None, sim_options: SimOptions | None = None,
-                       skeleton_body_scales: dict[str, float] | None = None
+                       options: MuscleOptions | None = None, sim_options: SimOptions | None = None
                        ) -> tuple[mujoco.MjModel, MuscleModelInfo]:
-    spec, info = build_muscle_spec(skeleton, osim, options, sim_options, skeleton_body_scales)
+    spec, info = build_muscle_spec(skeleton, osim, options, sim_options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return spec.compile(), info
@@ -495,3 +492,9 @@ def build_muscle_model(skeleton: Skeleton, osim: str | Path | OsimMuscleModel | 
 def muscle_actuators(model: mujoco.MjModel) -> np.ndarray:
     """Indices of the muscle actuators (gain type muscle) of a model."""
     return np.nonzero(model.actuator_gaintype == int(mujoco.mjtGain.mjGAIN_MUSCLE))[0]
+
+
+def reserve_actuators(model: mujoco.MjModel) -> np.ndarray:
+    """Indices of the reserve motors (``reserve_<coordinate>``) of a muscle model."""
+    return np.array([a for a in range(model.nu)
+                     if model.actuator(a).name.startswith(RESERVE_PREFIX)], int)

@@ -1069,6 +1069,7 @@ def import_osim(path: str | Path, knee_flexion_deg: float = DEFAULT_KNEE_FLEXION
     skel = Skeleton(name=f.name, bodies=bodies, height_m=GENERIC_HEIGHT_M,
                     source=f"OpenSim model {Path(path).name}")
     scales = osim_segment_scales(path)
+    skel.segment_scales = scales or None
     _add_contacts_and_sites(skel, scales, report)
     legs = _sole_below_root(skel)
     gen_legs, gen_trunk = _generic_pelvis_to_vertex()

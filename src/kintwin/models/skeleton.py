@@ -90,6 +90,9 @@ class Skeleton:
     bodies: list[Body]  # parents before children; bodies[0] is the root (pelvis)
     height_m: float
     source: str = "kintwin anthropometric model"
+    #: per-body length scales relative to generic gait2392 when the model says them (an imported
+    #: OpenSim model: its geometry scale factors); None: estimated (``muscles.skeleton_scales``)
+    segment_scales: dict[str, float] | None = None
 
     @property
     def mass_kg(self) -> float:

@@ -183,12 +183,10 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
         what = "policy distilled from the whole-body controller" if distilled else "whole-body controller"
         drive = None
         if job.muscles:
-            from ..models.osim import osim_segment_scales
             from .controlled import MuscleDrive
 
             what = "whole-body controller, muscle-driven"
-            scales = osim_segment_scales(job.subject.osim) or None if job.subject.osim else None
-            drive = MuscleDrive(job.muscles, body_scales=scales)
+            drive = MuscleDrive(job.muscles)
             say(f"[{name}] building the muscle model ...", flush=True)
         say(f"[{name}] running the twin ({what}) over {span:.2f} s ...", flush=True)
         tw = run_controlled_twin(skeleton, motion, progress=progress, policy=policy, muscles=drive)

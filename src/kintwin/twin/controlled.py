@@ -10,8 +10,8 @@ Preparation, once per trial (module docs of each step):
 3. sole calibration: the model's foot spheres moved so the reference's stance feet touch the
    floor (``sim/floor.calibrate_soles``); the model is recompiled with them and foot sensors;
 4. the kinematics-only contact estimate on that model (``dynamics/contact_estimation``), the
-   controller's prior for the split of the load between the feet, and its controls as the
-   feed-forward of a distilled policy (``feedforward_ctrl``).
+   controller's prior for the split of the load between the feet, and (for a distilled policy)
+   its controls as the policy's feed-forward (``feedforward_ctrl``).
 
 The muscle-driven twin (``MuscleDrive``): the same with the muscle model of ``models/muscles.py``
 (legs and trunk muscle-driven, reserves, toes, arms and neck torque motors) at a 1 ms physics
@@ -41,7 +41,7 @@ from ..dynamics.contact_estimation import ContactOptions, solve_contact_forces
 from ..errors import InputError
 from ..models.build import SimOptions, build_spec
 from ..models.coordinates import RESERVE_PREFIX
-from ..models.muscles import SHIPPED_MUSCLES, muscle_actuators
+from ..models.muscles import SHIPPED_MUSCLES, muscle_actuators, reserve_actuators
 from ..models.skeleton import Skeleton
 from ..motion.motion import Motion
 from ..sim import floor
@@ -93,7 +93,6 @@ class MuscleDrive:
     reserves_nm: float = 100.0
     passive: bool = False  #: passive fibre forces (off, as OpenSim's static optimization: the
     #: rigid-tendon quadriceps are overstretched in swing)
-    body_scales: dict | None = None  #: the skeleton's segment scales (``--osim`` skeletons)
     torque_coordinates: tuple[str, ...] = ("mtp_angle_r", "mtp_angle_l")
     #: physics step (s): a rigid-tendon muscle's force-velocity curve is a stiff damper on a light
     #: segment, which MuJoCo integrates explicitly; at 2 ms it rang on the feet (ankle reserves
@@ -105,8 +104,7 @@ class MuscleDrive:
         from ..models.muscles import MuscleOptions, build_muscle_spec
 
         spec, info = build_muscle_spec(skeleton, self.source, MuscleOptions(reserves_nm=self.reserves_nm),
-                                       sim_options=replace(options, timestep=self.timestep_s),
-                                       skeleton_body_scales=self.body_scales)
+                                       sim_options=replace(options, timestep=self.timestep_s))
         for c in self.torque_coordinates:  # the reserve becomes the joint's torque motor
             if c in info.muscle_coordinates:
                 spec.actuator(RESERVE_PREFIX + c).name = c
@@ -117,8 +115,10 @@ class MuscleDrive:
 
 
 def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
-            options: SimOptions | None = None, muscles: MuscleDrive | None = None):
-    """(calibrated model, ControlReference, reference TrialReference, info) for a trial."""
+            options: SimOptions | None = None, muscles: MuscleDrive | None = None,
+            feedforward: bool = False):
+    """(calibrated model, ControlReference, reference TrialReference, info) for a trial;
+    ``feedforward``: with the reference's ``feedforward_ctrl`` (what a distilled policy needs)."""
     opts = options or CONTROLLER_SIM_OPTIONS
     if muscles is None:
         spec, muscle_info = build_spec(skeleton, opts), None
@@ -147,7 +147,8 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
     prior_index = np.minimum(np.searchsorted(frames, np.arange(len(ref.qpos))), len(frames) - 1)
     cref = ControlReference(ref.qpos, ref.qvel, ref.qacc, [p.geom for p in est.points],
                             est.forces, prior_index,
-                            feedforward_ctrl(model, est, ref.qpos[frames], config.control_rate_hz))
+                            feedforward_ctrl(model, est, ref.qpos[frames], config.control_rate_hz)
+                            if feedforward else None)
     info = {"sole_calibration_mm": calib.to_dict(), "contact_depth_m": CONTACT_DEPTH_M, "stance_clearance_before": before,
             "stance_clearance": after, "floor_shift_m": ref.floor_shift_m,
             "belt_velocity_mps": list(ref.belt_velocity), "contact_prior_qp_failures": est.qp_failures}
@@ -193,8 +194,7 @@ def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int
     dofs = model.jnt_dofadr[model.actuator_trnid[joint, 0]]
     residuals = np.flatnonzero(model.actuator_trntype == mujoco.mjtTrn.mjTRN_SITE)
     muscles = muscle_actuators(model)
-    reserves = np.array([a for a in np.flatnonzero(joint)
-                         if model.actuator(int(a)).name.startswith(RESERVE_PREFIX)], int)
+    reserves = reserve_actuators(model)
     rec = Recording()
     gear = np.abs(model.actuator_gear).max(axis=1)
     sens = np.zeros((n, model.nsensordata))
@@ -246,7 +246,7 @@ def feedforward_ctrl(model: mujoco.MjModel, est, frames_qpos: np.ndarray | None 
     ctrl = np.zeros((len(est.tau), model.nu))
     gear = np.abs(model.actuator_gear).max(axis=1)
     wrench = np.concatenate([est.residual_force, est.residual_moment], axis=1)
-    muscles = muscle_actuators(model)
+    muscles, reserves = muscle_actuators(model), reserve_actuators(model)
     so = None
     if len(muscles):
         from ..dynamics.static_optimization import SOOptions, TorqueTable, static_optimization
@@ -262,7 +262,7 @@ def feedforward_ctrl(model: mujoco.MjModel, est, frames_qpos: np.ndarray | None 
     for a in range(model.nu):
         if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT:
             name = model.joint(model.actuator_trnid[a, 0]).name
-            if model.actuator(a).name.startswith(RESERVE_PREFIX):
+            if a in reserves:
                 ctrl[:, a] = so.reserve_nm[:, so.coordinate_names.index(name)] / gear[a]
             else:
                 ctrl[:, a] = est.tau[:, est.names.index(name)] / gear[a]
@@ -285,12 +285,11 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
         if muscles is not None and policy.muscles is None:
             raise InputError("this policy was distilled on the torque-driven twin, not the "
                              "muscle-driven one", advice="leave out --muscles")
-        drive = muscle_drive(policy)
-        muscles = drive if muscles is None or drive is None else replace(
-            drive, body_scales=muscles.body_scales)
+        muscles = muscle_drive(policy)
     check_trial_span(motion, 0.1, "at least 0.1 s of motion")
     t0 = time.perf_counter()
-    model, cref, ref, info = prepare(skeleton, motion, cfg, muscles=muscles)
+    model, cref, ref, info = prepare(skeleton, motion, cfg, muscles=muscles,
+                                     feedforward=policy is not None)
     t_prep = time.perf_counter() - t0
     ctl = WholeBodyController(model, cref, skeleton.height_m, cfg)
     drive = ctl if policy is None else policy.driver(model, cref, (skeleton.height_m, skeleton.mass_kg))

@@ -14,7 +14,7 @@ import mujoco
 import numpy as np
 
 from ..analysis.results import MuscleActivity, Results
-from ..models.coordinates import RESERVE_PREFIX, RESIDUAL_ACTUATORS
+from ..models.coordinates import RESIDUAL_ACTUATORS
 from ..motion import frames
 from ..motion.grf import GroundReactions
 from ..motion.motion import Motion
@@ -59,13 +59,13 @@ class Recording:
         names = [model.joint(int(model.actuator_trnid[a, 0])).name for a in motors]
         muscles = None
         if self.activation:
-            from ..models.muscles import muscle_actuators
+            from ..models.muscles import muscle_actuators, reserve_actuators
 
             actuator = lambda a: model.actuator(int(a)).name
             muscles = MuscleActivity(
                 names=[actuator(a) for a in muscle_actuators(model)],
                 activation=np.array(self.activation), force_n=np.array(self.tension),
-                reserve_names=[actuator(a) for a in motors if actuator(a).startswith(RESERVE_PREFIX)],
+                reserve_names=[actuator(a) for a in reserve_actuators(model)],
                 reserve_nm=np.array(self.reserve))
         res = np.array(self.residual)
         loads = foot_wrench_series(model, np.array(self.sensordata))
