@@ -50,13 +50,12 @@ def main():
     from kintwin.learn.distill import DistillConfig, distill
     from kintwin.models.subject import SubjectSpec, resolve_subject
     from kintwin.motion.kinematics_io import read_motion
-    from kintwin.twin.analyze import TrialJob, analyze_trial
 
     spec = trials(args.out)["subject01_walk_gait2392" if args.muscles else "subject01_walk"]
     skeleton = resolve_subject(SubjectSpec(spec["height"], spec["mass"]))
     muscles = None
     if args.muscles:
-        from bench_muscle_twin import DATA as S01, correlations
+        from bench_muscle_twin import DATA as S01
 
         from kintwin.twin.controlled import MuscleDrive
 
@@ -77,27 +76,35 @@ def main():
         result = {"cpus": os.cpu_count(), "distill_config": dataclasses.asdict(cfg),
                   "distill_wall_s": wall, "log": rows, "checkpoint": str(ckpt.resolve().relative_to(REPO))}
     for name, controller in (("controller", "qp"), ("distilled_policy", "policy")):
-        job = TrialJob(trial=spec["trial"], out_dir=args.out / name,
-                       subject=SubjectSpec(spec["height"], spec["mass"]), grf=spec.get("grf"),
-                       loads=spec.get("loads"), reference_id=spec.get("reference_id"),
-                       controller=controller, policy=str(ckpt),
-                       muscles=str(muscles.source) if muscles else None)
-        m = analyze_trial(job, progress=False)
-        info = json.loads((args.out / name / "metrics.json").read_text())["info"]
-        result[name] = {**{k: m.get(k) for k in KEYS + ("completed_fraction",)},
-                        "realtime_factor": info["realtime_factor"]}
-        if muscles:
-            from kintwin.motion.storage import read_table
-
-            act = read_table(args.out / name / "activations.sto")
-            so = read_table(S01 / "gait2392" / "SO_subject01_StaticOptimization_activation.sto")
-            r = correlations(act.time_s, act.data, act.labels, so)
-            result[name].update({"muscles": m.get("muscles"), "activation_r_vs_so": r,
-                                 "activation_r_vs_so_median": float(np.median(
-                                     [v for v in r.values() if v is not None]))})
-        print(name, json.dumps({k: v for k, v in result[name].items() if not isinstance(v, dict)},
-                               default=float), flush=True)
+        result[name] = score_twin(spec, args.out / name, controller, ckpt, muscles)
     args.results.write_text(json.dumps(result, indent=2, default=float) + "\n")
+
+
+def score_twin(spec: dict, out: Path, controller: str, ckpt: Path, muscles=None) -> dict:
+    """``kintwin analyze`` of the trial ``spec`` with ``controller`` ("qp", or "policy": the policy
+    ``ckpt``) into ``out``: its figures vs plates and OpenSim ID (``KEYS``), completed fraction,
+    real-time factor, and for the muscle-driven twin the activations vs OpenSim SO."""
+    from kintwin.models.subject import SubjectSpec
+
+    job = TrialJob(trial=spec["trial"], out_dir=out, subject=SubjectSpec(spec["height"], spec["mass"]),
+                   grf=spec.get("grf"), loads=spec.get("loads"), reference_id=spec.get("reference_id"),
+                   controller=controller, policy=str(ckpt), muscles=str(muscles.source) if muscles else None)
+    m = analyze_trial(job, progress=False)
+    info = json.loads((out / "metrics.json").read_text())["info"]
+    result = {**{k: m.get(k) for k in KEYS + ("completed_fraction",)}, "realtime_factor": info["realtime_factor"]}
+    if muscles:
+        from bench_muscle_twin import DATA as S01, correlations
+
+        from kintwin.motion.storage import read_table
+
+        act = read_table(out / "activations.sto")
+        so = read_table(S01 / "gait2392" / "SO_subject01_StaticOptimization_activation.sto")
+        r = correlations(act.time_s, act.data, act.labels, so)
+        result.update({"muscles": m.get("muscles"), "activation_r_vs_so": r,
+                       "activation_r_vs_so_median": float(np.median([v for v in r.values() if v is not None]))})
+    print(out.name, json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, default=float),
+          flush=True)
+    return result
 
 
 if __name__ == "__main__":

@@ -43,6 +43,12 @@ def add_arguments(p):
                    help="instead of PPO, distil the whole-body controller into a policy by this "
                         "many DAgger iterations (12: ~5 min per 1.2 s trial on 2 cores); writes "
                         "OUT/policy.npz for `kintwin analyze --policy` and OUT/distill_log.json")
+    p.add_argument("--finetune", type=Path, default=None, metavar="POLICY",
+                   help="instead of PPO from scratch, fine-tune a distilled policy (kintwin train "
+                        "--distill's policy.npz) with PPO in its own simulation, paid for tracking "
+                        "and for kinetics against the kinematics-only contact estimate; keeps the "
+                        "policy of the best of the evaluations (8 episodes); --time-budget "
+                        "(default 1800 s); writes OUT/policy.npz and OUT/finetune_log.json")
     p.add_argument("--muscles", action="store_true",
                    help="with --distill: distil the muscle-driven twin's controller (the policy "
                         "outputs muscle excitations; --muscles-osim, default the shipped gait2392 "
@@ -114,9 +120,50 @@ def distill_run(args) -> int:
     return 0
 
 
+def finetune_run(args) -> int:
+    """``--finetune POLICY``: PPO fine-tuning of a distilled policy (``learn/finetune.py``)."""
+    from ..learn.distill import load_distilled
+    from ..learn.finetune import FinetuneConfig, finetune
+
+    for option in ("config", "resume", "steps", "envs", "threads", "bc", "distill"):
+        if getattr(args, option) is not None:
+            raise ValueError(f"--{option.replace('_', '-')} does not go with --finetune")
+    if args.muscles or args.muscles_osim:
+        raise InputError("--finetune takes the muscle model the policy was distilled on",
+                         advice="leave out --muscles and --muscles-osim")
+    check_files(args.finetune)
+    policy = load_distilled(args.finetune)
+    motions = load_trials(args)
+    skeleton, _, _ = build_subject_model(args, motions)  # checked before any work
+    out = check_out_dir(args.out)
+    cfg = FinetuneConfig(time_budget_s=args.time_budget or 1800.0, seed=args.seed or 0)
+
+    def log(row):
+        if not args.no_progress and "eval_score" in row:
+            print(f"PPO iteration {int(row['iteration'])}: evaluation score {row['eval_score']:.3f} "
+                  f"(joint MAE {row['eval_joint_mae_deg']:.2f} deg, vGRF vs estimate "
+                  f"{row['eval_grf_vertical_rmse_pct_bw']:.1f} %BW, residual "
+                  f"{row['eval_residual_force_pct_bw']:.2f} %BW), {row['wall_s']:.0f} s", flush=True)
+
+    tuned, rows = finetune(policy, [(skeleton, m) for m in motions], cfg, log=log)
+    path = tuned.save(out / "policy.npz", {"trials_arg": list(args.trials),
+                                           "finetuned_from": str(args.finetune)})
+    (out / "finetune_log.json").write_text(json.dumps(
+        {"config": dataclasses.asdict(cfg), "log": rows}, indent=2, default=float))
+    best = min(r["eval_score"] for r in rows if "eval_score" in r)
+    print(f"wrote {path}: evaluation score {rows[0]['eval_score']:.3f} (distilled) -> {best:.3f} "
+          f"(use: kintwin analyze TRIAL --policy {path} ...)")
+    return 0
+
+
 def run(args):
+    if args.distill and args.finetune:
+        raise InputError("--distill and --finetune are two runs", advice="distil first, then "
+                         "fine-tune its OUT/policy.npz")
     if args.distill:
         return distill_run(args)
+    if args.finetune:
+        return finetune_run(args)
     if args.muscles or args.muscles_osim:
         raise InputError("--muscles trains by distillation only so far", advice="add --distill 12")
     from ..learn.train import UNFINISHED, TrialGroup, train

@@ -113,20 +113,26 @@ class PolicyDriver:
     def observe(self, data, i: int, forward: bool = True) -> np.ndarray:
         """The tracking observation (1, obs) of the state in ``data`` at reference frame ``i``;
         ``forward=False`` when ``mj_forward`` already ran on this state (e.g. by the teacher)."""
+        return self.observe_many([data], [i], forward)
+
+    def observe_many(self, datas, frames, forward: bool = True) -> np.ndarray:
+        """Observations (N, obs) of N simulations of this model, each at its reference frame."""
         if forward:
-            mujoco.mj_forward(self.model, data)  # sphere positions and foot forces of this state
+            for data in datas:  # sphere positions and foot forces of this state
+                mujoco.mj_forward(self.model, data)
         last = len(self.cref.qpos) - 1
-        k = np.minimum(i + self.offsets, last)
-        contact = contact_flags(data.geom_xpos[self.geoms, 2][None], self.radius, self.side,
-                                self.tracking.contact_threshold_m)
-        force = np.stack([data.sensordata[self.sensors[s]] for s in ("r", "l")])[None]
+        k = np.minimum(np.asarray(frames)[:, None] + self.offsets, last)
+        qpos = np.stack([d.qpos for d in datas])
+        contact = contact_flags(np.stack([d.geom_xpos[self.geoms, 2] for d in datas]), self.radius,
+                                self.side, self.tracking.contact_threshold_m)
+        force = np.stack([np.stack([d.sensordata[self.sensors[s]] for s in ("r", "l")]) for d in datas])
         loaded = np.linalg.norm(force[..., 0:3], axis=-1, keepdims=True) > 0
-        point = np.where(loaded, force[..., 6:9], data.qpos[:3])  # unloaded: at the pelvis
+        point = np.where(loaded, force[..., 6:9], qpos[:, None, :3])  # unloaded: at the pelvis
         force = np.concatenate([force[..., 0:3] / self.bw_n, point], axis=-1)
-        return observation(self.tracking, data.qpos[None], data.qvel[None], contact,
-                           self.cref.qpos[k][None], self.cref.qvel[k][None], self.subject,
+        return observation(self.tracking, qpos, np.stack([d.qvel for d in datas]), contact,
+                           self.cref.qpos[k], self.cref.qvel[k], np.repeat(self.subject, len(datas), 0),
                            force if self.tracking.observe_foot_forces else None,
-                           data.act[None] if self.model.na else None)
+                           np.stack([d.act for d in datas]) if self.model.na else None)
 
     def feedforward(self, i: int) -> np.ndarray:
         """The reference's inverse-dynamics controls at frame ``i`` (``feedforward_ctrl``; for a
@@ -243,6 +249,7 @@ class Teaching:
     cref: object
     teacher: WholeBodyController
     subject: tuple[float, float]  # height m, mass kg
+    joint_mask: np.ndarray  # (n hinges,) bool: the coordinates the trial measured
 
 
 def teaching(trials, controller: WholeBodyConfig | None = None, muscles=None) -> list[Teaching]:
@@ -253,9 +260,9 @@ def teaching(trials, controller: WholeBodyConfig | None = None, muscles=None) ->
     wcfg = controller or WholeBodyConfig()
     out = []
     for skeleton, motion in trials:
-        model, cref, _, _ = prepare(skeleton, motion, wcfg, muscles=muscles, feedforward=True)
+        model, cref, ref, _ = prepare(skeleton, motion, wcfg, muscles=muscles, feedforward=True)
         out.append(Teaching(model, cref, WholeBodyController(model, cref, skeleton.height_m, wcfg),
-                            (skeleton.height_m, skeleton.mass_kg)))
+                            (skeleton.height_m, skeleton.mass_kg), np.asarray(ref.joint_mask, bool)))
     return out
 
 

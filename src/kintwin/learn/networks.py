@@ -36,8 +36,9 @@ ACTIVATIONS = {
     "silu": jax.nn.silu,
 }
 
-#: Bounds applied to the learned log standard deviation when it is used.
-LOG_STD_MIN, LOG_STD_MAX = -5.0, 1.0
+#: Bounds applied to the learned log standard deviation when it is used (std 0.0009-2.7 in
+#: action units; a fine-tuned policy's residuals explore with 0.005 of m g).
+LOG_STD_MIN, LOG_STD_MAX = -7.0, 1.0
 
 _LOG_2PI = math.log(2.0 * math.pi)
 

@@ -24,7 +24,10 @@ Algorithmic choices
 * Observation normalisation: at the start of each update the normaliser absorbs the rollout's
   observations; the old log-probs and values are then recomputed under the new statistics (one
   extra batched forward pass) so that the PPO ratio is exactly 1 at the first minibatch. The
-  rollout itself never needs the value network.
+  rollout itself never needs the value network. ``update_obs_norm=False`` freezes it (fine-tuning
+  a policy fitted with its own statistics).
+* Exploration std: learned with the rest (``learn_std``) or fixed where the caller set it
+  (``learn_std=False``: its gradient is zeroed before the optimiser).
 * Truncation: ``done & truncated`` steps are bootstrapped with ``V(terminal_obs)``; ``done &
   ~truncated`` steps (terminations) have value 0; GAE never crosses an episode boundary.
 * Value targets are normalised with PopArt (``normalize.py``) when ``normalize_value``; the value
@@ -86,6 +89,9 @@ class PPOConfig:
     #: critic
     value_warmup_iterations: int = 0
     lr_min: float = 1e-5
+    #: the value network's learning rate / the policy's: a policy fine-tuned from a good start
+    #: needs tiny steps (a KL budget) while its fresh critic must learn fast
+    value_lr_scale: float = 1.0
     lr_max: float = 1e-3
     max_grad_norm: float = 0.5
     adam_eps: float = 1e-5
@@ -94,11 +100,17 @@ class PPOConfig:
     value_hidden: tuple[int, ...] = (512, 256)
     activation: str = "elu"
     init_std: float = 0.5  #: initial action std (actions live in [-1, 1])
+    #: False: the exploration std stays where it was set (``learn.train.set_action_std``): its
+    #: gradient is zeroed, so the shared Adam optimiser never moves it
+    learn_std: bool = True
     #: gain of the policy's output layer: 0.01 gives a near-zero initial mean; 0 an exactly zero
     #: one (when the env's own controller is the starting point, e.g. a feed-forward teacher)
     policy_out_gain: float = 0.01
     # Normalisation
     normalize_obs: bool = True
+    #: False: the observation normaliser is frozen (e.g. the one a distilled policy was fitted
+    #: with), so an update never moves the deterministic policy without a gradient
+    update_obs_norm: bool = True
     obs_clip: float = 10.0
     normalize_value: bool = True  #: PopArt value-target normalisation
     value_norm_beta: float = 0.05  #: PopArt EMA rate per update
@@ -299,7 +311,8 @@ def ppo_update(state: TrainState, rollout: Rollout, config: PPOConfig,
 def _ppo_update(state: TrainState, rollout: Rollout, config: PPOConfig,
                 learning_rate: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
     T, N = rollout.rewards.shape
-    obs_norm = state.obs_norm.update(rollout.obs) if config.normalize_obs else state.obs_norm
+    obs_norm = (state.obs_norm.update(rollout.obs) if config.normalize_obs and config.update_obs_norm
+                else state.obs_norm)
     obs = obs_norm.normalize(rollout.obs)
 
     # Values in return units under the current statistics, then GAE.
@@ -340,7 +353,11 @@ def _ppo_update(state: TrainState, rollout: Rollout, config: PPOConfig,
     def minibatch_step(carry, mb):
         params, opt_state = carry
         grads, stats = grad_fn(params, static, mb, config, actor_on)
+        if not config.learn_std:  # a zero gradient: Adam leaves the std as it is
+            grads = eqx.tree_at(lambda g: g[0].log_std, grads, jnp.zeros_like(grads[0].log_std))
         updates, opt_state = tx.update(grads, opt_state, params)
+        if config.value_lr_scale != 1.0:
+            updates = (updates[0], jax.tree.map(lambda u: config.value_lr_scale * u, updates[1]))
         stats["grad_norm"] = jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree.leaves(grads)))
         return (optax.apply_updates(params, updates), opt_state), stats
 

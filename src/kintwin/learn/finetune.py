@@ -1,0 +1,179 @@
+"""PPO fine-tuning of a distilled policy (``learn/distill.py``) in its own simulation, paid for the
+twin's figures (``learn/finetune_env.py``: tracking of the measured joints and kinetics against
+the kinematics-only contact estimate; force plates and reference files never enter).
+
+:func:`finetune` reads top to bottom:
+
+1. the simulation of every trial (``distill.teaching``) and two envs on it: the training env
+   (``num_envs`` x ``num_steps`` >= 32k samples per update) and the evaluation env
+   (``eval_episodes`` deterministic episodes from random start frames with random perturbations,
+   drawn once, the same at every evaluation);
+2. the PPO trainer (``learn/ppo.py``) started at the distilled policy: its network and its
+   observation normaliser, which stays frozen (``update_obs_norm=False``: the deterministic policy
+   moves only by gradient steps); a fresh value network trained alone for the first
+   ``value_warmup_iterations``; the exploration std fixed at ``motor_std`` (fraction of each
+   motor's peak torque) and ``residual_std`` (fraction of m g, or m g h) (``learn_std=False``);
+3. the loop: one PPO iteration at a time, an evaluation every ``eval_every`` iterations, until
+   ``time_budget_s`` or ``max_iterations``;
+4. the policy of the best evaluation (the distilled policy itself when nothing beat it).
+
+Evaluation score (lower is better; each figure over its target, so 1 is "at the target"):
+``joint MAE / 1 deg + per-foot vertical GRF RMSE vs the estimate / 10 %BW + mean residual force
+/ 3 %BW + 3 x (1 - completed fraction)``, each a mean over the episodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from ..sim.tracking import FREE_QPOS
+from .distill import DistilledPolicy, muscle_drive, teaching
+from .finetune_env import ControlledTrackingEnv, FinetuneReward
+from .policy import Policy
+from .ppo import PPOConfig, PPOTrainer, init_train_state
+
+
+@dataclass
+class FinetuneConfig:
+    num_envs: int = 128
+    num_steps: int = 256  #: control steps per env per update (x num_envs = 32,768 samples)
+    motor_std: float = 0.02  #: exploration std, fraction of each motor's peak torque
+    residual_std: float = 0.005  #: exploration std of the residuals, fraction of m g (m g h)
+    #: the policy's, start of the adaptive schedule (at 3e-5 the first update had KL 1.2; the
+    #: schedule settled at 4.5e-6 in the first run)
+    learning_rate: float = 5e-6
+    value_lr_scale: float = 30.0  #: the critic's learning rate / the policy's
+    lr_schedule: str = "adaptive"  #: PPOConfig.lr_schedule (adaptive: towards target_kl)
+    target_kl: float = 0.01
+    clip_eps: float = 0.1
+    epochs: int = 4
+    num_minibatches: int = 8
+    gamma: float = 0.99  #: at 250 Hz: a 0.4 s horizon
+    gae_lambda: float = 0.95
+    value_warmup_iterations: int = 5
+    eval_every: int = 2
+    eval_episodes: int = 8
+    time_budget_s: float = 1800.0
+    max_iterations: int | None = None
+    seed: int = 0
+    reward: FinetuneReward = field(default_factory=FinetuneReward)
+
+
+def score(ev: dict) -> float:
+    """The evaluation score of :func:`evaluate`'s figures (module doc; lower is better)."""
+    return (ev["joint_mae_deg"] / 1.0 + ev["grf_vertical_rmse_pct_bw"] / 10.0
+            + ev["residual_force_pct_bw"] / 3.0 + 3.0 * (1.0 - ev["completed_fraction"]))
+
+
+def evaluation_starts(env: ControlledTrackingEnv, seed: int):
+    """(frames, noises) of the evaluation episodes: one random control frame in the first 60 % of
+    each env's trial and a start perturbation, drawn once from ``seed``."""
+    rng = np.random.default_rng(seed)
+    frames, noises = [], []
+    for e in range(env.num_envs):
+        sim = env.sims[env.sim_of[e]]
+        n, nj = sim.teacher.substeps, sim.model.nq - FREE_QPOS
+        frames.append(int(rng.integers(0, int(0.6 * (len(sim.cref.qpos) - 1)) // n)) * n)
+        noises.append((rng.normal(0, env.cfg.start_noise_rad, nj), rng.normal(0, env.cfg.start_noise_rad_s, nj)))
+    return frames, noises
+
+
+def evaluate(env: ControlledTrackingEnv, policy: Policy, starts) -> dict:
+    """Deterministic episodes (the policy's mean) from ``starts`` (:func:`evaluation_starts`) to
+    the trial end or the loss of tracking: means over episodes of the joint MAE (deg, measured
+    coordinates), per-foot vertical GRF RMSE vs the estimate (%BW), mean residual force (%BW),
+    COP error (m) and completed fraction (of the frames from the start to the trial end), and
+    the :func:`score`."""
+    obs = env.reset_to(*starts)
+    N = env.num_envs
+    alive, steps = np.ones(N, bool), np.zeros(N)
+    sums = {k: np.zeros(N) for k in ("joint_mae_deg", "grf_sq", "residual_force_pct_bw", "cop_error_m")}
+    completed = np.zeros(N, bool)
+    while alive.any():
+        obs, _, done, info = env.step(policy.mean_action(obs))
+        w = alive.astype(float)
+        for k in ("joint_mae_deg", "residual_force_pct_bw", "cop_error_m"):
+            sums[k] += w * info[k]
+        sums["grf_sq"] += w * info["grf_vertical_error_pct_bw"] ** 2
+        steps += alive
+        completed |= alive & done & info["truncated"]
+        alive &= ~done
+    spans = np.array([(len(env.sims[env.sim_of[e]].cref.qpos) - 1 - starts[0][e])
+                      // env.sims[env.sim_of[e]].teacher.substeps for e in range(N)])
+    out = {"joint_mae_deg": float(np.mean(sums["joint_mae_deg"] / steps)),
+           "grf_vertical_rmse_pct_bw": float(np.mean(np.sqrt(sums["grf_sq"] / steps))),
+           "residual_force_pct_bw": float(np.mean(sums["residual_force_pct_bw"] / steps)),
+           "cop_error_m": float(np.mean(sums["cop_error_m"] / steps)),
+           "completed_fraction": float(np.mean(np.where(completed, 1.0, steps / spans)))}
+    out["score"] = score(out)
+    return out
+
+
+def _trainer(policy: DistilledPolicy, cfg: FinetuneConfig, env: ControlledTrackingEnv) -> PPOTrainer:
+    """A PPO trainer started at ``policy`` (module doc, step 2)."""
+    net = policy.network
+    pcfg = PPOConfig(num_steps=cfg.num_steps, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
+                     clip_eps=cfg.clip_eps, entropy_coef=0.0, epochs=cfg.epochs,
+                     num_minibatches=cfg.num_minibatches, learning_rate=cfg.learning_rate,
+                     lr_schedule=cfg.lr_schedule, target_kl=cfg.target_kl, lr_min=1e-7, value_lr_scale=cfg.value_lr_scale,
+                     value_warmup_iterations=cfg.value_warmup_iterations,
+                     policy_hidden=tuple(int(layer.weight.shape[0]) for layer in net.net.layers[:-1]),
+                     activation=net.net.activation, learn_std=False, update_obs_norm=False,
+                     seed=cfg.seed)
+    std = np.full(env.action_size, cfg.motor_std)
+    std[env.residuals] = cfg.residual_std
+    network = eqx.tree_at(lambda p: p.log_std, net, jnp.asarray(np.log(std), jnp.float32))
+    state = init_train_state(pcfg, env.obs_size, env.action_size)
+    state = eqx.tree_at(lambda s: (s.policy, s.obs_norm), state, (network, policy.obs_norm))
+    return PPOTrainer(pcfg, env.obs_size, env.action_size, state=state)
+
+
+def finetune(policy: DistilledPolicy, trials, config: FinetuneConfig | None = None,
+             log=None) -> tuple[DistilledPolicy, list[dict]]:
+    """Fine-tune ``policy`` with PPO on ``trials`` (a list of ``(skeleton, motion)``), module doc.
+    Returns the policy of the best evaluation and one log row per iteration (the PPO statistics,
+    the rollout's means of the env's figures, ``eval_*`` after an evaluation, ``wall_s``); row
+    -1 (``iteration`` 0) is the distilled policy's evaluation."""
+    cfg = config or FinetuneConfig()
+    sims = teaching(trials, policy.controller, muscle_drive(policy))
+    env = ControlledTrackingEnv(sims, policy, cfg.num_envs, cfg.reward, cfg.seed)
+    eval_env = ControlledTrackingEnv(sims, policy, cfg.eval_episodes, cfg.reward, cfg.seed + 1)
+    starts = evaluation_starts(eval_env, cfg.seed + 1000)
+    trainer = _trainer(policy, cfg, env)
+    t0 = time.perf_counter()
+    ev = evaluate(eval_env, Policy.from_state(trainer.state), starts)
+    rows = [{"iteration": 0, "env_steps": 0, "wall_s": time.perf_counter() - t0,
+             **{f"eval_{k}": v for k, v in ev.items()}}]
+    if log is not None:
+        log(rows[-1])
+    best, best_score = trainer.state, ev["score"]
+    while True:
+        stats = trainer.iterate(env, 10 ** 12)
+        it = int(stats["iteration"])
+        if not np.isfinite(stats["value_loss"]):
+            break
+        if it % cfg.eval_every == 0:
+            ev = evaluate(eval_env, Policy.from_state(trainer.state), starts)
+            stats.update({f"eval_{k}": v for k, v in ev.items()})
+            if ev["score"] < best_score:
+                best, best_score = trainer.state, ev["score"]
+                stats["selected"] = True
+        stats["wall_s"] = time.perf_counter() - t0
+        rows.append(stats)
+        if log is not None:
+            log(stats)
+        if stats["wall_s"] >= cfg.time_budget_s or (cfg.max_iterations and it >= cfg.max_iterations):
+            break
+    network = eqx.tree_at(lambda p: p.log_std, best.policy, policy.network.log_std)
+    tuned = dataclasses.replace(policy, network=network, obs_norm=best.obs_norm, source=None,
+                                metadata={**policy.metadata, "finetuned": True})
+    return tuned, rows
+
+
+__all__ = ["FinetuneConfig", "evaluate", "evaluation_starts", "finetune", "score"]
