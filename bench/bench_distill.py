@@ -85,6 +85,7 @@ def score_twin(spec: dict, out: Path, controller: str, ckpt: Path, muscles=None)
     ``ckpt``) into ``out``: its figures vs plates and OpenSim ID (``KEYS``), completed fraction,
     real-time factor, and for the muscle-driven twin the activations vs OpenSim SO."""
     from kintwin.models.subject import SubjectSpec
+    from kintwin.twin.analyze import TrialJob, analyze_trial
 
     job = TrialJob(trial=spec["trial"], out_dir=out, subject=SubjectSpec(spec["height"], spec["mass"]),
                    grf=spec.get("grf"), loads=spec.get("loads"), reference_id=spec.get("reference_id"),

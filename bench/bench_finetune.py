@@ -63,6 +63,8 @@ def main():
     ap.add_argument("--policy", type=Path, default=REPO / "bench" / "results" / "distill_subject01.npz")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_finetune")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "finetune_subject01.json")
+    ap.add_argument("--score-only", action="store_true",
+                    help="score the policy already in --results' .npz (no fine-tuning)")
     args = ap.parse_args()
 
     from kintwin.learn.distill import load_distilled
@@ -71,21 +73,25 @@ def main():
     from kintwin.motion.kinematics_io import read_motion
 
     spec = trials(args.out)["subject01_walk"]
-    skeleton = resolve_subject(SubjectSpec(spec["height"], spec["mass"]))
-    cfg = FinetuneConfig(time_budget_s=60 * args.minutes, seed=args.seed)
-    t0 = time.perf_counter()
-    policy, rows = finetune(load_distilled(args.policy), [(skeleton, read_motion(spec["trial"]))], cfg,
-                            log=lambda r: print(json.dumps({k: r[k] for k in LOGGED if k in r},
-                                                           default=float), flush=True))
-    wall = time.perf_counter() - t0
     ckpt = args.results.with_suffix(".npz")
-    policy.save(ckpt, {"command": " ".join(sys.argv), "trial": Path(spec["trial"]).name,
-                       "started_from": str(args.policy.resolve().relative_to(REPO))})
-    plot(rows, args.results.with_suffix(".png"))
-    result = {"cpus": os.cpu_count(), "finetune_config": dataclasses.asdict(cfg), "finetune_wall_s": wall,
-              "started_from": str(args.policy.resolve().relative_to(REPO)),
-              "log": [{k: r[k] for k in LOGGED + ("selected",) if k in r} for r in rows],
-              "checkpoint": str(ckpt.resolve().relative_to(REPO))}
+    if args.score_only:
+        result = json.loads(args.results.read_text())
+    else:
+        skeleton = resolve_subject(SubjectSpec(spec["height"], spec["mass"]))
+        cfg = FinetuneConfig(time_budget_s=60 * args.minutes, seed=args.seed)
+        t0 = time.perf_counter()
+        policy, rows = finetune(load_distilled(args.policy), [(skeleton, read_motion(spec["trial"]))], cfg,
+                                log=lambda r: print(json.dumps({k: r[k] for k in LOGGED + ("selected",) if k in r},
+                                                               default=float), flush=True))
+        wall = time.perf_counter() - t0
+        policy.save(ckpt, {"command": " ".join(sys.argv), "trial": Path(spec["trial"]).name,
+                           "started_from": str(args.policy.resolve().relative_to(REPO))})
+        result = {"cpus": os.cpu_count(), "finetune_config": dataclasses.asdict(cfg), "finetune_wall_s": wall,
+                  "started_from": str(args.policy.resolve().relative_to(REPO)),
+                  "log": [{k: r[k] for k in LOGGED + ("selected",) if k in r} for r in rows],
+                  "checkpoint": str(ckpt.resolve().relative_to(REPO))}
+        args.results.write_text(json.dumps(result, indent=2, default=float) + "\n")  # before scoring
+    plot(result["log"], args.results.with_suffix(".png"))
     for name, path in (("distilled_policy", args.policy), ("finetuned_policy", ckpt)):
         result[name] = score_twin(spec, args.out / name, "policy", path)
     args.results.write_text(json.dumps(result, indent=2, default=float) + "\n")

@@ -80,14 +80,14 @@ def test_train_distill_then_analyze(trial, tmp_path, capsys):
     assert main(["analyze", str(short), "--policy", str(path), "--finetune-steps", "10", *subject,
                  "--out", str(tmp_path / "ft")]) == 2
     # `kintwin train --finetune`: PPO from the distilled policy (one update within a 1 s budget)
-    assert main(["train", str(short), *subject, "--finetune", str(path), "--envs", "4",
+    assert main(["train", str(short), *subject, "--finetune", str(path), "--steps", "4",
                  "--out", str(tmp_path / "x")]) == 2  # a PPO-from-scratch option
     assert main(["train", str(short), *subject, "--finetune", str(path), "--distill", "1",
                  "--out", str(tmp_path / "x")]) == 2
     assert main(["train", str(short), *subject, "--finetune", str(path), "--time-budget", "1",
-                 "--out", str(tmp_path / "f")]) == 0
+                 "--envs", "4", "--out", str(tmp_path / "f")]) == 0
     log = json.loads((tmp_path / "f" / "finetune_log.json").read_text())
-    assert [int(r["iteration"]) for r in log["log"]] == [0, 1] and log["log"][1]["env_steps"] == 32768
+    assert [int(r["iteration"]) for r in log["log"]] == [0, 1] and log["log"][1]["env_steps"] == 4 * 1024
     assert "evaluation score" in capsys.readouterr().out
     tuned = load_distilled(tmp_path / "f" / "policy.npz")
     assert tuned.tracking == load_distilled(path).tracking

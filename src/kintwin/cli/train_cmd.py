@@ -48,7 +48,7 @@ def add_arguments(p):
                         "--distill's policy.npz) with PPO in its own simulation, paid for tracking "
                         "and for kinetics against the kinematics-only contact estimate; keeps the "
                         "policy of the best of the evaluations (8 episodes); --time-budget "
-                        "(default 1800 s); writes OUT/policy.npz and OUT/finetune_log.json")
+                        "(default 1800 s); --envs (default 128) x 1024 samples per update; writes OUT/policy.npz and OUT/finetune_log.json")
     p.add_argument("--muscles", action="store_true",
                    help="with --distill: distil the muscle-driven twin's controller (the policy "
                         "outputs muscle excitations; --muscles-osim, default the shipped gait2392 "
@@ -125,7 +125,7 @@ def finetune_run(args) -> int:
     from ..learn.distill import load_distilled
     from ..learn.finetune import FinetuneConfig, finetune
 
-    for option in ("config", "resume", "steps", "envs", "threads", "bc", "distill"):
+    for option in ("config", "resume", "steps", "threads", "bc", "distill"):
         if getattr(args, option) is not None:
             raise ValueError(f"--{option.replace('_', '-')} does not go with --finetune")
     if args.muscles or args.muscles_osim:
@@ -137,6 +137,8 @@ def finetune_run(args) -> int:
     skeleton, _, _ = build_subject_model(args, motions)  # checked before any work
     out = check_out_dir(args.out)
     cfg = FinetuneConfig(time_budget_s=args.time_budget or 1800.0, seed=args.seed or 0)
+    if args.envs:
+        cfg.num_envs = args.envs
 
     def log(row):
         if not args.no_progress and "eval_score" in row:
