@@ -43,11 +43,9 @@ def plot(rows: list[dict], path: Path) -> None:
     ax[0].plot(t, [r["eval_score"] for r in ev], "k.-")
     ax[0].set(xlabel="wall time (min, 2 cores)", ylabel="evaluation score (lower is better)",
               title="8 deterministic episodes")
-    for key, label in (("eval_joint_mae_deg", "joint MAE / 1 deg"),
-                       ("eval_grf_vertical_rmse_pct_bw", "vGRF RMSE / 10 %BW"),
-                       ("eval_residual_force_pct_bw", "residual / 3 %BW")):
-        scale = {"eval_joint_mae_deg": 1.0, "eval_grf_vertical_rmse_pct_bw": 10.0,
-                 "eval_residual_force_pct_bw": 3.0}[key]
+    for key, label, scale in (("eval_joint_mae_deg", "joint MAE / 1 deg", 1.0),
+                              ("eval_grf_vertical_rmse_pct_bw", "vGRF RMSE / 10 %BW", 10.0),
+                              ("eval_residual_force_pct_bw", "residual / 3 %BW", 3.0)):
         ax[1].plot(t, [r[key] / scale for r in ev], ".-", label=label)
     ax[1].set(xlabel="wall time (min, 2 cores)", title="score terms")
     ax[1].legend()

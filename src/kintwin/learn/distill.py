@@ -266,6 +266,16 @@ def teaching(trials, controller: WholeBodyConfig | None = None, muscles=None) ->
     return out
 
 
+def random_start(sim: Teaching, rng, noise_rad: float, noise_rad_s: float):
+    """(frame, (joint angle offsets rad, joint velocity offsets rad/s)): a random control frame of
+    the trial (at least 10 control steps before its end) and a normal perturbation of the joints
+    (stds ``noise_rad``, ``noise_rad_s``), drawn from ``rng`` in that order."""
+    n, nj = sim.teacher.substeps, sim.model.nq - FREE_QPOS
+    last = len(sim.cref.qpos) - 1 - 10 * n
+    frame = int(rng.integers(0, max(last, 1) // n)) * n
+    return frame, (rng.normal(0, noise_rad, nj), rng.normal(0, noise_rad_s, nj))
+
+
 def collect(sims: list[Teaching], policy: Policy, beta: float, cfg: DistillConfig, rng,
             rollouts: int, first: int = 0):
     """(observations, feedback labels, tracked fraction per rollout) of ``rollouts`` DAgger
@@ -276,13 +286,11 @@ def collect(sims: list[Teaching], policy: Policy, beta: float, cfg: DistillConfi
     for r in range(rollouts):
         sim = sims[(first + r) % len(sims)]
         cref, n = sim.cref, sim.teacher.substeps
-        nj = sim.model.nq - FREE_QPOS
         student = PolicyDriver(policy, sim.model, cref, sim.subject)
-        last = len(cref.qpos) - 1 - 10 * n
-        start = int(rng.integers(0, max(last, 1) // n)) * n
+        start, (dq, dv) = random_start(sim, rng, cfg.start_noise_rad, cfg.start_noise_rad_s)
         q0, v0 = cref.qpos[start].copy(), cref.qvel[start].copy()
-        q0[FREE_QPOS:] += rng.normal(0, cfg.start_noise_rad, nj)
-        v0[FREE_QVEL:] += rng.normal(0, cfg.start_noise_rad_s, nj)
+        q0[FREE_QPOS:] += dq
+        v0[FREE_QVEL:] += dv
         dag = _Dagger(sim.teacher, student, beta, rng, cfg)
         simulate(sim.model, cref, dag, n, start=start, qpos0=q0, qvel0=v0)
         tracked.append(len(dag.labels) * n / (len(cref.qpos) - 1 - start))
@@ -384,4 +392,4 @@ def muscle_drive(policy: DistilledPolicy):
 
 
 __all__ = ["DISTILL_TRACKING", "DistillConfig", "DistilledPolicy", "PolicyDriver", "Teaching", "evaluate",
-           "collect", "distill", "imitation_loss", "load_distilled", "muscle_drive", "teaching"]
+           "collect", "distill", "imitation_loss", "random_start", "load_distilled", "muscle_drive", "teaching"]

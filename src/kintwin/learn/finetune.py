@@ -36,7 +36,7 @@ from ..sim.tracking import FREE_QPOS
 from .distill import DistilledPolicy, muscle_drive, teaching
 from .finetune_env import ControlledTrackingEnv, FinetuneReward
 from .policy import Policy
-from .ppo import PPOConfig, PPOTrainer, init_train_state
+from .ppo import PPOTrainer
 
 
 @dataclass
@@ -107,8 +107,7 @@ def evaluate(env: ControlledTrackingEnv, policy: Policy, starts) -> dict:
         steps += alive
         completed |= alive & done & info["truncated"]
         alive &= ~done
-    spans = np.array([(len(env.sims[env.sim_of[e]].cref.qpos) - 1 - starts[0][e])
-                      // env.sims[env.sim_of[e]].teacher.substeps for e in range(N)])
+    spans = (env.last_frame - np.asarray(starts[0])) // env.substeps
     out = {"joint_mae_deg": float(np.mean(sums["joint_mae_deg"] / steps)),
            "grf_vertical_rmse_pct_bw": float(np.mean(np.sqrt(sums["grf_sq"] / steps))),
            "residual_force_pct_bw": float(np.mean(sums["residual_force_pct_bw"] / steps)),
@@ -120,20 +119,15 @@ def evaluate(env: ControlledTrackingEnv, policy: Policy, starts) -> dict:
 
 def _trainer(policy: DistilledPolicy, cfg: FinetuneConfig, env: ControlledTrackingEnv) -> PPOTrainer:
     """A PPO trainer started at ``policy`` (module doc, step 2)."""
-    net = policy.network
-    pcfg = PPOConfig(num_steps=cfg.num_steps, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda,
-                     clip_eps=cfg.clip_eps, entropy_coef=0.0, epochs=cfg.epochs,
-                     num_minibatches=cfg.num_minibatches, learning_rate=cfg.learning_rate,
-                     lr_schedule=cfg.lr_schedule, target_kl=cfg.target_kl, lr_min=1e-7, value_lr_scale=cfg.value_lr_scale,
-                     value_warmup_iterations=cfg.value_warmup_iterations,
-                     policy_hidden=tuple(int(layer.weight.shape[0]) for layer in net.net.layers[:-1]),
-                     activation=net.net.activation, learn_std=False, update_obs_norm=False,
-                     seed=cfg.seed)
+    state, pcfg = policy.train_state(
+        num_steps=cfg.num_steps, gamma=cfg.gamma, gae_lambda=cfg.gae_lambda, clip_eps=cfg.clip_eps,
+        entropy_coef=0.0, epochs=cfg.epochs, num_minibatches=cfg.num_minibatches,
+        learning_rate=cfg.learning_rate, lr_schedule=cfg.lr_schedule, target_kl=cfg.target_kl,
+        lr_min=1e-7, value_lr_scale=cfg.value_lr_scale, value_warmup_iterations=cfg.value_warmup_iterations,
+        learn_std=False, update_obs_norm=False, seed=cfg.seed)
     std = np.full(env.action_size, cfg.motor_std)
     std[env.residuals] = cfg.residual_std
-    network = eqx.tree_at(lambda p: p.log_std, net, jnp.asarray(np.log(std), jnp.float32))
-    state = init_train_state(pcfg, env.obs_size, env.action_size)
-    state = eqx.tree_at(lambda s: (s.policy, s.obs_norm), state, (network, policy.obs_norm))
+    state = eqx.tree_at(lambda s: s.policy.log_std, state, jnp.asarray(np.log(std), jnp.float32))
     return PPOTrainer(pcfg, env.obs_size, env.action_size, state=state)
 
 

@@ -48,7 +48,7 @@ from ..motion.frames import osim_to_mujoco_vec
 from ..sim.ground_reaction import foot_wrench_series
 from ..sim.tracking import FREE_QPOS, quat_angle
 from ..twin.controlled import lost_track
-from .distill import PolicyDriver, Teaching
+from .distill import PolicyDriver, Teaching, random_start
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,13 @@ class ControlledTrackingEnv:
         self.gear = np.abs(model.actuator_gear).max(axis=1)
         self.estimate = []
         for s in sims:
-            side = floor.contact_spheres(s.model)[2][[floor.contact_spheres(s.model)[0].index(g)
-                                                       for g in s.cref.sphere_geoms]]
-            self.estimate.append(_foot_estimate(s, side))
+            ids, _, side = floor.contact_spheres(s.model)
+            self.estimate.append(_foot_estimate(s, side[[ids.index(g) for g in s.cref.sphere_geoms]]))
+        self.substeps = sims[0].teacher.substeps
+        if any(s.teacher.substeps != self.substeps for s in sims):
+            raise ValueError("every trial must have the same control and physics rates")
+        self.bw_n = np.array([self.drivers[k].bw_n for k in self.sim_of])  # per env
+        self.last_frame = np.array([len(sims[k].cref.qpos) - 1 for k in self.sim_of])  # per env
         self.frame = np.zeros(self.num_envs, np.int64)
         self.prev_ctrl = np.zeros((self.num_envs, model.nu))
         self.first = np.ones(self.num_envs, bool)
@@ -123,13 +127,8 @@ class ControlledTrackingEnv:
         """Put env ``e`` at ``frame`` (default: a random control frame) of its trial, perturbed by
         ``noise`` (joint angle rad, joint velocity rad/s; default: drawn)."""
         sim, d = self.sims[self.sim_of[e]], self.datas[e]
-        n, nj = sim.teacher.substeps, sim.model.nq - FREE_QPOS
-        last = len(sim.cref.qpos) - 1 - 10 * n
         if frame is None:
-            frame = int(self.rng.integers(0, max(last, 1) // n)) * n
-        if noise is None:
-            noise = (self.rng.normal(0, self.cfg.start_noise_rad, nj),
-                     self.rng.normal(0, self.cfg.start_noise_rad_s, nj))
+            frame, noise = random_start(sim, self.rng, self.cfg.start_noise_rad, self.cfg.start_noise_rad_s)
         mujoco.mj_resetData(sim.model, d)
         d.qpos[:] = sim.cref.qpos[frame]
         d.qvel[:] = sim.cref.qvel[frame]
@@ -166,7 +165,7 @@ class ControlledTrackingEnv:
             raise ValueError(f"action shape {a.shape}, expected {(self.num_envs, self.action_size)}")
         cfg, N = self.cfg, self.num_envs
         ctrl = np.zeros((N, self.action_size))
-        n = self.sims[0].teacher.substeps
+        n = self.substeps
         sens = np.zeros((N, n, self.sims[0].model.nsensordata))
         for e in range(N):  # the physics
             sim, drv, d = self.sims[self.sim_of[e]], self.drivers[self.sim_of[e]], self.datas[e]
@@ -181,7 +180,7 @@ class ControlledTrackingEnv:
         foot_n = np.zeros((N, 2, 3))  # the floor on each foot (world frame), mean over the step
         ref = np.zeros_like(qpos)
         term = np.zeros(N, bool)
-        bw = np.array([self.drivers[k].bw_n for k in self.sim_of])
+        bw = self.bw_n
         for k, sim in enumerate(self.sims):  # the errors, per trial
             rows = np.flatnonzero(self.sim_of == k)
             if not len(rows):
@@ -206,8 +205,7 @@ class ControlledTrackingEnv:
         rot_rad = quat_angle(qpos[:, 3:7], ref[:, 3:7])
         residual_bw = np.linalg.norm(ctrl[:, self.residuals[:3]] * self.gear[self.residuals[:3]], axis=1) / bw
         term |= (errs["joint_rms_rad"] > cfg.max_joint_error_rad) | (pelvis_m > cfg.max_pelvis_error_m)
-        last = np.array([len(self.sims[k].cref.qpos) - 1 for k in self.sim_of])
-        done = term | (self.frame + n > last)
+        done = term | (self.frame + n > self.last_frame)
         terms = {
             "r_joint": cfg.w_joint * np.exp(-(errs["joint_rms_rad"] / cfg.joint_scale_rad) ** 2),
             "r_pelvis_pos": cfg.w_pelvis_pos * np.exp(-(pelvis_m / cfg.pelvis_pos_scale_m) ** 2),

@@ -90,15 +90,16 @@ class Policy:
         """The action an env is sent: :meth:`mean_action` clipped to [-1, 1]."""
         return np.clip(self.mean_action(obs), -1.0, 1.0)
 
-    def train_state(self):
-        """(TrainState, PPOConfig) to save the policy with ``learn.checkpoint.save_checkpoint``:
-        this network and normaliser; a fresh value network and optimiser (not used to run it)."""
+    def train_state(self, **overrides):
+        """(TrainState, PPOConfig) of this network and normaliser with a fresh value network and
+        optimiser: to save the policy (``learn.checkpoint.save_checkpoint``) or to train on from it
+        (``overrides``: other ``PPOConfig`` fields than the network's sizes and activation)."""
         import equinox as eqx
 
         from .ppo import PPOConfig, init_train_state
 
         hidden = tuple(int(layer.weight.shape[0]) for layer in self.network.net.layers[:-1])
-        config = PPOConfig(policy_hidden=hidden, activation=self.network.net.activation)
+        config = PPOConfig(policy_hidden=hidden, activation=self.network.net.activation, **overrides)
         state = init_train_state(config, self.obs_size, self.action_size)
         return eqx.tree_at(lambda s: (s.policy, s.obs_norm), state,
                            (self.network, self.obs_norm)), config
