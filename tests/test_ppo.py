@@ -277,3 +277,23 @@ def test_behavior_cloning_linear_map():
     assert loss < 2e-3 * before and loss < 1e-4, (before, loss)
     pred = state.policy.mean(state.obs_norm.normalize(jnp.asarray(obs)))
     assert float(jnp.mean((pred - actions) ** 2)) == pytest.approx(loss, rel=1e-3)
+
+
+@pytest.mark.parametrize("activation", ["elu", "tanh", "relu", "silu"])
+def test_policy_mean_action_in_numpy_equals_the_network(activation):
+    """The twin's numpy mean action is the JAX network's mean of the clipped, normalised
+    observation, for every activation (float32 rounding apart)."""
+    from kintwin.learn.policy import Policy
+
+    cfg = PPOConfig(policy_hidden=(32, 16), activation=activation, seed=3)
+    state = init_train_state(cfg, 6, 4)
+    rng = np.random.default_rng(0)
+    norm = state.obs_norm.update(jnp.asarray(rng.normal(2.0, 3.0, (50, 6))))
+    net = jax.tree_util.tree_map(lambda x: x * 20 if x.ndim == 2 else x, state.policy)  # not ~0
+    policy = Policy(net, norm)
+    obs = rng.normal(2.0, 5.0, (9, 6))
+    obs[0, 1] = 1e4  # clipped by the normaliser
+    want = np.asarray(net.mean(norm.normalize(jnp.asarray(obs, jnp.float32))))
+    got = policy.mean_action(obs)
+    assert got.dtype == np.float32 and np.abs(want).max() > 0.1
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -65,6 +65,9 @@ class DistillConfig:
     #: position error, m) are not labelled and the teacher takes over for the rest of the rollout
     max_joint_error_rad: float = 0.25
     max_pelvis_error_m: float = 0.12
+    #: rollouts end after this long (s; None: at the trial's end), so long trials give many
+    #: starts rather than a few long rollouts
+    rollout_s: float | None = None
     epochs: int = 30  #: passes over the aggregated labels per iteration
     batch_size: int = 512
     learning_rate: float = 1e-3
@@ -292,8 +295,11 @@ def collect(sims: list[Teaching], policy: Policy, beta: float, cfg: DistillConfi
         q0[FREE_QPOS:] += dq
         v0[FREE_QVEL:] += dv
         dag = _Dagger(sim.teacher, student, beta, rng, cfg)
-        simulate(sim.model, cref, dag, n, start=start, qpos0=q0, qvel0=v0)
-        tracked.append(len(dag.labels) * n / (len(cref.qpos) - 1 - start))
+        steps = (len(cref.qpos) - 1 - start) // n
+        if cfg.rollout_s is not None:
+            steps = min(steps, max(1, round(cfg.rollout_s * sim.teacher.config.control_rate_hz)))
+        simulate(sim.model, cref, dag, n, start=start, qpos0=q0, qvel0=v0, max_steps=steps)
+        tracked.append(len(dag.labels) / steps)
         obs += dag.obs
         labels += dag.labels
     return np.asarray(obs, np.float32), np.asarray(labels, np.float32), tracked

@@ -262,17 +262,17 @@ def observation(config: TrackingConfig, qpos, qvel, contact, ref_qpos, ref_qvel,
     yaw = heading(rot, xp)
     q, qd = qpos[:, FREE_QPOS:], qvel[:, FREE_QVEL:]
     ang_world = xp.einsum("nij,nj->ni", rot, qvel[:, 3:6])
-    own = [q, qd, qpos[:, 2:3], rot6_in_heading(rot, yaw, xp), to_heading(qvel[:, 0:3], yaw, xp),
-           to_heading(ang_world, yaw, xp), contact]
-    yk = yaw[:, None]
-    ref_rot = quat_to_mat(ref_qpos[:, :, 3:7], xp)
-    fut = [ref_qpos[:, :, FREE_QPOS:] - q[:, None, :],
-           to_heading(ref_qpos[:, :, 0:3] - qpos[:, None, 0:3], yk, xp),
-           rot6_in_heading(ref_rot, yk, xp),
-           to_heading(ref_qvel[:, :, 0:3], yk, xp)]
     n = qpos.shape[0]
-    fut = xp.concatenate(fut, axis=-1).reshape(n, -1)
-    parts = own + [fut]
+    # every vector in the heading frame with one rotation per group (own: pelvis axes X and Y,
+    # linear and angular velocity; each future frame: position offset, axes X and Y, velocity)
+    own = to_heading(xp.stack([rot[:, :, 0], rot[:, :, 1], qvel[:, 0:3], ang_world], axis=1),
+                     yaw[:, None], xp).reshape(n, 12)
+    ref_rot = quat_to_mat(ref_qpos[:, :, 3:7], xp)
+    fut = to_heading(xp.stack([ref_qpos[:, :, 0:3] - qpos[:, None, 0:3], ref_rot[..., 0],
+                               ref_rot[..., 1], ref_qvel[:, :, 0:3]], axis=2), yaw[:, None, None], xp)
+    fut = xp.concatenate([ref_qpos[:, :, FREE_QPOS:] - q[:, None, :],
+                          fut.reshape(fut.shape[:2] + (12,))], axis=-1).reshape(n, -1)
+    parts = [q, qd, qpos[:, 2:3], own, contact, fut]
     if config.include_subject:
         if subject is None:
             raise ValueError("include_subject is set: pass subject (N, 2) height, mass")
@@ -280,10 +280,9 @@ def observation(config: TrackingConfig, qpos, qvel, contact, ref_qpos, ref_qvel,
     if config.observe_foot_forces:
         if foot_force is None:
             raise ValueError("observe_foot_forces is set: pass foot_force (N, 2, 6)")
-        yf = yaw[:, None]
         point = foot_force[:, :, 3:6] - qpos[:, None, 0:3]
-        parts.append(xp.concatenate([to_heading(foot_force[:, :, 0:3], yf, xp),
-                                     to_heading(point, yf, xp)], axis=-1).reshape(n, 12))
+        parts.append(to_heading(xp.stack([foot_force[:, :, 0:3], point], axis=2), yaw[:, None, None],
+                                xp).reshape(n, 12))
     if activation is not None:
         parts.append(activation)
     return xp.concatenate(parts, axis=-1)

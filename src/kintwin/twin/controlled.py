@@ -177,10 +177,11 @@ def lost_track(data: mujoco.MjData, target_qpos: np.ndarray) -> bool:
 
 
 def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int, start: int = 0,
-             qpos0=None, qvel0=None, bar=None) -> Run:
+             qpos0=None, qvel0=None, bar=None, max_steps: int | None = None) -> Run:
     """Step ``drive(data, i) -> ctrl`` (i: the reference frame of the state) every ``substeps``
     physics steps from reference frame ``start`` (state ``qpos0``/``qvel0``, default the
-    reference's) to the end of the reference or until tracking is lost. Recorded per control step
+    reference's) to the end of the reference (or for at most ``max_steps`` control steps) or until
+    tracking is lost. Recorded per control step
     (means over its physics steps): the generalized actuator force on each motor's coordinate (the
     joint moment: motor, or muscles + reserve), the pelvis residual, the foot sensors, and for a
     muscle model each muscle's activation and tension and each reserve's torque."""
@@ -190,6 +191,8 @@ def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int
     mujoco.mj_forward(model, data)
     n = substeps
     steps = (len(cref.qpos) - 1 - start) // n
+    if max_steps is not None:
+        steps = min(steps, max_steps)
     joint = model.actuator_trntype == mujoco.mjtTrn.mjTRN_JOINT
     dofs = model.jnt_dofadr[model.actuator_trnid[joint, 0]]
     residuals = np.flatnonzero(model.actuator_trntype == mujoco.mjtTrn.mjTRN_SITE)
