@@ -119,3 +119,32 @@ def test_distilled_policy_recovers_the_torques_of_a_forward_simulation():
         truth = np.interp(r.time_s[inside], t, fy[:, j])
         assert np.sqrt(np.mean((r.grf.force_n[s][inside, 1] - truth) ** 2)) < 0.07 * bw, s
     assert np.linalg.norm(r.residual_force_n, axis=1).mean() < 0.02 * bw  # measured 0.8 %BW
+
+
+def test_the_policy_observes_the_controls_applied_over_the_last_step(trial):
+    """``data.ctrl`` (what was applied over the previous control step) is the last nu entries of
+    the distilled policy's observation; before them, only the foot forces (12 entries: the
+    contact forces MuJoCo computes under those controls) depend on it."""
+    import mujoco
+
+    from kintwin.learn.distill import DISTILL_TRACKING, PolicyDriver, _student
+    from kintwin.learn.ppo import PPOConfig, init_train_state
+    from kintwin.sim.tracking import FREE_QPOS, obs_size
+
+    sim = teaching([trial])[0]
+    model, cref, n = sim.model, sim.cref, sim.teacher.substeps
+    size = obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING, model.na, model.nu)
+    assert size == obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING.__class__(
+        **{**DISTILL_TRACKING.to_dict(), "future_frames": DISTILL_TRACKING.future_frames,
+           "observe_previous_controls": False})) + model.nu
+    with pytest.raises(ValueError, match="number of controls"):
+        obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING)
+    driver = PolicyDriver(_student(init_train_state(PPOConfig(policy_hidden=(8,)), size, model.nu)),
+                          model, cref, sim.subject)
+    data = mujoco.MjData(model)
+    data.qpos[:], data.qvel[:] = cref.qpos[40 * n], cref.qvel[40 * n]
+    before = driver.observe(data, 40 * n)
+    data.ctrl[:] = np.random.default_rng(0).uniform(-0.5, 0.5, model.nu)
+    after = driver.observe(data, 40 * n)
+    np.testing.assert_array_equal(after[0, -model.nu:], data.ctrl)
+    np.testing.assert_array_equal(after[0, :-model.nu - 12], before[0, :-model.nu - 12])

@@ -75,7 +75,7 @@ def _zero_policy(sim) -> DistilledPolicy:
     from kintwin.learn.distill import DISTILL_TRACKING
 
     cfg = PPOConfig(policy_hidden=(32, 32), policy_out_gain=0.0)
-    state = init_train_state(cfg, obs_size(model.nq - 7, DISTILL_TRACKING, model.na), model.nu)
+    state = init_train_state(cfg, obs_size(model.nq - 7, DISTILL_TRACKING, model.na, model.nu), model.nu)
     return DistilledPolicy(state.policy, state.obs_norm)
 
 

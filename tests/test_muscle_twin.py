@@ -185,7 +185,7 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     model = sims[0].model
     assert policy.muscles == "shipped" and model.na == 92
     assert (policy.obs_size, policy.action_size) == (
-        obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING, model.na), model.nu) == (policy.obs_size, 132)
+        obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING, model.na, model.nu), model.nu) == (policy.obs_size, 132)
     # held-back states: rollouts of the teacher from other random starts; labels are the feedback
     # around the feed-forward (muscles: static optimization of the kinematics-only ID)
     obs, labels, _ = collect(sims, policy, 1.0, DistillConfig(), np.random.default_rng(7), 2)

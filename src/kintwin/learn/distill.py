@@ -47,7 +47,7 @@ from .policy import Policy
 from .ppo import PPOConfig, init_train_state
 
 DISTILL_TRACKING = TrackingConfig(control_rate_hz=250.0, substeps=2, future_frames=(1, 5, 12, 25),
-                                  observe_foot_forces=True)
+                                  observe_foot_forces=True, observe_previous_controls=True)
 
 
 @dataclass
@@ -99,7 +99,7 @@ class PolicyDriver:
         self.sensors = foot_sensor_slices(model)  # per foot: force, torque, point (world)
         if tracking.observe_foot_forces and len(self.sensors) != 2:
             raise ValueError("the policy observes the foot forces: the model needs foot sensors")
-        want = (obs_size(model.nq - FREE_QPOS, tracking, model.na), model.nu)
+        want = (obs_size(model.nq - FREE_QPOS, tracking, model.na, model.nu), model.nu)
         if (policy.obs_size, policy.action_size) != want:
             from ..errors import InputError
 
@@ -135,7 +135,8 @@ class PolicyDriver:
         return observation(self.tracking, qpos, np.stack([d.qvel for d in datas]), contact,
                            self.cref.qpos[k], self.cref.qvel[k], np.repeat(self.subject, len(datas), 0),
                            force if self.tracking.observe_foot_forces else None,
-                           np.stack([d.act for d in datas]) if self.model.na else None)
+                           np.stack([d.act for d in datas]) if self.model.na else None,
+                           np.stack([d.ctrl for d in datas]))
 
     def feedforward(self, i: int) -> np.ndarray:
         """The reference's inverse-dynamics controls at frame ``i`` (``feedforward_ctrl``; for a
@@ -348,7 +349,8 @@ def distill(trials, config: DistillConfig | None = None, controller: WholeBodyCo
     sims = teaching(trials, wcfg, muscles)
     model = sims[0].model
     pcfg = PPOConfig(policy_hidden=tuple(cfg.policy_hidden), seed=cfg.seed)
-    state = init_train_state(pcfg, obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING, model.na), model.nu)
+    state = init_train_state(pcfg, obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING, model.na, model.nu),
+                             model.nu)
     all_obs, all_labels, rows = [], [], []
     best, best_key = state, None
     t0 = time.perf_counter()

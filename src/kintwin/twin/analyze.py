@@ -76,7 +76,7 @@ def _policy_fits(policy, model) -> str | None:
     """Why the policy cannot drive this model (None: it can)."""
     from ..sim.tracking import FREE_QPOS, obs_size
 
-    want = (obs_size(model.nq - FREE_QPOS, policy.tracking), model.nu)
+    want = (obs_size(model.nq - FREE_QPOS, policy.tracking, n_controls=model.nu), model.nu)
     if (policy.obs_size, policy.action_size) != want:
         return (f"it was trained for {policy.action_size - 6} joint motors and {policy.obs_size} "
                 f"observations; this model has {model.nu - 6} and {want[0]}")
