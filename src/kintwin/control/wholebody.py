@@ -69,6 +69,7 @@ the ``e`` that gives the planned ``a``.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import mujoco
@@ -188,6 +189,17 @@ class WholeBodyController:
         mujoco.mju_quat2Mat(mat, rel)
         qdd[3:6] += wr * wr * rotvec + 2 * wr * (mat.reshape(3, 3) @ r.qvel[i, 3:6] - v[3:6])
         return qdd
+
+    @contextmanager
+    def state_kept(self):
+        """Calls inside leave the controller's memory as it was (its last torques and controls,
+        its plan, the failure count): to label states it does not go on from (DAgger's
+        perturbed copies)."""
+        saved = self.tau_prev, self.ctrl, self.planned_qacc, self.planned_activation, self.failures
+        try:
+            yield
+        finally:
+            self.tau_prev, self.ctrl, self.planned_qacc, self.planned_activation, self.failures = saved
 
     def __call__(self, data: mujoco.MjData, i: int) -> np.ndarray:
         """Controls (nu,) for the control step starting at reference frame ``i`` (physics steps

@@ -141,7 +141,7 @@ class PolicyDriver:
                            self.cref.qpos[k], self.cref.qvel[k], np.repeat(self.subject, len(datas), 0),
                            force if self.tracking.observe_foot_forces else None,
                            np.stack([d.act for d in datas]) if self.model.na else None,
-                           np.stack([d.ctrl for d in datas]))
+                           np.stack([d.ctrl for d in datas]) if self.tracking.observe_previous_controls else None)
 
     def feedforward(self, i: int) -> np.ndarray:
         """The reference's inverse-dynamics controls at frame ``i`` (``feedforward_ctrl``; for a
@@ -253,7 +253,6 @@ class _Dagger:
         """Label ``augment_copies`` perturbed copies of the state in ``data`` (not simulated);
         the teacher's own state (its last plan) is left as it was."""
         t, model = self.teacher, self.student.model
-        saved = t.tau_prev, t.ctrl, t.planned_qacc, t.planned_activation, t.failures
         if self.scratch is None:
             self.scratch = mujoco.MjData(model)
         s, nj = self.scratch, model.nq - FREE_QPOS
@@ -261,10 +260,10 @@ class _Dagger:
             mujoco.mj_copyData(s, model, data)
             s.qpos[FREE_QPOS:] += self.rng.normal(0, self.cfg.start_noise_rad, nj)
             s.qvel[FREE_QVEL:] += self.rng.normal(0, self.cfg.start_noise_rad_s, nj)
-            label = t(s, i)
+            with t.state_kept():
+                label = self.student.label(t, t(s, i))
             self.obs.append(self.student.observe(s, i, forward=False)[0])
-            self.labels.append(self.student.label(t, label) - self.student.feedforward(i))
-            t.tau_prev, t.ctrl, t.planned_qacc, t.planned_activation, t.failures = saved
+            self.labels.append(label - self.student.feedforward(i))
 
 
 def imitation_loss(policy: Policy, obs: np.ndarray, labels: np.ndarray) -> float:

@@ -46,7 +46,7 @@ import numpy as np
 from ..sim import floor
 from ..motion.frames import osim_to_mujoco_vec
 from ..sim.ground_reaction import foot_wrench_series
-from ..sim.tracking import FREE_QPOS, quat_angle
+from ..sim.tracking import FREE_QPOS, FREE_QVEL, quat_angle
 from ..twin.controlled import lost_track
 from .distill import PolicyDriver, Teaching, random_start
 
@@ -133,7 +133,7 @@ class ControlledTrackingEnv:
         d.qpos[:] = sim.cref.qpos[frame]
         d.qvel[:] = sim.cref.qvel[frame]
         d.qpos[FREE_QPOS:] += noise[0]
-        d.qvel[6:] += noise[1]
+        d.qvel[FREE_QVEL:] += noise[1]
         self.frame[e], self.first[e] = frame, True
 
     def _observe(self, envs) -> np.ndarray:
