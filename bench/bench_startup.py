@@ -8,17 +8,20 @@ runs taken in turn (so a busy machine slows all of them alike); median, min and 
 * ``kintwin analyze --help`` and ``kintwin --help`` (building the parser imports every
   subcommand module, which must leave numpy, mujoco and scipy for when they run);
 * OpenSim's InverseDynamicsTool on the same trial from ``subject01_Setup_InverseDynamics.xml``
-  (GRF applied, 6 Hz filter) in a fresh Python, only when ``import opensim`` works in this
-  interpreter (not a kintwin dependency).
+  (GRF applied, 6 Hz filter) in a fresh Python, only when ``import opensim`` works in the
+  interpreter given by ``--opensim-python`` (default this one; OpenSim is not a kintwin
+  dependency: ``python -m venv /tmp/osim && /tmp/osim/bin/pip install opensim==4.6`` makes one).
 
 Python caches compiled bytecode as it would for a user (``PYTHONDONTWRITEBYTECODE`` is dropped for
 the children; ``PYTHONPYCACHEPREFIX`` keeps the cache in a temporary folder, out of the tree).
 
-    .venv/bin/python bench/bench_startup.py  # prints the JSON, writes bench/results/startup.json
+    .venv/bin/python bench/bench_startup.py [--opensim-python /tmp/osim/bin/python]
+    # prints the JSON, writes bench/results/startup.json
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -38,8 +41,8 @@ OPENSIM_ID = ("import sys, opensim\n"
               "sys.exit(0 if opensim.InverseDynamicsTool(sys.argv[1]).run() else 1)")
 
 
-def _has_opensim(env: dict) -> bool:
-    return subprocess.run([sys.executable, "-c", "import opensim"], env=env,
+def _has_opensim(python: str, env: dict) -> bool:
+    return subprocess.run([python, "-c", "import opensim"], env=env,
                           capture_output=True).returncode == 0
 
 
@@ -58,7 +61,7 @@ def _opensim_inputs(tmp: Path) -> Path:
     return folder
 
 
-def _commands(tmp: Path, env: dict) -> tuple[dict, dict]:
+def _commands(tmp: Path, env: dict, opensim_python: str) -> tuple[dict, dict]:
     """{name: (argv, cwd)} to time, and {name: why} for those skipped."""
     cmds = {"kintwin analyze --help": ([str(KINTWIN), "analyze", "--help"], None),
             "kintwin --help": ([str(KINTWIN), "--help"], None)}
@@ -68,13 +71,13 @@ def _commands(tmp: Path, env: dict) -> tuple[dict, dict]:
         cmds["kintwin id (subject01 walk)"] = (
             [str(KINTWIN), "id", str(trial), "--height", "1.803", "--mass", "72.6",
              "--out", str(tmp / "kintwin_id")], None)
-        if _has_opensim(env):
+        if _has_opensim(opensim_python, env):
             cmds["opensim InverseDynamicsTool (subject01 walk)"] = (
-                [sys.executable, "-c", OPENSIM_ID, "subject01_Setup_InverseDynamics.xml"],
+                [opensim_python, "-c", OPENSIM_ID, "subject01_Setup_InverseDynamics.xml"],
                 _opensim_inputs(tmp))
         else:
             skipped["opensim InverseDynamicsTool (subject01 walk)"] = (
-                f"`import opensim` fails in {sys.executable}")
+                f"`import opensim` fails in {opensim_python}")
     else:
         skipped["kintwin id (subject01 walk)"] = f"shared data not found at {DATA}"
     return cmds, skipped
@@ -90,11 +93,15 @@ def _run(argv: list[str], cwd, env: dict) -> float:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--opensim-python", default=sys.executable,
+                        help="a Python where `import opensim` works (default: this one)")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
-        cmds, skipped = _commands(tmp, env)
+        cmds, skipped = _commands(tmp, env, args.opensim_python)
         load_before = os.getloadavg()[0]
         times = {name: [] for name in cmds}
         for i in range(REPEATS + 1):  # round 0: warm-up (bytecode, file cache)
@@ -107,8 +114,7 @@ def main() -> int:
                         platform.machine(), "cores": os.cpu_count(),
                         "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
             "repeats": REPEATS,
-            "target": "kintwin id faster than OpenSim's ID tool on the same trial, whole process "
-                      "(~0.8 s measured on the development machine)",
+            "target": "kintwin id faster than OpenSim's ID tool on the same trial, whole process",
             "seconds": {name: {"median": round(statistics.median(ts), 3), "min": round(min(ts), 3),
                                "max": round(max(ts), 3), "runs": [round(t, 3) for t in ts]}
                         for name, ts in times.items()},

@@ -108,17 +108,18 @@ def test_distilled_policy_recovers_the_torques_of_a_forward_simulation():
     r = tw.results
     bw = 70.0 * 9.81
     inside = (r.time_s > t[0] + 0.1) & (r.time_s < t[-1] - 0.1)
-    # measured (share of the peak): lumbar 0.07, ankle 0.07, knee 0.22, hip 0.41, arm 0.04 (without
-    # the augmented labels: 0.07, 0.12, 0.20, 0.34, 0.18); the legs' split in double support is not
-    # determined by the kinematics (see the controller test)
+    # measured over DistillConfig seeds 0-3 (share of the peak): lumbar 0.02-0.04, ankle 0.07-0.14,
+    # knee 0.19-0.25, hip 0.30-0.38, arm 0.02-0.03; the legs' split in double support is not
+    # determined by the kinematics (see the controller test). A rounding-level change of the
+    # reference (1e-9 rad) moves a seed within that spread: this small distillation is chaotic.
     for c, tol in (("lumbar_extension", 0.1), ("ankle_angle_r", 0.15), ("knee_angle_r", 0.35),
                    ("hip_flexion_l", 0.45), ("arm_flex_r", 0.4)):
         truth = np.interp(r.time_s[inside], t, tau[:, names.index(c)])
         err = r.torque(c)[inside] - truth
         assert np.sqrt(np.mean(err ** 2)) < tol * np.abs(truth).max(), c
-    for j, s in enumerate(("r", "l")):  # measured 4.1 and 4.0 %BW
+    for j, s in enumerate(("r", "l")):  # measured 2.8-9.7 %BW over seeds 0-3
         truth = np.interp(r.time_s[inside], t, fy[:, j])
-        assert np.sqrt(np.mean((r.grf.force_n[s][inside, 1] - truth) ** 2)) < 0.07 * bw, s
+        assert np.sqrt(np.mean((r.grf.force_n[s][inside, 1] - truth) ** 2)) < 0.12 * bw, s
     assert np.linalg.norm(r.residual_force_n, axis=1).mean() < 0.02 * bw  # measured 0.45 %BW
 
 

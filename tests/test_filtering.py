@@ -25,6 +25,27 @@ def test_lowpass_removes_30hz_keeps_1hz():
     assert t[np.argmax(out[: int(rate), 1])] == pytest.approx(0.25, abs=1 / rate)
 
 
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("cutoff_hz, rate_hz", [(6.0, 100.0), (15.0, 250.0), (0.5, 100.0),
+                                                (40.0, 100.0)])
+def test_lowpass_equals_scipy_sosfiltfilt(order, cutoff_hz, rate_hz):
+    # scipy.signal is the oracle (kintwin does not import it for filtering: slow to import)
+    from scipy.signal import butter, freqz_sos, sosfiltfilt
+
+    from kintwin.motion.filtering import butterworth_sos
+
+    sos = butterworth_sos(order, cutoff_hz, rate_hz)
+    ref = butter(order, cutoff_hz / (rate_hz / 2), output="sos")
+    _, h = freqz_sos(sos, worN=64)
+    _, h_ref = freqz_sos(ref, worN=64)  # same response (sections may come in another order)
+    np.testing.assert_allclose(np.abs(h), np.abs(h_ref), atol=1e-12)
+    x = np.random.default_rng(order).normal(size=(400, 3)).cumsum(axis=0)
+    pad = min(399, max(3 * (2 * len(ref) + 1 - order % 2), int(np.ceil(3 * rate_hz / cutoff_hz))))
+    expected = sosfiltfilt(ref, x, axis=0, padtype="odd", padlen=pad)
+    np.testing.assert_allclose(lowpass(x, rate_hz, cutoff_hz, order=order), expected,
+                               rtol=0, atol=1e-11 * np.abs(expected).max())
+
+
 def test_lowpass_axis_and_errors():
     x = np.random.default_rng(0).normal(size=(3, 300))
     np.testing.assert_allclose(lowpass(x, 100, 10, axis=1), lowpass(x.T, 100, 10).T)
@@ -55,6 +76,25 @@ def test_derivative_of_sin_is_cos_nonuniform():
 def test_derivative_uniform_tight():
     t = np.linspace(0, 1, 101)
     np.testing.assert_allclose(derivative(t, np.sin(t)), np.cos(t), atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 9, 200])
+def test_spline_equals_scipy_cubic_spline(n):
+    # scipy's CubicSpline is the oracle (kintwin writes it out: scipy.interpolate is slow to import)
+    from scipy.interpolate import CubicSpline as Reference
+
+    from kintwin.motion.spline import CubicSpline
+
+    rng = np.random.default_rng(n)
+    t = np.cumsum(rng.uniform(0.005, 0.02, n))  # non-uniform
+    x = rng.normal(size=(n, 2, 3)).cumsum(axis=0)
+    at = np.concatenate([t, rng.uniform(t[0] - 0.01, t[-1] + 0.01, 40)])  # knots, between, beyond
+    ours, ref = CubicSpline(t, x), Reference(t, x, axis=0)
+    scale = 1.0
+    for nu in range(4):  # rounding relative to the largest derivative so far (a parabola's 3rd is 0)
+        expected = ref(at, nu)
+        scale = max(scale, np.abs(expected).max())
+        np.testing.assert_allclose(ours(at, nu), expected, rtol=0, atol=1e-12 * scale)
 
 
 def test_resample_cubic():

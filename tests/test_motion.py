@@ -101,11 +101,25 @@ def test_body_angular_velocity_formula():
     rng = np.random.default_rng(0)
     ang, rate = rng.uniform(-1, 1, 3), rng.uniform(-2, 2, 3)
     h = 1e-6
-    r0 = frames.pelvis_rotation(*ang).as_matrix()
-    r1 = frames.pelvis_rotation(*(ang + h * rate)).as_matrix()
+    r0 = frames.pelvis_rotation(*ang)
+    r1 = frames.pelvis_rotation(*(ang + h * rate))
     skew = r0.T @ (r1 - r0) / h
     omega = np.array([skew[2, 1], skew[0, 2], skew[1, 0]])
     np.testing.assert_allclose(frames.body_angular_velocity(ang, rate), omega, atol=1e-5)
+
+
+def test_pelvis_rotations_equal_scipy():
+    # scipy's Rotation is the oracle (kintwin writes these out: scipy.spatial is slow to import)
+    from scipy.spatial.transform import Rotation
+
+    ang = np.random.default_rng(1).uniform(-1.4, 1.4, (50, 3))
+    expected = Rotation.from_euler("x", 90, degrees=True) * Rotation.from_euler("ZXY", ang)
+    quat = frames.pelvis_quat_mujoco(*ang.T)
+    np.testing.assert_allclose(np.roll(quat, -1, axis=-1), expected.as_quat(), atol=1e-12)
+    np.testing.assert_allclose(frames.pelvis_rotation(*ang.T),
+                               Rotation.from_euler("ZXY", ang).as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(frames.pelvis_angles_from_quat(quat), ang, atol=1e-12)
+    np.testing.assert_allclose(frames.pelvis_angles_from_quat(-3 * quat), ang, atol=1e-12)
 
 
 def test_mirror_is_an_involution_and_swaps_sides(walk):

@@ -42,12 +42,12 @@ from pathlib import Path
 
 import mujoco
 import numpy as np
-from scipy.interpolate import CubicSpline
 
 from ..models import coupling
 from ..models.coordinates import RESERVE_PREFIX
 from ..models.muscles import muscle_actuators
 from ..motion.motion import Motion
+from ..motion.spline import CubicSpline
 from ..motion.storage import read_table, write_table
 
 _DISABLE = (mujoco.mjtDisableBit.mjDSBL_CONSTRAINT | mujoco.mjtDisableBit.mjDSBL_SPRING
@@ -184,7 +184,7 @@ def _states(motion: Motion, model: mujoco.MjModel, times: np.ndarray, cutoff_hz)
     if cutoff_hz and cutoff_hz > 0 and motion.n_frames > 12:
         motion = motion.filtered(cutoff_hz)
     sub = Motion(time_s=times, names=list(motion.names),
-                 values=CubicSpline(motion.time_s, motion.values, axis=0)(times),
+                 values=CubicSpline(motion.time_s, motion.values)(times),
                  subject=motion.subject, source_convention=motion.source_convention)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # coordinates absent from the file are held at neutral

@@ -38,12 +38,11 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from ..motion.frames import OSIM_TO_MUJOCO_QUAT
 from .coordinates import RESIDUAL_ACTUATORS
 from .skeleton import Skeleton
 
 GRAVITY = 9.81
-# Rotation taking OpenSim's Y-up ground to MuJoCo's Z-up world (+90 deg about X), as (w, x, y, z).
-OSIM_TO_MUJOCO_QUAT = np.array([np.sqrt(0.5), np.sqrt(0.5), 0.0, 0.0])
 # Contact sensor settings: data = force, torque, pos (bits of mjtConDataField); reduce = netforce.
 GRF_SENSOR_DATA = sum(1 << int(f) for f in (mujoco.mjtConDataField.mjCONDATA_FORCE,
                                             mujoco.mjtConDataField.mjCONDATA_TORQUE,

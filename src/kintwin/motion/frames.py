@@ -2,17 +2,21 @@
 
 OpenSim's pelvis orientation is the body-fixed Z-X-Y sequence ``Rz(tilt) @ Rx(list) @ Ry(rotation)``
 in OpenSim ground (X forward, Y up, Z right). MuJoCo's world is Z-up (X forward, Y left, Z up);
-``OSIM_TO_MUJOCO`` (+90 deg about X) maps OpenSim ground vectors to MuJoCo world vectors:
+``OSIM_TO_MUJOCO_QUAT`` (+90 deg about X) maps OpenSim ground vectors to MuJoCo world vectors:
 ``(x, y, z)_osim -> (x, -z, y)_mujoco``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.spatial.transform import Rotation
 
-OSIM_TO_MUJOCO = Rotation.from_euler("x", 90, degrees=True)
-_R = OSIM_TO_MUJOCO.as_matrix()
+# +90 deg about X: (x, y, z)_osim -> (x, -z, y)_mujoco
+_R = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+# the same rotation taking OpenSim's Y-up ground to MuJoCo's Z-up world, as (w, x, y, z)
+OSIM_TO_MUJOCO_QUAT = np.array([np.sqrt(0.5), np.sqrt(0.5), 0.0, 0.0])
+
+# Rotations are written out in numpy (scipy.spatial.transform, which the tests compare them with,
+# costs ~0.2 s to import: a fifth of a whole ``kintwin id`` process).
 
 
 def osim_to_mujoco_vec(v: np.ndarray) -> np.ndarray:
@@ -25,21 +29,60 @@ def mujoco_to_osim_vec(v: np.ndarray) -> np.ndarray:
     return np.asarray(v) @ _R
 
 
-def pelvis_rotation(tilt: np.ndarray, list_: np.ndarray, rot: np.ndarray) -> Rotation:
-    """Pelvis orientation in OpenSim ground from the body-fixed Z-X-Y angles (rad)."""
-    return Rotation.from_euler("ZXY", np.stack([tilt, list_, rot], axis=-1))
+def _quat_multiply(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Hamilton product of quaternions (..., 4), (w, x, y, z): the rotation p after q."""
+    pw, px, py, pz = np.moveaxis(p, -1, 0)
+    qw, qx, qy, qz = np.moveaxis(q, -1, 0)
+    return np.stack([pw * qw - px * qx - py * qy - pz * qz,
+                     pw * qx + px * qw + py * qz - pz * qy,
+                     pw * qy - px * qz + py * qw + pz * qx,
+                     pw * qz + px * qy - py * qx + pz * qw], axis=-1)
+
+
+def _axis_quat(axis: int, angle: np.ndarray) -> np.ndarray:
+    """Quaternions (..., 4) of rotations by ``angle`` (rad) about coordinate axis 0/1/2."""
+    angle = np.asarray(angle, float)
+    q = np.zeros(angle.shape + (4,))
+    q[..., 0], q[..., 1 + axis] = np.cos(angle / 2), np.sin(angle / 2)
+    return q
+
+
+def _quat_matrix(q: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) of quaternions (..., 4) (normalised here)."""
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack([np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+                     np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+                     np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1)],
+                    axis=-2)
+
+
+def _pelvis_quat_osim(tilt, list_, rot) -> np.ndarray:
+    """Pelvis orientation in OpenSim ground, Rz(tilt) Rx(list) Ry(rotation), as (w, x, y, z)."""
+    return _quat_multiply(_quat_multiply(_axis_quat(2, tilt), _axis_quat(0, list_)),
+                          _axis_quat(1, rot))
+
+
+def pelvis_rotation(tilt, list_, rot) -> np.ndarray:
+    """Pelvis orientation matrices (..., 3, 3) in OpenSim ground from the body-fixed Z-X-Y
+    angles (rad)."""
+    return _quat_matrix(_pelvis_quat_osim(tilt, list_, rot))
 
 
 def pelvis_quat_mujoco(tilt, list_, rot) -> np.ndarray:
     """MuJoCo free-joint quaternion (w, x, y, z) of the pelvis for OpenSim pelvis angles."""
-    q = (OSIM_TO_MUJOCO * pelvis_rotation(tilt, list_, rot)).as_quat()  # (x, y, z, w)
-    return np.roll(q, 1, axis=-1)
+    return _quat_multiply(OSIM_TO_MUJOCO_QUAT, _pelvis_quat_osim(tilt, list_, rot))
 
 
 def pelvis_angles_from_quat(quat_wxyz: np.ndarray) -> np.ndarray:
-    """Inverse of ``pelvis_quat_mujoco``: (..., 3) tilt, list, rotation in rad."""
-    r = OSIM_TO_MUJOCO.inv() * Rotation.from_quat(np.roll(quat_wxyz, -1, axis=-1))
-    return r.as_euler("ZXY")
+    """Inverse of ``pelvis_quat_mujoco``: (..., 3) tilt, list, rotation in rad (list within
+    +-90 deg)."""
+    R = _R.T @ _quat_matrix(np.asarray(quat_wxyz, float))  # in OpenSim ground
+    # R = Rz(a) Rx(b) Ry(c): third row (-cos b sin c, sin b, cos b cos c); R01 = -sin a cos b,
+    # R11 = cos a cos b
+    return np.stack([np.arctan2(-R[..., 0, 1], R[..., 1, 1]),
+                     np.arcsin(np.clip(R[..., 2, 1], -1.0, 1.0)),
+                     np.arctan2(-R[..., 2, 0], R[..., 2, 2])], axis=-1)
 
 
 def body_angular_velocity(angles: np.ndarray, rates: np.ndarray) -> np.ndarray:

@@ -14,17 +14,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
-
 import mujoco
 import numpy as np
 
 from ..models import coupling
 from ..models.coordinates import PELVIS_COORDINATES, TRANSLATIONS, mirror_name
 from . import frames
-
-if TYPE_CHECKING:
-    from scipy.interpolate import CubicSpline  # imported where used: slow to import
+from .spline import CubicSpline
 
 
 @dataclass
@@ -90,9 +86,7 @@ class Motion:
 
     # --- spline-based resampling and derivatives ----------------------------------------------
     def _spline(self) -> CubicSpline:
-        from scipy.interpolate import CubicSpline
-
-        return CubicSpline(self.time_s, self.values, axis=0)
+        return CubicSpline(self.time_s, self.values)
 
     def resampled(self, rate_hz: float) -> "Motion":
         t = np.arange(self.time_s[0], self.time_s[-1] + 1e-9, 1.0 / rate_hz)
