@@ -1,6 +1,7 @@
 """The physically faithful twin: feet on the floor, the whole-body controller, kinetics scored."""
 
 import json
+import re
 import warnings
 
 import mujoco
@@ -10,7 +11,7 @@ import pytest
 from kintwin.cli import main
 from kintwin.control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController
 from kintwin.models.anthropometry import default_skeleton
-from kintwin.models.build import build_spec
+from kintwin.models.build import build_model, build_spec
 from kintwin.motion import frames
 from kintwin.motion.kinematics_io import read_motion, write_motion
 from kintwin.motion.motion import Motion
@@ -64,6 +65,30 @@ def _stairs(walk: Motion, rise_m: float = 0.18) -> Motion:
     t = walk.time_s - walk.time_s[0]
     out.values[:, out.names.index("pelvis_ty")] += rise_m * np.floor(t / 0.55)
     return out
+
+
+def test_level_support_tolerates_ik_noise_and_finds_steps():
+    """Stance heights that wander +-2 cm from step to step (marker IK without a static trial:
+    3.6 cm apart on OpenSim's walking2) are a level floor; 10 cm steps are not. The message gives
+    the trial's own times and heights above the lowest support."""
+    walk = sample_walk()
+    model = build_model(default_skeleton(walk.subject.height_m, walk.subject.mass_kg))
+    noisy = walk.reordered(walk.names)
+    noisy.values = noisy.values.copy()
+    step = np.floor((walk.time_s - walk.time_s[0]) / 0.55).astype(int)
+    noisy.values[:, noisy.names.index("pelvis_ty")] += 0.02 * np.where(step % 2, 1.0, -1.0)
+    floor.check_level_support(model, noisy.to_qpos(model, warn=False), walk.rate_hz)
+    with pytest.raises(floor.NonLevelSupportError):  # the 4 cm spread is there to be tolerated
+        floor.check_level_support(model, noisy.to_qpos(model, warn=False), walk.rate_hz,
+                                  level_tolerance_m=0.03)
+    stairs = _stairs(walk, rise_m=0.10)
+    with pytest.raises(floor.NonLevelSupportError) as err:
+        floor.check_level_support(model, stairs.to_qpos(model, warn=False), walk.rate_hz, t0_s=5.0)
+    msg = str(err.value)
+    heights = [float(h) for h in re.findall(r"foot \+([0-9.]+) cm", msg)]
+    assert min(heights) == 0.0 and 25 < max(heights) < 35  # three 10 cm steps above the first
+    starts = [float(a) for a in re.findall(r"cm at ([0-9.]+)-", msg)]
+    assert min(starts) >= 5.0
 
 
 def test_stairs_are_refused_with_a_clear_message(tmp_path, capsys):

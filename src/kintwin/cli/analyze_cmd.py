@@ -35,10 +35,11 @@ def add_arguments(p):
                    help="policy checkpoint from `kintwin train` (default: the shipped policy)")
     p.add_argument("--finetune-steps", type=nonneg_int, default=0,
                    help="fine-tune the policy on each trial with this many PPO env steps first")
-    p.add_argument("--grf", type=Path, help="force plates (GRF .mot), used only to score the twin")
+    p.add_argument("--grf", type=Path, help="force plates (GRF .mot or a .c3d), used only to score the twin")
     p.add_argument("--loads", type=Path, help="OpenSim ExternalLoads .xml assigning GRF columns to feet")
     p.add_argument("--foot-of", default=None,
-                   help="foot assignment without --loads, e.g. 'ground=r,1_ground=l'")
+                   help="foot assignment without --loads, e.g. 'ground=r,1_ground=l' (.c3d: plate "
+                        "numbers, '1=r,2=l'; default: the foot on the plate)")
     p.add_argument("--reference-id", type=Path, help="OpenSim inverse dynamics .sto to score the torques")
     add_reference_convention_argument(p)
     add_trial_arguments(p)

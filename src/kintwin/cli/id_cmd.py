@@ -26,12 +26,13 @@ HELP = ("inverse dynamics of a trial: joint torques, ground reactions (measured 
 def add_arguments(p):
     p.add_argument("trial", type=Path, help="kinematics .mot/.sto (OpenSim IK output or kintwin)")
     add_trial_arguments(p)
-    p.add_argument("--grf", type=Path, help="measured ground reactions .mot (force plates); "
-                                            "without it the contacts are estimated")
+    p.add_argument("--grf", type=Path, help="measured ground reactions: GRF .mot, or the force "
+                                            "plates of a .c3d; without it the contacts are estimated")
     p.add_argument("--loads", type=Path, help="OpenSim ExternalLoads .xml telling which plate "
                                               "pushes which foot (for --grf and --compare-grf)")
     p.add_argument("--foot-of", default=None,
-                   help="plate-to-foot map instead of --loads, e.g. 'ground=r,1_ground=l'")
+                   help="plate-to-foot map instead of --loads, e.g. 'ground=r,1_ground=l' (.c3d: "
+                        "plate numbers, '1=r,2=l'; default: the foot on the plate)")
     p.add_argument("--reference-id", type=Path,
                    help="OpenSim inverse dynamics .sto (or RRA/CMC actuation .sto) to score the "
                         "joint moments against")
@@ -93,7 +94,10 @@ def run(args):
     convention = motion.source_convention
     motion = _model_motion(motion, model)
     check_coordinate_ranges(motion, model, allow=args.allow_out_of_range)
-    grf = read_grf(args.grf, loads_xml=args.loads, foot_of=foot_of) if args.grf else None
+    from ..sim.floor import foot_centres
+
+    grf = read_grf(args.grf, loads_xml=args.loads, foot_of=foot_of,
+                   feet=lambda: foot_centres(model, motion)) if args.grf else None
     if grf is not None:
         check_time_overlap(motion, grf.time_s, "ground reactions", args.grf)
         lo, hi = max(motion.time_s[0], grf.time_s[0]), min(motion.time_s[-1], grf.time_s[-1])
@@ -104,7 +108,8 @@ def run(args):
         if motion.n_frames < 10:
             raise ValueError(f"only {motion.n_frames} frames where the kinematics and the ground "
                              "reactions overlap")
-    ref_grf = (read_grf(args.compare_grf, loads_xml=args.loads, foot_of=foot_of)
+    ref_grf = (read_grf(args.compare_grf, loads_xml=args.loads, foot_of=foot_of,
+                        feet=lambda: foot_centres(model, motion))
                if args.compare_grf else grf)
     if args.compare_grf:
         check_time_overlap(motion, ref_grf.time_s, "ground reactions", args.compare_grf)

@@ -62,7 +62,7 @@ def _locks(items: list[str]) -> dict[str, float]:
 
 def run(args):
     from ..ik.markersets import builtin_map, marker_map_from_osim, with_weights_from
-    from ..ik.pipeline import get_marker_map, load_markers, run_ik, write_ik_outputs
+    from ..ik.pipeline import MIN_MARKER_SHARE, get_marker_map, load_markers, run_ik, write_ik_outputs
     from ..models.subject import load_scales
     from .common import skeleton_from_args, subject_spec
 
@@ -113,6 +113,11 @@ def run(args):
     m = res.metrics
     print(f"IK: {m['n_frames']} frames, marker RMSE {100 * (m['marker_rmse_m'] or float('nan')):.2f} cm, "
           f"{m['frames_per_s']:.0f} frames/s; scaling: {res.scale_info['method']}")
+    if m["frames_left_out_s"]:
+        spans = " and ".join(f"{a:.3f}-{b:.3f} s" for a, b in m["frames_left_out_s"])
+        print(f"left out the frames at {spans}: they see fewer than {MIN_MARKER_SHARE:.0%} of the "
+              f"markers (the subject entering or leaving the capture volume?); kinematics "
+              f"{res.time_s[0]:.3f}-{res.time_s[-1]:.3f} s")
     if m["unknown_markers_ignored"]:
         print(f"left out unknown markers: {m['unknown_markers_ignored']}")
     for k, p in paths.items():

@@ -348,7 +348,8 @@ def estimate_contacts(motion: Motion, model: mujoco.MjModel,
     from ..sim.floor import check_level_support
 
     states = prepare_states(motion, model, cutoff_hz)
-    check_level_support(model, states.qpos, states.motion.rate_hz)  # one floor height only
+    check_level_support(model, states.qpos, states.motion.rate_hz,
+                        t0_s=float(states.time_s[0]))  # one floor height only
     height = height_m if height_m is not None else motion.subject.height_m
     sol = solve_contact_forces(model, states.qpos, states.qvel, states.qacc, options,
                                keep_armature=keep_armature, height_m=height)

@@ -26,7 +26,12 @@
    rounds; markers on the pelvis, which define the reference frame, are never moved). Markers whose systematic trial
    error stays under the threshold keep their static placement, so the static pose remains the
    reference of the joint angles.
-7. Systematic marker offsets (mean body-frame offset of each marker from its site over the
+7. Coverage: leading and trailing frames that see fewer than ``MIN_MARKER_SHARE`` of the markers
+   the best frame sees (the subject entering or leaving the capture volume: a few markers, or none,
+   and the pose held from the nearest solved frame) are left out of the kinematics
+   (``metrics["frames_left_out_s"]``); interior frames like that are kept and listed
+   (``metrics["frames_with_few_markers_s"]``), with a warning.
+8. Systematic marker offsets (mean body-frame offset of each marker from its site over the
    trial) go into the metrics; without placement, three or more markers over 5 cm raise a warning
    that the marker set looks unplaced on this subject (an OpenSim model's MarkerSet straight from
    scaling, before marker placement, is typically 5-20 cm off on the thigh and shank clusters).
@@ -59,6 +64,9 @@ SCALE_PRIOR_REL = 0.3  # a factor 30 % off height/1.80 costs like one 1 cm error
 TRUNK_PRIOR_DEG = 10.0  # lumbar angles, only when the pelvis orientation is not observable
 UNPLACED_OFFSET_M = 0.05  # a marker this far from its site on average is misplaced on its body
 UNPLACED_MIN_MARKERS = 3  # this many such markers without placement: the set looks unplaced
+#: leading and trailing frames that see fewer than this share of the markers the best frame sees
+#: (the subject walking into or out of the capture volume) are left out of the kinematics
+MIN_MARKER_SHARE = 0.8
 ARM_PRIOR_DEG = 60.0  # arms: much weaker (T-pose or arms down); only settles ambiguities
 _ARM_PREFIXES = ("arm_", "elbow_", "pro_sup")
 
@@ -360,14 +368,27 @@ def run_ik(trial: Markers, height_m: float, mass_kg: float,
                       "positions); give a static trial (--static) to place the markers, or an "
                       "OpenSim model whose MarkerSet its Scale tool has placed", stacklevel=2)
     held = [n for n, d in zip(mm.hinge.names, mm.hinge.dadr) if not observed[d]]
-    motion = Motion.from_qpos(mm.model, trial.time_s, qpos,
+    seen = (np.all(np.isfinite(X), axis=2) & present).sum(axis=1)
+    covered = seen >= MIN_MARKER_SHARE * seen.max()
+    first, last = np.flatnonzero(covered)[[0, -1]]
+    t = trial.time_s
+    left_out = [[float(t[a]), float(t[b - 1])] for a, b in ((0, first), (last + 1, len(t))) if b > a]
+    few = [[float(t[a]), float(t[b - 1])] for a, b in _runs_of(~covered[first:last + 1], first)]
+    if few:
+        warnings.warn(f"{trial_name}: frames at {', '.join(f'{a:.3f}-{b:.3f} s' for a, b in few)} see "
+                      f"fewer than {MIN_MARKER_SHARE:.0%} of the markers: their pose is poorly "
+                      "determined", stacklevel=2)
+    keep = slice(first, last + 1)
+    qpos, errors, t = qpos[keep], errors[keep], t[keep]
+    motion = Motion.from_qpos(mm.model, t, qpos,
                               subject=Subject(height_m=height_m, mass_kg=mass_kg),
                               source_convention="canonical")
 
     seg_scales = {b.name: float(fitted.get(b.name, s0)) for b in final_skel.bodies} \
         if skeleton is None else {}
-    metrics = ik_metrics(used, errors, trial.time_s)
+    metrics = ik_metrics(used, errors, t)
     metrics.update({
+        "frames_left_out_s": left_out, "frames_with_few_markers_s": few,
         "frames_per_s": info["frames_per_s"], "solve_seconds": info["seconds"],
         "mean_iterations": info["mean_iterations"],
         "marker_set": mmap.name, "markers_used": [n for n, p in zip(used, present) if p],
@@ -387,9 +408,15 @@ def run_ik(trial: Markers, height_m: float, mass_kg: float,
         "zero_coded_gaps": {"trial": zero_trial, "static": zero_static},
         "scaling": scale_info,
     })
-    return IKResult(motion=motion, marker_names=used, time_s=trial.time_s, errors_m=errors,
+    return IKResult(motion=motion, marker_names=used, time_s=t, errors_m=errors,
                     segment_scales=seg_scales, scale_info=scale_info, marker_map=calibrated,
                     metrics=metrics, model=mm.model)
+
+
+def _runs_of(mask: np.ndarray, offset: int = 0) -> list[tuple[int, int]]:
+    """[start, stop) index runs of True in ``mask``, shifted by ``offset``."""
+    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
+    return [(a + offset, b + offset) for a, b in zip(edges[::2], edges[1::2])]
 
 
 def _trunk_prior(mm: MarkerModel, pos: dict[str, np.ndarray], present: np.ndarray,

@@ -5,6 +5,11 @@ Per side ``"r"``/``"l"``: ``force_n`` (T, 3) N, the force of the ground on the f
 for force plates). This is what OpenSim's ``ExternalForce`` applies with ``force_identifier``,
 ``point_identifier`` and ``torque_identifier`` expressed in ground.
 
+Reading ``.c3d`` files: the force plates (``motion/c3d.py``, rotated to OpenSim ground as ``kintwin
+ik`` rotates the markers), each plate to one foot: ``foot_of`` by plate number (``{"1": "r"}``)
+or, from the trial's kinematics, the foot nearest the plate's centre of pressure while it is
+loaded (``assign_plates``).
+
 Reading ``.mot`` files: columns are grouped into plates by their label pattern (``ground_force_vx``,
 ``ground_force_px``, ``ground_torque_x``; ``1_ground_...``, ``r_ground_...``, ``ground_force_1_vx``,
 ``ground_force1_vx``, ``calcn_r_force_vx``, ``ground_moment_1_mx``, ...). Which plate pushes which
@@ -269,8 +274,13 @@ def _groups_from_xml(xml_path, labels, source) -> list[tuple[str, dict[str, list
 
 
 def read_grf(path: str | Path, loads_xml: str | Path | None = None,
-             foot_of: dict[str, str] | None = None) -> GroundReactions:
-    """Read a GRF ``.mot``/``.sto`` (OpenSim ground, N, m, N*m) into per-foot reactions.
+             foot_of: dict[str, str] | None = None, feet=None) -> GroundReactions:
+    """Read a GRF ``.mot``/``.sto`` (OpenSim ground, N, m, N*m) or the force plates of a ``.c3d``
+    into per-foot reactions.
+
+    ``.c3d``: ``foot_of`` maps plate numbers (from 1) to sides; without it ``feet``, a function
+    returning ``(time_s, {side: (T, 3) foot centre in OpenSim ground})`` of the trial, assigns
+    each plate to the foot on it (``assign_plates``).
 
     Foot assignment: from ``loads_xml`` (an ExternalLoads file: ``applied_to_body`` calcn_r/
     calcn_l and the identifiers) when given; else from ``foot_of``, mapping plate-group keys
@@ -280,6 +290,8 @@ def read_grf(path: str | Path, loads_xml: str | Path | None = None,
     """
     if loads_xml is not None and foot_of is not None:
         raise ValueError("give either loads_xml or foot_of, not both")
+    if Path(path).suffix.lower() == ".c3d":
+        return _read_c3d_plates(path, foot_of, feet)
     table = read_table(path)
     labels = table.labels
     if loads_xml is not None:
@@ -324,6 +336,72 @@ def read_grf(path: str | Path, loads_xml: str | Path | None = None,
                                    [block(c["torque"]) if "torque" in c else zeros for c in mine])
         grf.force_n[side], grf.cop_m[side], grf.torque_nm[side] = f, p, t
     return grf
+
+
+def _read_c3d_plates(path, foot_of, feet) -> GroundReactions:
+    from .c3d import read_c3d
+
+    plates = read_c3d(path, to_opensim=True)[1]
+    if not plates.n_plates:
+        raise InputError(f"{path}: the C3D file has no force plates")
+    if foot_of is not None:
+        numbers = {str(i + 1) for i in range(plates.n_plates)}
+        if set(foot_of) - numbers:
+            raise InputError(f"{path}: --foot-of names plate(s) {sorted(set(foot_of) - numbers)}; the "
+                             f"file has plates {sorted(numbers, key=int)} (e.g. --foot-of 1=r,2=l)")
+        assignment = {int(k) - 1: side for k, side in foot_of.items()}
+    elif feet is not None:
+        assignment = assign_plates(plates, *feet(), source=path)
+    else:
+        raise InputError(f"{path}: which foot is on which force plate? Give --foot-of, e.g. "
+                         f"--foot-of {','.join(f'{i + 1}=r' for i in range(plates.n_plates))}")
+    return from_force_plates(plates, assignment)
+
+
+def assign_plates(plates, time_s: np.ndarray, feet: dict[str, np.ndarray],
+                  min_vertical_n: float = 20.0, max_distance_m: float = 0.25,
+                  source="force plates") -> dict[int, str]:
+    """{plate index: side} for every plate loaded while the kinematics exist: the foot whose
+    centre (``feet[side]`` (T, 3) at ``time_s``, OpenSim ground) is nearest, horizontally, to the
+    plate's centre of pressure over each loaded stretch (> ``min_vertical_n``). A plate whose
+    stretches go to different feet, or whose COP is more than ``max_distance_m`` from either
+    foot, is an ``InputError`` that asks for ``--foot-of``. Prints which plate went to which foot."""
+    t = np.asarray(time_s, float)
+    out, notes = {}, []
+    for i in range(plates.n_plates):
+        loaded = plates.force_n[i, :, 1] > min_vertical_n
+        loaded &= (plates.time_s >= t[0]) & (plates.time_s <= t[-1])
+        sides = set()
+        for a, b in _stretches(loaded):
+            ts, cop = plates.time_s[a:b], plates.cop_m[i, a:b]
+            dist = {s: float(np.median(np.linalg.norm(
+                (cop - np.column_stack([np.interp(ts, t, f[:, k]) for k in range(3)]))[:, [0, 2]],
+                axis=1))) for s, f in feet.items()}
+            side = min(dist, key=dist.get)
+            if dist[side] > max_distance_m:
+                raise InputError(f"{source}: plate {i + 1} is loaded at {ts[0]:.2f}-{ts[-1]:.2f} s with "
+                                 f"no foot of the kinematics on it (nearest {100 * dist[side]:.0f} cm): "
+                                 "check that the kinematics and the plates share the lab frame and "
+                                 "clock, or give --foot-of")
+            sides.add(side)
+            notes.append(f"plate {i + 1} at {ts[0]:.2f}-{ts[-1]:.2f} s: {side} foot "
+                         f"({100 * dist[side]:.0f} cm from its centre)")
+        if len(sides) > 1:
+            raise InputError(f"{source}: plate {i + 1} is stepped on by both feet; give --foot-of "
+                             "(one plate, one foot) or a GRF .mot split per foot")
+        if sides:
+            out[i] = sides.pop()
+    if not out:
+        raise InputError(f"{source}: no force plate is loaded while the kinematics exist "
+                         f"({t[0]:.2f}-{t[-1]:.2f} s)")
+    print("force plates: " + "; ".join(notes))
+    return out
+
+
+def _stretches(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) runs of True."""
+    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
+    return list(zip(edges[::2], edges[1::2]))
 
 
 def from_force_plates(plates, assignment: dict[int, str],

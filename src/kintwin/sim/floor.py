@@ -37,9 +37,13 @@ velocity times the radius, ~0.05 m/s for the heel in walking).
 **Level support** (``check_level_support``): a foot is stationary on SOMETHING where its lowest
 sphere slides slower than ``STANCE_SPEED_MPS`` for ``MIN_STANCE_S``, whatever its height. If the
 heights of those stationary phases (median per phase) spread over more than ``level_tolerance_m``
-(3 cm), the trial stands on non-level support (stairs, a box, a drop-jump platform): the twin and
+(6 cm), the trial stands on non-level support (stairs, a box, a drop-jump platform): the twin and
 force-free inverse dynamics only know a level floor, so they refuse it (``NonLevelSupportError``)
-instead of returning zero ground reactions for the feet above z = 0.
+instead of returning zero ground reactions for the feet above z = 0. The tolerance sits between
+what marker IK does on a level floor and the lowest real support: a Plug-in-Gait trial without a
+static trial (``osim_c3d_walking2``, IK from 32 markers) puts the stance foot's lowest point
+3.6 cm apart between steps on level ground (4.4 cm unfiltered; OpenSim IK of subject01 and
+hamner_run: 0.9-1.1 cm), while stair risers and curbs are 10-20 cm.
 """
 
 from __future__ import annotations
@@ -88,6 +92,18 @@ def sphere_bottoms(model: mujoco.MjModel, qpos: np.ndarray, geoms=None) -> np.nd
         out[k] = data.geom_xpos[geoms]
     out[:, :, 2] -= model.geom_size[geoms, 0]
     return out
+
+
+def foot_centres(model: mujoco.MjModel, motion) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(time_s, {side: (T, 3)}): the mean of each foot's contact spheres' lowest points along the
+    trial ``motion`` (its own frame, no floor alignment), in OpenSim ground (m): where a foot on a
+    force plate puts its pressure."""
+    from ..motion.frames import mujoco_to_osim_vec
+
+    geoms, _, side = contact_spheres(model)
+    bottoms = sphere_bottoms(model, motion.to_qpos(model, warn=False), geoms)
+    return motion.time_s, {s: mujoco_to_osim_vec(bottoms[:, side == k].mean(axis=1))
+                           for k, s in enumerate(("r", "l")) if np.any(side == k)}
 
 
 @dataclass
@@ -211,9 +227,10 @@ def stance_clearance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
 
 
 def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
-                        level_tolerance_m: float = 0.03) -> None:
+                        level_tolerance_m: float = 0.06, t0_s: float = 0.0) -> None:
     """Raise ``NonLevelSupportError`` when the stationary phases of the feet lie at heights that
-    spread over more than ``level_tolerance_m`` (module doc)."""
+    spread over more than ``level_tolerance_m`` (module doc); ``t0_s``: the time of ``qpos[0]``
+    (the message gives the trial's own times)."""
     geoms, _, side = contact_spheres(model)
     bottoms = sphere_bottoms(model, qpos, geoms)
     min_len = max(2, int(round(MIN_STANCE_S * rate_hz)))
@@ -223,12 +240,12 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
             continue
         z, speed = _foot_lowest(bottoms, side, s, rate_hz)
         for a, b in _runs(speed < STANCE_SPEED_MPS, min_len):
-            phases.append((float(np.median(z[a:b])), name, a / rate_hz, b / rate_hz))
+            phases.append((float(np.median(z[a:b])), name, t0_s + a / rate_hz, t0_s + b / rate_hz))
     if len(phases) < 2:
         return
     heights = np.array([p[0] for p in phases])
     if np.ptp(heights) > level_tolerance_m:
-        desc = ", ".join(f"{n} foot {h * 100:+.1f} cm at {a:.2f}-{b:.2f} s"
+        desc = ", ".join(f"{n} foot {(h - heights.min()) * 100:+.1f} cm at {a:.2f}-{b:.2f} s"
                          for h, n, a, b in sorted(phases, key=lambda p: p[2]))
         raise NonLevelSupportError(
             f"the feet stand still at heights {np.ptp(heights) * 100:.1f} cm apart ({desc}; heights "
@@ -237,6 +254,6 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
             "ground")
 
 
-__all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms",
+__all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms", "foot_centres",
            "kinematic_stance", "stance_clearance", "check_level_support", "contact_spheres",
            "CLEARANCE_MEDIAN_TOLERANCE_MM", "CLEARANCE_P95_TOLERANCE_MM", "SLIDE_TOLERANCE_MPS"]

@@ -129,7 +129,7 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # coordinates the trial lacks are held at neutral
         ref = trial_reference(model0, motion, rate_hz=rate, filter_hz=config.cutoff_hz, site_names=())
-    floor.check_level_support(model0, ref.qpos, rate)
+    floor.check_level_support(model0, ref.qpos, rate, t0_s=float(motion.time_s[0]))
     before = floor.stance_clearance(model0, ref.qpos, rate)
     calib = floor.calibrate_soles(model0, ref.qpos, depth_m=CONTACT_DEPTH_M)
     calib.apply(spec)
