@@ -94,12 +94,13 @@ def run(args):
     convention = motion.source_convention
     motion = _model_motion(motion, model)
     check_coordinate_ranges(motion, model, allow=args.allow_out_of_range)
-    from ..sim.floor import foot_centres
+    from ..sim.floor import lowest_foot_points
 
     grf = read_grf(args.grf, loads_xml=args.loads, foot_of=foot_of,
-                   feet=lambda: foot_centres(model, motion)) if args.grf else None
+                   feet=lambda: lowest_foot_points(model, motion)) if args.grf else None
     if grf is not None:
-        check_time_overlap(motion, grf.time_s, "ground reactions", args.grf)
+        if not grf.cut_to_plates:
+            check_time_overlap(motion, grf.time_s, "ground reactions", args.grf)
         lo, hi = max(motion.time_s[0], grf.time_s[0]), min(motion.time_s[-1], grf.time_s[-1])
         if (lo, hi) != (motion.time_s[0], motion.time_s[-1]):
             print(f"kintwin id: analysing {lo:.3f}-{hi:.3f} s, where both kinematics and "
@@ -109,9 +110,9 @@ def run(args):
             raise ValueError(f"only {motion.n_frames} frames where the kinematics and the ground "
                              "reactions overlap")
     ref_grf = (read_grf(args.compare_grf, loads_xml=args.loads, foot_of=foot_of,
-                        feet=lambda: foot_centres(model, motion))
+                        feet=lambda: lowest_foot_points(model, motion))
                if args.compare_grf else grf)
-    if args.compare_grf:
+    if args.compare_grf and not ref_grf.cut_to_plates:
         check_time_overlap(motion, ref_grf.time_s, "ground reactions", args.compare_grf)
     if args.reference_id:
         check_time_overlap(motion, read_table(args.reference_id).time_s, "reference moments",

@@ -8,7 +8,9 @@ for force plates). This is what OpenSim's ``ExternalForce`` applies with ``force
 Reading ``.c3d`` files: the force plates (``motion/c3d.py``, rotated to OpenSim ground as ``kintwin
 ik`` rotates the markers), each plate to one foot: ``foot_of`` by plate number (``{"1": "r"}``)
 or, from the trial's kinematics, the foot nearest the plate's centre of pressure while it is
-loaded (``assign_plates``).
+loaded (``assign_plates``). With the kinematics, the reactions are also cut to the stretch where
+every foot standing on the floor stands on a plate (``plate_coverage``): a foot beside the plates
+carries load no plate measures, and scoring it against zero would be wrong.
 
 Reading ``.mot`` files: columns are grouped into plates by their label pattern (``ground_force_vx``,
 ``ground_force_px``, ``ground_torque_x``; ``1_ground_...``, ``r_ground_...``, ``ground_force_1_vx``,
@@ -53,6 +55,9 @@ class GroundReactions:
     force_n: dict[str, np.ndarray] = field(default_factory=dict)
     cop_m: dict[str, np.ndarray] = field(default_factory=dict)
     torque_nm: dict[str, np.ndarray] = field(default_factory=dict)
+    #: set when the reactions were cut to where the plates measure every foot on the floor
+    #: (``plate_coverage``): they then cover only part of the trial, on purpose
+    cut_to_plates: bool = False
 
     @property
     def sides(self) -> tuple[str, ...]:
@@ -80,6 +85,14 @@ class GroundReactions:
                                force_n={s: interp(v) for s, v in self.force_n.items()},
                                cop_m={s: interp(v) for s, v in self.cop_m.items()},
                                torque_nm={s: interp(v) for s, v in self.torque_nm.items()})
+
+    def sliced(self, t0: float, t1: float) -> "GroundReactions":
+        """The samples at ``t0 <= time <= t1``."""
+        k = (self.time_s >= t0) & (self.time_s <= t1)
+        return GroundReactions(time_s=self.time_s[k].copy(),
+                               force_n={s: v[k] for s, v in self.force_n.items()},
+                               cop_m={s: v[k] for s, v in self.cop_m.items()},
+                               torque_nm={s: v[k] for s, v in self.torque_nm.items()})
 
     def _columns(self) -> tuple[list[str], np.ndarray]:
         labels, cols = [], []
@@ -279,7 +292,7 @@ def read_grf(path: str | Path, loads_xml: str | Path | None = None,
     into per-foot reactions.
 
     ``.c3d``: ``foot_of`` maps plate numbers (from 1) to sides; without it ``feet``, a function
-    returning ``(time_s, {side: (T, 3) foot centre in OpenSim ground})`` of the trial, assigns
+    returning ``(time_s, {side: (T, 3) lowest point of the foot in OpenSim ground})`` of the trial, assigns
     each plate to the foot on it (``assign_plates``).
 
     Foot assignment: from ``loads_xml`` (an ExternalLoads file: ``applied_to_body`` calcn_r/
@@ -355,14 +368,56 @@ def _read_c3d_plates(path, foot_of, feet) -> GroundReactions:
     else:
         raise InputError(f"{path}: which foot is on which force plate? Give --foot-of, e.g. "
                          f"--foot-of {','.join(f'{i + 1}=r' for i in range(plates.n_plates))}")
-    return from_force_plates(plates, assignment)
+    grf = from_force_plates(plates, assignment)
+    span = plate_coverage(plates, *feet()) if feet is not None else None
+    if span is not None:
+        print(f"force plates: every foot on the floor stands on a plate only at {span[0]:.2f}-"
+              f"{span[1]:.2f} s: the measured ground reactions are used there")
+        grf = grf.sliced(*span)
+        grf.cut_to_plates = True
+    return grf
+
+
+def plate_coverage(plates, time_s: np.ndarray, feet: dict[str, np.ndarray],
+                   floor_band_m: float = 0.05, still_mps: float = 1.0,
+                   plate_margin_m: float = 0.05, guard_s: float = 0.1) -> tuple[float, float] | None:
+    """The longest stretch ``(t0, t1)`` (s) of ``time_s`` in which no foot stands on the floor
+    beside the plates, or None when there is no such foot at any time. A foot stands on the floor
+    where its lowest point (``feet[side]`` (T, 3), OpenSim ground) is within ``floor_band_m`` of its
+    own lowest heights (5th percentile: the kinematics' floor, which may sit cm from the plates'
+    surface) and moves slower than ``still_mps`` (lenient: a foot rolling off its toes or coming
+    down on its heel counts; when in doubt a stretch is left out rather than scored against a
+    plate that does not see the foot); beside the plates where it is outside every plate's
+    rectangle widened by ``plate_margin_m``. Each stretch beside the plates is widened by
+    ``guard_s`` on both sides: kinematic foot contact is uncertain by that much (marker IK
+    without a static trial lifted walking2's right foot 60-100 ms before its load left the floor)."""
+    t = np.asarray(time_s, float)
+    lo = plates.corners_m[:, :, [0, 2]].min(axis=1) - plate_margin_m  # (P, 2)
+    hi = plates.corners_m[:, :, [0, 2]].max(axis=1) + plate_margin_m
+    beside = np.zeros(len(t), bool)
+    for f in feet.values():
+        xz = f[:, [0, 2]]
+        speed = np.linalg.norm(np.gradient(xz, t, axis=0), axis=1)
+        on_floor = (f[:, 1] - np.percentile(f[:, 1], 5) < floor_band_m) & (speed < still_mps)
+        over = np.any(np.all((xz[:, None] >= lo[None]) & (xz[:, None] <= hi[None]), axis=2), axis=1)
+        beside |= on_floor & ~over
+    if not beside.any():
+        return None
+    guard = int(np.ceil(guard_s / np.median(np.diff(t)))) if len(t) > 1 else 0
+    beside = np.convolve(beside, np.ones(2 * guard + 1), mode="same") > 0
+    runs = _stretches(~beside)
+    if not runs:
+        raise InputError("force plates: at every frame some foot stands on the floor beside the "
+                         "plates: no stretch where the plates measure every foot")
+    a, b = max(runs, key=lambda r: r[1] - r[0])
+    return float(t[a]), float(t[b - 1])
 
 
 def assign_plates(plates, time_s: np.ndarray, feet: dict[str, np.ndarray],
                   min_vertical_n: float = 20.0, max_distance_m: float = 0.25,
                   source="force plates") -> dict[int, str]:
     """{plate index: side} for every plate loaded while the kinematics exist: the foot whose
-    centre (``feet[side]`` (T, 3) at ``time_s``, OpenSim ground) is nearest, horizontally, to the
+    lowest point (``feet[side]`` (T, 3) at ``time_s``, OpenSim ground) is nearest, horizontally, to the
     plate's centre of pressure over each loaded stretch (> ``min_vertical_n``). A plate whose
     stretches go to different feet, or whose COP is more than ``max_distance_m`` from either
     foot, is an ``InputError`` that asks for ``--foot-of``. Prints which plate went to which foot."""
@@ -385,7 +440,7 @@ def assign_plates(plates, time_s: np.ndarray, feet: dict[str, np.ndarray],
                                  "clock, or give --foot-of")
             sides.add(side)
             notes.append(f"plate {i + 1} at {ts[0]:.2f}-{ts[-1]:.2f} s: {side} foot "
-                         f"({100 * dist[side]:.0f} cm from its centre)")
+                         f"({100 * dist[side]:.0f} cm from its lowest point)")
         if len(sides) > 1:
             raise InputError(f"{source}: plate {i + 1} is stepped on by both feet; give --foot-of "
                              "(one plate, one foot) or a GRF .mot split per foot")

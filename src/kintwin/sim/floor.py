@@ -94,16 +94,20 @@ def sphere_bottoms(model: mujoco.MjModel, qpos: np.ndarray, geoms=None) -> np.nd
     return out
 
 
-def foot_centres(model: mujoco.MjModel, motion) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(time_s, {side: (T, 3)}): the mean of each foot's contact spheres' lowest points along the
-    trial ``motion`` (its own frame, no floor alignment), in OpenSim ground (m): where a foot on a
-    force plate puts its pressure."""
+def lowest_foot_points(model: mujoco.MjModel, motion) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(time_s, {side: (T, 3)}): the lowest point of each foot's contact spheres along the trial
+    ``motion`` (its own frame, no floor alignment), in OpenSim ground (m): where a foot standing
+    on a force plate presses on it (heel, forefoot or toes)."""
     from ..motion.frames import mujoco_to_osim_vec
 
     geoms, _, side = contact_spheres(model)
     bottoms = sphere_bottoms(model, motion.to_qpos(model, warn=False), geoms)
-    return motion.time_s, {s: mujoco_to_osim_vec(bottoms[:, side == k].mean(axis=1))
-                           for k, s in enumerate(("r", "l")) if np.any(side == k)}
+    out = {}
+    for k, s in enumerate(("r", "l")):
+        if np.any(side == k):
+            foot = bottoms[:, side == k]
+            out[s] = mujoco_to_osim_vec(foot[np.arange(len(foot)), foot[:, :, 2].argmin(axis=1)])
+    return motion.time_s, out
 
 
 @dataclass
@@ -254,6 +258,6 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
             "ground")
 
 
-__all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms", "foot_centres",
+__all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms", "lowest_foot_points",
            "kinematic_stance", "stance_clearance", "check_level_support", "contact_spheres",
            "CLEARANCE_MEDIAN_TOLERANCE_MM", "CLEARANCE_P95_TOLERANCE_MM", "SLIDE_TOLERANCE_MPS"]

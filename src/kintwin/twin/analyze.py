@@ -108,13 +108,13 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
     motion.subject.height_m, motion.subject.mass_kg = skeleton.height_m, skeleton.mass_kg
     model = build_model(skeleton, SimOptions(foot_sensors=True))  # the twin reports GRFs
     check_coordinate_ranges(motion, model, allow=job.allow_out_of_range)
-    from ..sim.floor import check_level_support, foot_centres
+    from ..sim.floor import check_level_support, lowest_foot_points
 
     check_level_support(model, motion.to_qpos(model, warn=False), motion.rate_hz,
                         t0_s=float(motion.time_s[0]))  # either twin
     ref_grf = read_grf(job.grf, loads_xml=job.loads, foot_of=job.foot_of,
-                       feet=lambda: foot_centres(model, motion)) if job.grf else None
-    if ref_grf is not None:
+                       feet=lambda: lowest_foot_points(model, motion)) if job.grf else None
+    if ref_grf is not None and not ref_grf.cut_to_plates:
         check_time_overlap(motion, ref_grf.time_s, "ground reactions", job.grf)
     ref_moments, conv = None, None
     if job.reference_id:
