@@ -292,8 +292,9 @@ def read_grf(path: str | Path, loads_xml: str | Path | None = None,
     into per-foot reactions.
 
     ``.c3d``: ``foot_of`` maps plate numbers (from 1) to sides; without it ``feet``, a function
-    returning ``(time_s, {side: (T, 3) lowest point of the foot in OpenSim ground})`` of the trial, assigns
-    each plate to the foot on it (``assign_plates``).
+    returning ``(time_s, {side: (T, 3) lowest point of the foot in OpenSim ground})`` of the
+    trial, assigns each plate to the foot on it (``assign_plates``), and with it the reactions are
+    cut to where the plates see every foot on the floor (``plate_coverage``).
 
     Foot assignment: from ``loads_xml`` (an ExternalLoads file: ``applied_to_body`` calcn_r/
     calcn_l and the identifiers) when given; else from ``foot_of``, mapping plate-group keys
@@ -357,19 +358,20 @@ def _read_c3d_plates(path, foot_of, feet) -> GroundReactions:
     plates = read_c3d(path, to_opensim=True)[1]
     if not plates.n_plates:
         raise InputError(f"{path}: the C3D file has no force plates")
+    track = feet() if feet is not None else None  # (time_s, {side: lowest foot points})
     if foot_of is not None:
         numbers = {str(i + 1) for i in range(plates.n_plates)}
         if set(foot_of) - numbers:
             raise InputError(f"{path}: --foot-of names plate(s) {sorted(set(foot_of) - numbers)}; the "
                              f"file has plates {sorted(numbers, key=int)} (e.g. --foot-of 1=r,2=l)")
         assignment = {int(k) - 1: side for k, side in foot_of.items()}
-    elif feet is not None:
-        assignment = assign_plates(plates, *feet(), source=path)
+    elif track is not None:
+        assignment = assign_plates(plates, *track, source=path)
     else:
         raise InputError(f"{path}: which foot is on which force plate? Give --foot-of, e.g. "
                          f"--foot-of {','.join(f'{i + 1}=r' for i in range(plates.n_plates))}")
     grf = from_force_plates(plates, assignment)
-    span = plate_coverage(plates, *feet()) if feet is not None else None
+    span = plate_coverage(plates, *track) if track is not None else None
     if span is not None:
         print(f"force plates: every foot on the floor stands on a plate only at {span[0]:.2f}-"
               f"{span[1]:.2f} s: the measured ground reactions are used there")
