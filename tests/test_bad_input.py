@@ -120,6 +120,39 @@ def test_no_silent_default_subject(walk, tmp_path, capsys):
                   str(tmp_path / "s")], 2, "scale factor 50", absent=tmp_path / "s")
 
 
+def test_kinematics_from_kintwin_ik_bring_their_segment_scales(walk, tmp_path, capsys):
+    """A trial beside ``kintwin ik``'s scales.json is read with the skeleton the IK solved it on
+    (and its height and mass when not given); --scales overrides it; a foreign scales.json (not
+    kintwin ik's) is ignored."""
+    from kintwin.models.anthropometry import default_skeleton
+    from kintwin.models.subject import SubjectSpec, resolve_subject
+    from kintwin.motion.kinematics_io import read_motion, write_motion
+
+    folder = tmp_path / "ik"
+    folder.mkdir()
+    trial = write_motion(folder / "kinematics.mot", read_motion(walk[1]))
+    ik_scales = {"femur_r": 1.2, "femur_l": 1.2, "tibia_r": 0.9, "tibia_l": 0.9}
+    (folder / "scales.json").write_text(json.dumps(
+        {"segment_scales": ik_scales, "height_m": 1.70, "mass_kg": 65.0, "scaling": {}}))
+    motion = read_motion(trial)
+    notes = []
+    skel = resolve_subject(SubjectSpec(), motion.subject, note=notes.append)
+    expected = default_skeleton(1.70, 65.0, ik_scales)
+    assert skel.height_m == pytest.approx(1.70) and skel.mass_kg == pytest.approx(65.0)
+    for a, b in zip(skel.bodies, expected.bodies):
+        np.testing.assert_allclose(a.pos_in_parent, b.pos_in_parent)
+    assert "written by kintwin ik" in notes[0] and "height 1.70 m" in notes[0]
+    own = resolve_subject(SubjectSpec(1.80, 80.0, scales={"femur_r": 1.0}), motion.subject,
+                          note=notes.append)  # given scales win
+    femur = next(b for b in own.bodies if b.name == "tibia_r")  # the femur's length: tibia offset
+    femur_ik = next(b for b in skel.bodies if b.name == "tibia_r")
+    assert abs(femur.pos_in_parent[1]) < abs(femur_ik.pos_in_parent[1])
+    assert main(["id", str(trial), "--out", str(tmp_path / "id")]) == 0  # height/mass from it
+    assert "segment scales" in capsys.readouterr().err
+    (folder / "scales.json").write_text(json.dumps({"femur_r": 1.2}))  # not kintwin ik's
+    assert read_motion(trial).subject.scales_file is None
+
+
 @pytest.mark.skipif(not GAIT2354.is_dir(), reason=f"shared OpenSim data absent ({GAIT2354})")
 def test_osim_mass_optional_and_scaled_when_given(tmp_path, capsys):
     from kintwin.models.osim import load_osim

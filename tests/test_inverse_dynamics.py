@@ -276,6 +276,23 @@ def _small_results(model, rec):
                    method="test")
 
 
+def test_references_outside_the_result_are_not_scored(sim):
+    """A result that ends before its reference starts (a twin that fell before the force plates'
+    stretch) gets a note instead of figures, not an error."""
+    from dataclasses import replace
+
+    res = _small_results(*sim)
+    later = replace(res.grf, time_s=res.grf.time_s + res.time_s[-1] + 1.0)
+    moments = (res.time_s + res.time_s[-1] + 1.0, {c: res.torque(c) for c in res.coordinate_names})
+    m = compute_metrics(res, reference_grf=later, reference_moments=moments, lowpass_hz=6.0)
+    assert "no time in common" in m["ground_reactions_not_scored"]
+    assert "no time in common" in m["moments_not_scored"]
+    assert "grf_vertical_rmse_pct_bw" not in m and "moment_sagittal_rmse_nm_per_kg" not in m
+    assert m["residual_force_mean_pct_bw"] > 0
+    scored = compute_metrics(res, reference_grf=res.grf)  # the same reactions: zero error
+    assert scored["grf_vertical_rmse_pct_bw"] == pytest.approx(0.0, abs=1e-9)
+
+
 def test_results_round_trip(sim, tmp_path):
     res = _small_results(*sim)
     metrics = compute_metrics(res)

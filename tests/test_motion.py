@@ -235,3 +235,25 @@ def test_knee_flexion_sign_is_the_same_for_both_sources(shared_data):
     for m in (walk, run):
         assert m["knee_angle_r"].max() > np.deg2rad(40)
         assert m["knee_angle_r"].min() > np.deg2rad(-10)
+
+
+def test_treadmill_only_when_the_body_stays_in_place(model, walk):
+    """``ground_alignment``: a walk held in place (feet sliding back at the belt speed) is a
+    treadmill; the same walk progressing overground with stance feet that also slide 0.25 m/s
+    (marker IK on osim_c3d_walking2 does) is not."""
+    from kintwin.sim.reference import ground_alignment
+
+    t = walk.time_s - walk.time_s[0]
+    speed = (walk["pelvis_tx"][-1] - walk["pelvis_tx"][0]) / t[-1]
+    treadmill, sliding = walk.reordered(walk.names), walk.reordered(walk.names)
+    treadmill.values, sliding.values = walk.values.copy(), walk.values.copy()
+    tx = walk.names.index("pelvis_tx")
+    treadmill.values[:, tx] -= speed * t
+    sliding.values[:, tx] += 0.25 * t
+    rate = walk.rate_hz
+    _, belt = ground_alignment(model, treadmill.to_qpos(model), rate)
+    assert belt[0] == pytest.approx(-speed, rel=0.1)
+    _, belt = ground_alignment(model, sliding.to_qpos(model), rate)
+    assert np.all(belt == 0)
+    _, belt = ground_alignment(model, sliding.to_qpos(model), rate, min_belt_speed=0.2)
+    assert np.all(belt == 0)

@@ -186,6 +186,18 @@ def compute_metrics(results: Results, reference_grf: GroundReactions | None = No
     moments of an OpenSim ID are not filtered again: they come from kinematics low-passed there)."""
     m = {"residual_force_mean_pct_bw": residual_force_mean_pct_bw(results),
          "residual_moment_mean_pct_bw_height": residual_moment_mean_pct_bw_height(results)}
+    t = results.time_s
+    for what, ref_t in (("ground reactions", reference_grf.time_s if reference_grf else None),
+                        ("moments", reference_moments[0] if reference_moments else None)):
+        if ref_t is not None and not (t[-1] >= ref_t[0] and t[0] <= ref_t[-1]):
+            # e.g. a twin that fell before the force plates' stretch: nothing to score
+            m[f"{what.replace(' ', '_')}_not_scored"] = (
+                f"the result covers {t[0]:.3f}-{t[-1]:.3f} s and the reference {what} "
+                f"{ref_t[0]:.3f}-{ref_t[-1]:.3f} s: no time in common")
+            if what == "moments":
+                reference_moments = None
+            else:
+                reference_grf = None
     if reference_grf is not None:
         m.update(grf_metrics(results, reference_grf))
     if reference_moments is not None:

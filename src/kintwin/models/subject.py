@@ -9,7 +9,9 @@ Every command and the twin build the subject's ``Skeleton`` with ``resolve_subje
 * otherwise the built-in anthropometric model of ``height_m`` and ``mass_kg`` with the optional
   per-segment ``scales``. Height and mass may come from the trial file (``Motion.subject``, e.g.
   the generated sample); with neither there is no default: a 70 kg guess would silently scale
-  every kinetic result.
+  every kinetic result. Kinematics written by ``kintwin ik`` bring the segment scales they were
+  solved with (its ``scales.json`` beside them, ``Motion.subject.scales_file``), used unless
+  ``scales`` or ``osim`` is given: the generic leg lengths would put the feet cm off the floor.
 
 Whatever is inferred is said through ``note`` (default: a line on stderr).
 """
@@ -125,9 +127,15 @@ def resolve_subject(spec: SubjectSpec, trial_subject=None, note=_note) -> Skelet
                                if v is None)
         raise InputError(f"the subject's {missing} is needed",
                          advice="give --height and --mass, or --osim MODEL for a scaled OpenSim model")
+    scales = spec.scales
+    ik_scales = getattr(trial_subject, "scales_file", None)
+    if scales is None and ik_scales:
+        scales = ik_scales
+        from_trial.append(f"segment scales ({ik_scales}, written by kintwin ik with the "
+                          "kinematics; --scales to choose others)")
     if from_trial:
         note(f"{' and '.join(from_trial)} from the trial file")
     SubjectSpec(height, mass).check()
     from .anthropometry import default_skeleton
 
-    return default_skeleton(height, mass, load_scales(spec.scales))
+    return default_skeleton(height, mass, load_scales(scales))

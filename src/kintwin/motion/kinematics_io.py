@@ -182,8 +182,25 @@ def read_motion(path: str | Path, convention: str = "auto", coordinates=ALL_COOR
     if convention == "legacy":
         values[:, knees] *= -1  # convert_convention on the columns the convention applies to
     return Motion(time_s=table.time_s, names=names, values=values,
-                  subject=Subject(height_m=height_m, mass_kg=mass_kg),
+                  subject=_ik_subject(path, height_m, mass_kg),
                   source_file=str(path), source_convention=convention)
+
+
+def _ik_subject(path: Path, height_m, mass_kg) -> Subject:
+    """The trial's subject: ``height_m``/``mass_kg`` as given; for kinematics written by
+    ``kintwin ik`` (its ``scales.json`` beside them) the segment scales the IK solved with, and
+    its height and mass where not given: a model with other leg lengths would put the feet cm
+    off the floor."""
+    scales = Path(path).with_name("scales.json")
+    try:
+        data = json.loads(scales.read_text()) if scales.is_file() else None
+    except (OSError, json.JSONDecodeError):
+        data = None
+    if not isinstance(data, dict) or not data.get("segment_scales") or "scaling" not in data:
+        return Subject(height_m=height_m, mass_kg=mass_kg)
+    return Subject(height_m=height_m if height_m is not None else data.get("height_m"),
+                   mass_kg=mass_kg if mass_kg is not None else data.get("mass_kg"),
+                   scales_file=str(scales))
 
 
 def _angles_rad(angles: np.ndarray, names: list[str], in_degrees: bool | None, angle_units: str,

@@ -27,6 +27,8 @@ from .spline import CubicSpline
 class Subject:
     height_m: float | None = None
     mass_kg: float | None = None
+    #: segment scales the kinematics were solved with (``kintwin ik``'s scales.json beside them)
+    scales_file: str | None = None
 
 
 @dataclass

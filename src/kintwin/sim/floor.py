@@ -36,7 +36,8 @@ velocity times the radius, ~0.05 m/s for the heel in walking).
 
 **Level support** (``check_level_support``): a foot is stationary on SOMETHING where its lowest
 sphere slides slower than ``STANCE_SPEED_MPS`` for ``MIN_STANCE_S``, whatever its height. If the
-heights of those stationary phases (median per phase) spread over more than ``level_tolerance_m``
+heights of those stationary phases (median per phase; heel and metatarsal spheres, not the toes)
+spread over more than ``level_tolerance_m``
 (6 cm), the trial stands on non-level support (stairs, a box, a drop-jump platform): the twin and
 force-free inverse dynamics only know a level floor, so they refuse it (``NonLevelSupportError``)
 instead of returning zero ground reactions for the feet above z = 0. The tolerance sits between
@@ -95,12 +96,15 @@ def sphere_bottoms(model: mujoco.MjModel, qpos: np.ndarray, geoms=None) -> np.nd
 
 
 def lowest_foot_points(model: mujoco.MjModel, motion) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """(time_s, {side: (T, 3)}): the lowest point of each foot's contact spheres along the trial
-    ``motion`` (its own frame, no floor alignment), in OpenSim ground (m): where a foot standing
-    on a force plate presses on it (heel, forefoot or toes)."""
+    """(time_s, {side: (T, 3)}): the lowest point of each foot's heel and metatarsal spheres
+    along the trial ``motion`` (its own frame, no floor alignment), in OpenSim ground (m): where a
+    foot standing on a force plate presses on it (the toe sphere is left out: with an unmeasured
+    toe angle it sinks through the floor in push-off)."""
     from ..motion.frames import mujoco_to_osim_vec
 
-    geoms, _, side = contact_spheres(model)
+    geoms, names, side = contact_spheres(model)
+    keep = np.array([not n.startswith("toe") for n in names])  # toes: see check_level_support
+    geoms, side = np.asarray(geoms)[keep], side[keep]
     bottoms = sphere_bottoms(model, motion.to_qpos(model, warn=False), geoms)
     out = {}
     for k, s in enumerate(("r", "l")):
@@ -234,8 +238,12 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
                         level_tolerance_m: float = 0.06, t0_s: float = 0.0) -> None:
     """Raise ``NonLevelSupportError`` when the stationary phases of the feet lie at heights that
     spread over more than ``level_tolerance_m`` (module doc); ``t0_s``: the time of ``qpos[0]``
-    (the message gives the trial's own times)."""
-    geoms, _, side = contact_spheres(model)
+    (the message gives the trial's own times). The toe spheres do not count: with an unmeasured
+    toe angle (IK holding ``mtp_angle`` at zero) a rigid foot sinks them through the floor in
+    push-off (walking2: 43-62 mm, hamner_run: 27-28 mm)."""
+    geoms, names, side = contact_spheres(model)
+    keep = np.array([not n.startswith("toe") for n in names])
+    geoms, side = np.asarray(geoms)[keep], side[keep]
     bottoms = sphere_bottoms(model, qpos, geoms)
     min_len = max(2, int(round(MIN_STANCE_S * rate_hz)))
     phases = []
