@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..motion.filtering import true_runs
+
 SIDES = ("r", "l")
 KINDS = ("foot_strike", "foot_off")
 DEFAULT_THRESHOLD_N = 20.0
@@ -94,12 +96,6 @@ class ContactEvents:
     in_contact: np.ndarray  # (T,) bool after hysteresis and minimum durations
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) index ranges where ``mask`` is True."""
-    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
-    return list(zip(np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]))
-
-
 def _crossing(t: np.ndarray, y: np.ndarray, k: int, level: float) -> float:
     """Time where y crosses ``level`` between frames k-1 and k (linear)."""
     y0, y1 = y[k - 1], y[k]
@@ -140,14 +136,14 @@ def detect_from_force(time_s, fz_n, threshold_n: float = DEFAULT_THRESHOLD_N,
             on = True
         state[k] = on
     # bridge short swings (not at the edges), then drop short contacts
-    for a, b in _runs(~state):
+    for a, b in true_runs(~state):
         if a > 0 and b < len(t) and t[b] - t[a] < min_swing_s:
             state[a:b] = True
-    for a, b in _runs(state):
+    for a, b in true_runs(state):
         if a > 0 and b < len(t) and t[b - 1] - t[a] < min_contact_s:
             state[a:b] = False
     strikes, offs = [], []
-    for a, b in _runs(state):
+    for a, b in true_runs(state):
         if a > 0:
             strikes.append(_crossing(t, f, a, threshold_n))
         if b < len(t):

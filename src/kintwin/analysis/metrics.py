@@ -45,6 +45,15 @@ def _overlap(t: np.ndarray, t_ref: np.ndarray) -> np.ndarray:
     return keep
 
 
+def _no_common_time(results: Results, ref_time: np.ndarray) -> str | None:
+    """Why the result cannot be scored against a reference of ``ref_time``, or None."""
+    t = results.time_s
+    if t[-1] >= ref_time[0] and t[0] <= ref_time[-1]:
+        return None
+    return (f"the result covers {t[0]:.3f}-{t[-1]:.3f} s and the reference "
+            f"{ref_time[0]:.3f}-{ref_time[-1]:.3f} s: no time in common")
+
+
 def residual_force_mean_pct_bw(results: Results) -> float:
     """100 * mean |F_res| / BW."""
     bw = results.mass_kg * GRAVITY
@@ -186,18 +195,11 @@ def compute_metrics(results: Results, reference_grf: GroundReactions | None = No
     moments of an OpenSim ID are not filtered again: they come from kinematics low-passed there)."""
     m = {"residual_force_mean_pct_bw": residual_force_mean_pct_bw(results),
          "residual_moment_mean_pct_bw_height": residual_moment_mean_pct_bw_height(results)}
-    t = results.time_s
-    for what, ref_t in (("ground reactions", reference_grf.time_s if reference_grf else None),
-                        ("moments", reference_moments[0] if reference_moments else None)):
-        if ref_t is not None and not (t[-1] >= ref_t[0] and t[0] <= ref_t[-1]):
-            # e.g. a twin that fell before the force plates' stretch: nothing to score
-            m[f"{what.replace(' ', '_')}_not_scored"] = (
-                f"the result covers {t[0]:.3f}-{t[-1]:.3f} s and the reference {what} "
-                f"{ref_t[0]:.3f}-{ref_t[-1]:.3f} s: no time in common")
-            if what == "moments":
-                reference_moments = None
-            else:
-                reference_grf = None
+    # a reference the result never reaches (a twin that fell before the plates' stretch): a note
+    if reference_grf is not None and (why := _no_common_time(results, reference_grf.time_s)):
+        m["ground_reactions_not_scored"], reference_grf = why, None
+    if reference_moments is not None and (why := _no_common_time(results, reference_moments[0])):
+        m["moments_not_scored"], reference_moments = why, None
     if reference_grf is not None:
         m.update(grf_metrics(results, reference_grf))
     if reference_moments is not None:

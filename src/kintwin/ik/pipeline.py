@@ -49,6 +49,7 @@ import numpy as np
 
 from ..models.anthropometry import GENERIC_HEIGHT_M, default_skeleton
 from ..models.skeleton import Skeleton
+from ..motion.filtering import true_runs
 from ..motion.kinematics_io import write_motion
 from ..motion.motion import Motion, Subject
 from ..motion.trc import Markers
@@ -373,7 +374,7 @@ def run_ik(trial: Markers, height_m: float, mass_kg: float,
     first, last = np.flatnonzero(covered)[[0, -1]]
     t = trial.time_s
     left_out = [[float(t[a]), float(t[b - 1])] for a, b in ((0, first), (last + 1, len(t))) if b > a]
-    few = [[float(t[a]), float(t[b - 1])] for a, b in _runs_of(~covered[first:last + 1], first)]
+    few = [[float(t[first + a]), float(t[first + b - 1])] for a, b in true_runs(~covered[first:last + 1])]
     if few:
         warnings.warn(f"{trial_name}: frames at {', '.join(f'{a:.3f}-{b:.3f} s' for a, b in few)} see "
                       f"fewer than {MIN_MARKER_SHARE:.0%} of the markers: their pose is poorly "
@@ -411,12 +412,6 @@ def run_ik(trial: Markers, height_m: float, mass_kg: float,
     return IKResult(motion=motion, marker_names=used, time_s=t, errors_m=errors,
                     segment_scales=seg_scales, scale_info=scale_info, marker_map=calibrated,
                     metrics=metrics, model=mm.model)
-
-
-def _runs_of(mask: np.ndarray, offset: int = 0) -> list[tuple[int, int]]:
-    """[start, stop) index runs of True in ``mask``, shifted by ``offset``."""
-    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
-    return [(a + offset, b + offset) for a, b in zip(edges[::2], edges[1::2])]
 
 
 def _trunk_prior(mm: MarkerModel, pos: dict[str, np.ndarray], present: np.ndarray,

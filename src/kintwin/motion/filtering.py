@@ -1,4 +1,5 @@
-"""Signal conditioning for motion data: zero-lag low-pass, spline resampling and derivatives.
+"""Signal conditioning for motion data: zero-lag low-pass, spline resampling and derivatives,
+and the stretches where a boolean signal holds (``true_runs``).
 
 Arrays are sampled along ``axis`` (default 0, time first); units pass through unchanged (a
 derivative of metres over seconds is m/s). All functions reject NaN/inf input: fill marker gaps
@@ -10,6 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from .spline import CubicSpline
+
+
+def true_runs(mask, min_len: int = 1) -> list[tuple[int, int]]:
+    """[start, stop) index ranges where the 1-D boolean ``mask`` is True, at least ``min_len``
+    samples long."""
+    edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(mask, np.int8), 0]))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= min_len]
 
 
 def _finite(x: np.ndarray, what: str) -> np.ndarray:

@@ -15,8 +15,9 @@ _R = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 # the same rotation taking OpenSim's Y-up ground to MuJoCo's Z-up world, as (w, x, y, z)
 OSIM_TO_MUJOCO_QUAT = np.array([np.sqrt(0.5), np.sqrt(0.5), 0.0, 0.0])
 
-# Rotations are written out in numpy (scipy.spatial.transform, which the tests compare them with,
-# costs ~0.2 s to import: a fifth of a whole ``kintwin id`` process).
+# Rotations are written out in numpy (``quat_mul`` is array-module generic, ``xp``: numpy, or
+# jax.numpy for the tracking task): scipy.spatial.transform, which the tests compare them with,
+# costs ~0.2 s to import, a fifth of a whole ``kintwin id`` process.
 
 
 def osim_to_mujoco_vec(v: np.ndarray) -> np.ndarray:
@@ -29,14 +30,13 @@ def mujoco_to_osim_vec(v: np.ndarray) -> np.ndarray:
     return np.asarray(v) @ _R
 
 
-def _quat_multiply(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Hamilton product of quaternions (..., 4), (w, x, y, z): the rotation p after q."""
-    pw, px, py, pz = np.moveaxis(p, -1, 0)
-    qw, qx, qy, qz = np.moveaxis(q, -1, 0)
-    return np.stack([pw * qw - px * qx - py * qy - pz * qz,
-                     pw * qx + px * qw + py * qz - pz * qy,
-                     pw * qy - px * qz + py * qw + pz * qx,
-                     pw * qz + px * qy - py * qx + pz * qw], axis=-1)
+def quat_mul(a, b, xp=np):
+    """Hamilton product (..., 4) of quaternions (w, x, y, z)."""
+    aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
+    bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    return xp.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
+                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw],
+                    axis=-1)
 
 
 def _axis_quat(axis: int, angle: np.ndarray) -> np.ndarray:
@@ -48,7 +48,10 @@ def _axis_quat(axis: int, angle: np.ndarray) -> np.ndarray:
 
 
 def _quat_matrix(q: np.ndarray) -> np.ndarray:
-    """Rotation matrices (..., 3, 3) of quaternions (..., 4) (normalised here)."""
+    """Rotation matrices (..., 3, 3) of quaternions (..., 4) (normalised here). The same matrix
+    as ``sim.tracking.quat_to_mat`` with other rounding; using that one instead moves the
+    pelvis angles of written kinematics by ~1e-16 rad, which chaotic simulations built on them
+    (the distillation tests) amplify."""
     q = q / np.linalg.norm(q, axis=-1, keepdims=True)
     w, x, y, z = np.moveaxis(q, -1, 0)
     return np.stack([np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
@@ -59,8 +62,7 @@ def _quat_matrix(q: np.ndarray) -> np.ndarray:
 
 def _pelvis_quat_osim(tilt, list_, rot) -> np.ndarray:
     """Pelvis orientation in OpenSim ground, Rz(tilt) Rx(list) Ry(rotation), as (w, x, y, z)."""
-    return _quat_multiply(_quat_multiply(_axis_quat(2, tilt), _axis_quat(0, list_)),
-                          _axis_quat(1, rot))
+    return quat_mul(quat_mul(_axis_quat(2, tilt), _axis_quat(0, list_)), _axis_quat(1, rot))
 
 
 def pelvis_rotation(tilt, list_, rot) -> np.ndarray:
@@ -71,7 +73,7 @@ def pelvis_rotation(tilt, list_, rot) -> np.ndarray:
 
 def pelvis_quat_mujoco(tilt, list_, rot) -> np.ndarray:
     """MuJoCo free-joint quaternion (w, x, y, z) of the pelvis for OpenSim pelvis angles."""
-    return _quat_multiply(OSIM_TO_MUJOCO_QUAT, _pelvis_quat_osim(tilt, list_, rot))
+    return quat_mul(OSIM_TO_MUJOCO_QUAT, _pelvis_quat_osim(tilt, list_, rot))
 
 
 def pelvis_angles_from_quat(quat_wxyz: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .filtering import true_runs
 from .storage import read_table, write_table
 
 SIDES = ("r", "l")
@@ -407,7 +408,7 @@ def plate_coverage(plates, time_s: np.ndarray, feet: dict[str, np.ndarray],
         return None
     guard = int(np.ceil(guard_s / np.median(np.diff(t)))) if len(t) > 1 else 0
     beside = np.convolve(beside, np.ones(2 * guard + 1), mode="same") > 0
-    runs = _stretches(~beside)
+    runs = true_runs(~beside)
     if not runs:
         raise InputError("force plates: at every frame some foot stands on the floor beside the "
                          "plates: no stretch where the plates measure every foot")
@@ -429,7 +430,7 @@ def assign_plates(plates, time_s: np.ndarray, feet: dict[str, np.ndarray],
         loaded = plates.force_n[i, :, 1] > min_vertical_n
         loaded &= (plates.time_s >= t[0]) & (plates.time_s <= t[-1])
         sides = set()
-        for a, b in _stretches(loaded):
+        for a, b in true_runs(loaded):
             ts, cop = plates.time_s[a:b], plates.cop_m[i, a:b]
             dist = {s: float(np.median(np.linalg.norm(
                 (cop - np.column_stack([np.interp(ts, t, f[:, k]) for k in range(3)]))[:, [0, 2]],
@@ -453,12 +454,6 @@ def assign_plates(plates, time_s: np.ndarray, feet: dict[str, np.ndarray],
                          f"({t[0]:.2f}-{t[-1]:.2f} s)")
     print("force plates: " + "; ".join(notes))
     return out
-
-
-def _stretches(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) runs of True."""
-    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(int), 0]))
-    return list(zip(edges[::2], edges[1::2]))
 
 
 def from_force_plates(plates, assignment: dict[int, str],

@@ -55,6 +55,7 @@ import mujoco
 import numpy as np
 
 from ..errors import RefusedError
+from ..motion.filtering import true_runs
 
 STANCE_HEIGHT_M = 0.02
 STANCE_SPEED_MPS = 0.3
@@ -82,6 +83,15 @@ def contact_spheres(model: mujoco.MjModel) -> tuple[list[int], list[str], np.nda
     return ids, names, np.asarray(side, int)
 
 
+def sole_spheres(model: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
+    """The heel and metatarsal spheres (geom ids, side): ``contact_spheres`` without the toes,
+    which sink through the floor in push-off when IK holds ``mtp_angle`` at zero (walking2:
+    43-62 mm, hamner_run: 27-28 mm)."""
+    geoms, names, side = contact_spheres(model)
+    keep = np.array([not n.startswith("toe") for n in names], bool)
+    return np.asarray(geoms, int)[keep], side[keep]
+
+
 def sphere_bottoms(model: mujoco.MjModel, qpos: np.ndarray, geoms=None) -> np.ndarray:
     """(T, S, 3) world position of each contact sphere's lowest point along ``qpos`` (T, nq)."""
     geoms = contact_spheres(model)[0] if geoms is None else list(geoms)
@@ -97,14 +107,11 @@ def sphere_bottoms(model: mujoco.MjModel, qpos: np.ndarray, geoms=None) -> np.nd
 
 def lowest_foot_points(model: mujoco.MjModel, motion) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(time_s, {side: (T, 3)}): the lowest point of each foot's heel and metatarsal spheres
-    along the trial ``motion`` (its own frame, no floor alignment), in OpenSim ground (m): where a
-    foot standing on a force plate presses on it (the toe sphere is left out: with an unmeasured
-    toe angle it sinks through the floor in push-off)."""
+    (``sole_spheres``) along the trial ``motion`` (its own frame, no floor alignment), in OpenSim
+    ground (m): where a foot standing on a force plate presses on it."""
     from ..motion.frames import mujoco_to_osim_vec
 
-    geoms, names, side = contact_spheres(model)
-    keep = np.array([not n.startswith("toe") for n in names])  # toes: see check_level_support
-    geoms, side = np.asarray(geoms)[keep], side[keep]
+    geoms, side = sole_spheres(model)
     bottoms = sphere_bottoms(model, motion.to_qpos(model, warn=False), geoms)
     out = {}
     for k, s in enumerate(("r", "l")):
@@ -165,22 +172,6 @@ def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, max_offset_m: float
     return SoleCalibration(names, offset, direction)
 
 
-def _runs(mask: np.ndarray, min_len: int) -> list[tuple[int, int]]:
-    """[start, stop) index runs of True at least ``min_len`` long."""
-    out, k, n = [], 0, len(mask)
-    while k < n:
-        if mask[k]:
-            j = k
-            while j < n and mask[j]:
-                j += 1
-            if j - k >= min_len:
-                out.append((k, j))
-            k = j
-        else:
-            k += 1
-    return out
-
-
 def _foot_lowest(bottoms: np.ndarray, side: np.ndarray, s: int, rate_hz: float):
     """Height (T,) and horizontal speed (T,) of a foot's lowest sphere."""
     idx = np.flatnonzero(side == s)
@@ -203,7 +194,7 @@ def kinematic_stance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float) ->
             continue
         z, speed = _foot_lowest(bottoms, side, s, rate_hz)
         mask = np.zeros(len(z), bool)
-        for a, b in _runs((z < STANCE_HEIGHT_M) & (speed < STANCE_SPEED_MPS), min_len):
+        for a, b in true_runs((z < STANCE_HEIGHT_M) & (speed < STANCE_SPEED_MPS), min_len):
             mask[a:b] = True
         out[name] = mask
     return out
@@ -238,12 +229,8 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
                         level_tolerance_m: float = 0.06, t0_s: float = 0.0) -> None:
     """Raise ``NonLevelSupportError`` when the stationary phases of the feet lie at heights that
     spread over more than ``level_tolerance_m`` (module doc); ``t0_s``: the time of ``qpos[0]``
-    (the message gives the trial's own times). The toe spheres do not count: with an unmeasured
-    toe angle (IK holding ``mtp_angle`` at zero) a rigid foot sinks them through the floor in
-    push-off (walking2: 43-62 mm, hamner_run: 27-28 mm)."""
-    geoms, names, side = contact_spheres(model)
-    keep = np.array([not n.startswith("toe") for n in names])
-    geoms, side = np.asarray(geoms)[keep], side[keep]
+    (the message gives the trial's own times). The toe spheres do not count (``sole_spheres``)."""
+    geoms, side = sole_spheres(model)
     bottoms = sphere_bottoms(model, qpos, geoms)
     min_len = max(2, int(round(MIN_STANCE_S * rate_hz)))
     phases = []
@@ -251,7 +238,7 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
         if not np.any(side == s):
             continue
         z, speed = _foot_lowest(bottoms, side, s, rate_hz)
-        for a, b in _runs(speed < STANCE_SPEED_MPS, min_len):
+        for a, b in true_runs(speed < STANCE_SPEED_MPS, min_len):
             phases.append((float(np.median(z[a:b])), name, t0_s + a / rate_hz, t0_s + b / rate_hz))
     if len(phases) < 2:
         return
@@ -266,6 +253,6 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
             "ground")
 
 
-__all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms", "lowest_foot_points",
+__all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms", "sole_spheres", "lowest_foot_points",
            "kinematic_stance", "stance_clearance", "check_level_support", "contact_spheres",
            "CLEARANCE_MEDIAN_TOLERANCE_MM", "CLEARANCE_P95_TOLERANCE_MM", "SLIDE_TOLERANCE_MPS"]

@@ -76,6 +76,8 @@ from typing import Any
 
 import numpy as np
 
+from ..motion.frames import quat_mul
+
 FREE_QPOS, FREE_QVEL = 7, 6
 
 
@@ -191,7 +193,7 @@ def obs_size(n_joints: int, config: TrackingConfig, n_activations: int = 0, n_co
             + (n_controls if config.observe_previous_controls else 0))
 
 
-# --- rotations (batched, xp-generic) --------------------------------------------------------
+# --- rotations (batched, xp-generic; quat_mul from motion.frames) ------------------------------
 def quat_to_mat(q, xp=np):
     """(..., 3, 3) rotation matrices from unit quaternions (..., 4) (w, x, y, z)."""
     q = q * (2.0 / xp.sum(q * q, axis=-1, keepdims=True)) ** 0.5  # sqrt(2) x the unit quaternion
@@ -219,15 +221,6 @@ def rot6_in_heading(rot, yaw, xp=np):
     """6D representation (..., 6) of rotations (..., 3, 3) expressed in the heading frame."""
     cols = [to_heading(rot[..., :, j], yaw, xp) for j in (0, 1)]
     return xp.concatenate(cols, axis=-1)
-
-
-def quat_mul(a, b, xp=np):
-    """Hamilton product (..., 4) of quaternions (w, x, y, z)."""
-    aw, ax, ay, az = a[..., 0], a[..., 1], a[..., 2], a[..., 3]
-    bw, bx, by, bz = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
-    return xp.stack([aw * bw - ax * bx - ay * by - az * bz, aw * bx + ax * bw + ay * bz - az * by,
-                     aw * by - ax * bz + ay * bw + az * bx, aw * bz + ax * by - ay * bx + az * bw],
-                    axis=-1)
 
 
 def quat_to_rotvec(q, xp=np):
