@@ -77,7 +77,7 @@ def run(args):
     from ..dynamics.contact_estimation import estimate_contacts
     from ..dynamics.inverse_dynamics import inverse_dynamics
     from ..models.build import build_model
-    from ..motion.checks import check_coordinate_ranges, check_time_overlap
+    from ..motion.checks import check_coordinate_ranges, check_grf_overlap, check_time_overlap
     from ..motion.grf import read_grf
     from ..motion.storage import read_table
 
@@ -96,11 +96,12 @@ def run(args):
     check_coordinate_ranges(motion, model, allow=args.allow_out_of_range)
     from ..sim.floor import lowest_foot_points
 
-    grf = read_grf(args.grf, loads_xml=args.loads, foot_of=foot_of,
-                   feet=lambda: lowest_foot_points(model, motion)) if args.grf else None
+    def feet():  # the lowest foot points of the kinematics as analysed when the plates are read
+        return lowest_foot_points(model, motion)
+
+    grf = read_grf(args.grf, loads_xml=args.loads, foot_of=foot_of, feet=feet) if args.grf else None
     if grf is not None:
-        if not grf.cut_to_plates:
-            check_time_overlap(motion, grf.time_s, "ground reactions", args.grf)
+        check_grf_overlap(motion, grf, args.grf)
         lo, hi = max(motion.time_s[0], grf.time_s[0]), min(motion.time_s[-1], grf.time_s[-1])
         if (lo, hi) != (motion.time_s[0], motion.time_s[-1]):
             print(f"kintwin id: analysing {lo:.3f}-{hi:.3f} s, where both kinematics and "
@@ -109,11 +110,10 @@ def run(args):
         if motion.n_frames < 10:
             raise ValueError(f"only {motion.n_frames} frames where the kinematics and the ground "
                              "reactions overlap")
-    ref_grf = (read_grf(args.compare_grf, loads_xml=args.loads, foot_of=foot_of,
-                        feet=lambda: lowest_foot_points(model, motion))
+    ref_grf = (read_grf(args.compare_grf, loads_xml=args.loads, foot_of=foot_of, feet=feet)
                if args.compare_grf else grf)
-    if args.compare_grf and not ref_grf.cut_to_plates:
-        check_time_overlap(motion, ref_grf.time_s, "ground reactions", args.compare_grf)
+    if args.compare_grf:
+        check_grf_overlap(motion, ref_grf, args.compare_grf)
     if args.reference_id:
         check_time_overlap(motion, read_table(args.reference_id).time_s, "reference moments",
                            args.reference_id)

@@ -84,3 +84,11 @@ def check_time_overlap(motion: Motion, time_s: np.ndarray, what: str, source,
                          f"trial is {t0:.3f}-{t1:.3f} s ({max(hi - lo, 0):.3f} s in common)",
                          advice="check that the files belong to the same trial, or use "
                                 "--start/--end")
+
+
+def check_grf_overlap(motion: Motion, grf, source) -> None:
+    """``check_time_overlap`` for ground reactions (``motion.grf.GroundReactions``); reactions
+    cut to the stretch the force plates measure (``cut_to_plates``) cover part of the trial on
+    purpose and are not checked."""
+    if not grf.cut_to_plates:
+        check_time_overlap(motion, grf.time_s, "ground reactions", source)

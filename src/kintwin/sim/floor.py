@@ -253,6 +253,7 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
             "ground")
 
 
-__all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms", "sole_spheres", "lowest_foot_points",
-           "kinematic_stance", "stance_clearance", "check_level_support", "contact_spheres",
+__all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms",
+           "sole_spheres", "lowest_foot_points", "kinematic_stance", "stance_clearance",
+           "check_level_support", "contact_spheres",
            "CLEARANCE_MEDIAN_TOLERANCE_MM", "CLEARANCE_P95_TOLERANCE_MM", "SLIDE_TOLERANCE_MPS"]

@@ -11,7 +11,8 @@ from ..analysis.results import write_results
 from ..errors import InputError
 from ..models.build import SimOptions, build_model
 from ..models.subject import SubjectSpec, resolve_subject
-from ..motion.checks import check_coordinate_ranges, check_time_overlap, time_window
+from ..motion.checks import (check_coordinate_ranges, check_grf_overlap, check_time_overlap,
+                             time_window)
 from ..motion.kinematics_io import read_motion, write_motion
 from ..motion.motion import Motion
 from ..motion.sample import sample_walk
@@ -114,8 +115,8 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
                         t0_s=float(motion.time_s[0]))  # either twin
     ref_grf = read_grf(job.grf, loads_xml=job.loads, foot_of=job.foot_of,
                        feet=lambda: lowest_foot_points(model, motion)) if job.grf else None
-    if ref_grf is not None and not ref_grf.cut_to_plates:
-        check_time_overlap(motion, ref_grf.time_s, "ground reactions", job.grf)
+    if ref_grf is not None:
+        check_grf_overlap(motion, ref_grf, job.grf)
     ref_moments, conv = None, None
     if job.reference_id:
         check_time_overlap(motion, read_table(job.reference_id).time_s, "reference moments",
