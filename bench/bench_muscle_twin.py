@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import mujoco
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_tendon_cost import call_time_us  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "osim_subject01_walk"
@@ -50,16 +54,7 @@ def correlations(t, act, names, ref_table) -> dict:
 
 def step_rate(model: mujoco.MjModel, qpos: np.ndarray, repeats: int = 10) -> float:
     """Physics steps per second (one thread) from each of the twin's states (zero controls)."""
-    data = mujoco.MjData(model)
-    t = 0.0
-    for _ in range(repeats):
-        for q in qpos:
-            data.qpos[:], data.qvel[:] = q, 0.0
-            mujoco.mj_forward(model, data)
-            t0 = time.perf_counter()
-            mujoco.mj_step(model, data)
-            t += time.perf_counter() - t0
-    return repeats * len(qpos) / t
+    return 1e6 / call_time_us(model, qpos, mujoco.mj_step, repeats)
 
 
 def main():

@@ -28,21 +28,24 @@ STAGES = ("mj_step", "mj_kinematics", "mj_tendon", "mj_transmission", "mj_fwdVel
           "mj_fwdActuation")
 
 
-def stage_times_us(model: mujoco.MjModel, states: np.ndarray, repeats: int = 5) -> dict:
-    """Mean wall time (us) of each stage, one call per state after mj_forward at that state."""
+def call_time_us(model: mujoco.MjModel, states: np.ndarray, fn, repeats: int = 5) -> float:
+    """Mean wall time (us) of ``fn(model, data)``, one call per state (zero velocity) after
+    mj_forward at that state."""
     data = mujoco.MjData(model)
-    out = {}
-    for name in STAGES:
-        fn, total = getattr(mujoco, name), 0.0
-        for _ in range(repeats):
-            for q in states:
-                data.qpos[:], data.qvel[:] = q, 0.0
-                mujoco.mj_forward(model, data)
-                t0 = time.perf_counter()
-                fn(model, data)
-                total += time.perf_counter() - t0
-        out[name] = 1e6 * total / (repeats * len(states))
-    return out
+    total = 0.0
+    for _ in range(repeats):
+        for q in states:
+            data.qpos[:], data.qvel[:] = q, 0.0
+            mujoco.mj_forward(model, data)
+            t0 = time.perf_counter()
+            fn(model, data)
+            total += time.perf_counter() - t0
+    return 1e6 * total / (repeats * len(states))
+
+
+def stage_times_us(model: mujoco.MjModel, states: np.ndarray, repeats: int = 5) -> dict:
+    """Mean wall time (us) of each stage (``call_time_us``)."""
+    return {name: call_time_us(model, states, getattr(mujoco, name), repeats) for name in STAGES}
 
 
 def endpoints_only(spec: mujoco.MjSpec, model: mujoco.MjModel) -> mujoco.MjModel:
