@@ -28,7 +28,7 @@ from bench_distill import score_twin  # noqa: E402
 LOGGED = ("iteration", "env_steps", "wall_s", "eval_score", "eval_joint_mae_deg",
           "eval_grf_vertical_rmse_pct_bw", "eval_residual_force_pct_bw", "eval_completed_fraction",
           "approx_kl", "clip_fraction", "reward_mean", "explained_variance", "learning_rate",
-          "joint_mae_deg", "grf_vertical_error_pct_bw", "residual_force_pct_bw", "steps_per_s")
+          "joint_mae_deg", "grf_vertical_error_pct_bw", "residual_force_pct_bw", "steps_per_s", "anchor_kl")
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -58,6 +58,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=30.0, help="fine-tuning time budget")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--anchor-kl", type=float, default=1.0,
+                    help="FinetuneConfig.anchor_kl_coef: weight of the KL to the distilled policy")
     ap.add_argument("--policy", type=Path, default=REPO / "bench" / "results" / "distill_subject01.npz")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_finetune")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "finetune_subject01.json")
@@ -76,7 +78,7 @@ def main():
         result = json.loads(args.results.read_text())
     else:
         skeleton = resolve_subject(SubjectSpec(spec["height"], spec["mass"]))
-        cfg = FinetuneConfig(time_budget_s=60 * args.minutes, seed=args.seed)
+        cfg = FinetuneConfig(time_budget_s=60 * args.minutes, seed=args.seed, anchor_kl_coef=args.anchor_kl)
         t0 = time.perf_counter()
         policy, rows = finetune(load_distilled(args.policy), [(skeleton, read_motion(spec["trial"]))], cfg,
                                 log=lambda r: print(json.dumps({k: r[k] for k in LOGGED + ("selected",) if k in r},

@@ -32,8 +32,9 @@ from kintwin.learn.ppo import PPOConfig, PPOTrainer, TrainState, _policy_step
 def behavior_clone(state: TrainState, config: PPOConfig, observations, actions, *,
                    epochs: int = 50, batch_size: int = 256, learning_rate: float = 1e-3,
                    update_normalizer: bool = True, clip_targets: bool = True,
-                   seed: int = 0) -> tuple[TrainState, float]:
-    """Fit ``state.policy`` mean to ``actions`` at ``observations``.
+                   final_lr_fraction: float = 1.0, seed: int = 0) -> tuple[TrainState, float]:
+    """Fit ``state.policy`` mean to ``actions`` at ``observations``. The learning rate is
+    constant, or decays over the fit (cosine) to ``final_lr_fraction`` of itself.
 
     ``clip_targets`` clips targets to [-1, 1] (the env clips actions anyway, so larger targets
     only distort the fit). Returns ``(new_state, final_mse)`` with the MSE over the whole data
@@ -51,16 +52,18 @@ def behavior_clone(state: TrainState, config: PPOConfig, observations, actions, 
     obs_norm = state.obs_norm.update(obs) if update_normalizer and config.normalize_obs \
         else state.obs_norm
     policy, loss = _fit(state.policy, obs_norm.normalize(obs), targets, jax.random.PRNGKey(seed),
-                        epochs, min(batch_size, obs.shape[0]), learning_rate)
+                        epochs, min(batch_size, obs.shape[0]), learning_rate, final_lr_fraction)
     return eqx.tree_at(lambda s: (s.policy, s.obs_norm), state, (policy, obs_norm)), float(loss)
 
 
 @eqx.filter_jit
-def _fit(policy, obs, targets, key, epochs: int, batch_size: int, learning_rate: float):
+def _fit(policy, obs, targets, key, epochs: int, batch_size: int, learning_rate: float,
+         final_lr_fraction: float = 1.0):
     params, static = eqx.partition(policy, eqx.is_array)
-    tx = optax.adam(learning_rate)
     n = obs.shape[0]
     nb = n // batch_size
+    tx = optax.adam(learning_rate if final_lr_fraction == 1.0 else optax.cosine_decay_schedule(
+        learning_rate, epochs * nb, alpha=final_lr_fraction))
 
     def loss_fn(p, o, t):
         return jnp.mean((eqx.combine(p, static).mean(o) - t) ** 2)

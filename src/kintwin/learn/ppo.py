@@ -28,6 +28,10 @@ Algorithmic choices
   a policy fitted with its own statistics).
 * Exploration std: learned with the rest (``learn_std``) or fixed where the caller set it
   (``learn_std=False``: its gradient is zeroed before the optimiser).
+* Anchor (fine-tuning a good policy): with ``PPOTrainer(anchor=policy)`` and ``anchor_kl_coef``
+  the loss adds ``anchor_kl_coef x KL(anchor || policy)`` on each minibatch's states (Gaussians
+  of the policy's std: half the squared mean difference in stds), so the policy does not drift
+  from its start where the gradient is mostly noise. Not part of trainer checkpoints.
 * Truncation: ``done & truncated`` steps are bootstrapped with ``V(terminal_obs)``; ``done &
   ~truncated`` steps (terminations) have value 0; GAE never crosses an episode boundary.
 * Value targets are normalised with PopArt (``normalize.py``) when ``normalize_value``; the value
@@ -92,6 +96,7 @@ class PPOConfig:
     #: the value network's learning rate / the policy's: a policy fine-tuned from a good start
     #: needs tiny steps (a KL budget) while its fresh critic must learn fast
     value_lr_scale: float = 1.0
+    anchor_kl_coef: float = 0.0  #: weight of KL(anchor || policy) (module doc); 0: no anchor
     lr_max: float = 1e-3
     max_grad_norm: float = 0.5
     adam_eps: float = 1e-5
@@ -287,7 +292,12 @@ def _ppo_loss(params, static, mb, config: PPOConfig, actor_on):
     value_loss = 0.5 * jnp.mean(v_loss)
     entropy = policy.entropy()
     loss = actor_on * (policy_loss - config.entropy_coef * entropy) + config.value_coef * value_loss
-    stats = {
+    stats = {}
+    if "anchor_mean" in mb:
+        z = (policy.mean(mb["obs"]) - mb["anchor_mean"]) / policy.std()
+        stats["anchor_kl"] = 0.5 * jnp.mean(jnp.sum(z ** 2, axis=-1))
+        loss = loss + actor_on * config.anchor_kl_coef * stats["anchor_kl"]
+    stats |= {
         "policy_loss": policy_loss,
         "value_loss": value_loss,
         "entropy": entropy,
@@ -298,18 +308,23 @@ def _ppo_loss(params, static, mb, config: PPOConfig, actor_on):
 
 
 def ppo_update(state: TrainState, rollout: Rollout, config: PPOConfig,
-               learning_rate: float | jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One PPO update (``epochs`` x ``num_minibatches`` Adam steps) from one rollout.
+               learning_rate: float | jax.Array, anchor: GaussianPolicy | None = None
+               ) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One PPO update (``epochs`` x ``num_minibatches`` Adam steps) from one rollout; with
+    ``anchor`` and ``config.anchor_kl_coef`` the KL to it is penalised (module doc).
 
     Jitted (recompiled only when ``config`` or array shapes change). Returns the new state
     (iteration + 1) and a dict of scalar statistics (means over all minibatch steps).
     """
-    return _ppo_update(state, rollout, config, jnp.asarray(learning_rate, jnp.float32))
+    if not config.anchor_kl_coef:
+        anchor = None
+    return _ppo_update(state, rollout, config, jnp.asarray(learning_rate, jnp.float32), anchor)
 
 
 @eqx.filter_jit
 def _ppo_update(state: TrainState, rollout: Rollout, config: PPOConfig,
-                learning_rate: jax.Array) -> tuple[TrainState, dict[str, jax.Array]]:
+                learning_rate: jax.Array, anchor: GaussianPolicy | None
+                ) -> tuple[TrainState, dict[str, jax.Array]]:
     T, N = rollout.rewards.shape
     obs_norm = (state.obs_norm.update(rollout.obs) if config.normalize_obs and config.update_obs_norm
                 else state.obs_norm)
@@ -340,6 +355,8 @@ def _ppo_update(state: TrainState, rollout: Rollout, config: PPOConfig,
         "targets": value_norm.normalize(returns),
         "advantages": advantages,
     }
+    if anchor is not None:
+        batch["anchor_mean"] = anchor.mean(obs)
     size = T * N
     mb_size = size // config.num_minibatches
     batch = jax.tree.map(lambda x: x.reshape(size, *x.shape[2:]), batch)
@@ -413,8 +430,9 @@ class PPOTrainer:
     """
 
     def __init__(self, config: PPOConfig, obs_size: int, action_size: int,
-                 state: TrainState | None = None, env_steps: int = 0):
-        self.config = config
+                 state: TrainState | None = None, env_steps: int = 0,
+                 anchor: GaussianPolicy | None = None):
+        self.config, self.anchor = config, anchor
         self.state = state if state is not None else init_train_state(config, obs_size, action_size)
         if (self.state.obs_size, self.state.action_size) != (obs_size, action_size):
             raise ValueError("state sizes do not match obs_size/action_size")
@@ -524,7 +542,7 @@ class PPOTrainer:
         t1 = time.perf_counter()
         adaptive = cfg.lr_schedule == "adaptive"
         lr = self.state.learning_rate if adaptive else schedule(self.state.iteration)
-        state, update_stats = ppo_update(self.state, rollout, cfg, lr)
+        state, update_stats = ppo_update(self.state, rollout, cfg, lr, self.anchor)
         stats = {k: float(v) for k, v in jax.device_get({**stats, **update_stats}).items()}
         if adaptive and state.iteration > cfg.value_warmup_iterations:
             new_lr = adapt_learning_rate(cfg, stats["learning_rate"], stats["approx_kl"])
