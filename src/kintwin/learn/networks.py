@@ -101,8 +101,13 @@ class GaussianPolicy(eqx.Module):
 
     def log_prob(self, obs: jax.Array, action: jax.Array) -> jax.Array:
         """Log-density (...,) of the (unclipped) ``action`` under the policy at ``obs``."""
+        return self.log_prob_at_mean(self.mean(obs), action)
+
+    def log_prob_at_mean(self, mean: jax.Array, action: jax.Array) -> jax.Array:
+        """:meth:`log_prob` given the policy's ``mean`` at the state (computed once by a caller
+        that needs it too)."""
         log_std = jnp.clip(self.log_std, LOG_STD_MIN, LOG_STD_MAX)
-        z = (action - self.mean(obs)) * jnp.exp(-log_std)
+        z = (action - mean) * jnp.exp(-log_std)
         return -0.5 * jnp.sum(z**2 + 2.0 * log_std + _LOG_2PI, axis=-1)
 
     def entropy(self) -> jax.Array:

@@ -274,7 +274,8 @@ def compute_gae(rewards: jax.Array, values: jax.Array, last_value: jax.Array, do
 
 def _ppo_loss(params, static, mb, config: PPOConfig, actor_on):
     policy, value = eqx.combine(params, static)
-    logp = policy.log_prob(mb["obs"], mb["actions"])
+    mean = policy.mean(mb["obs"])
+    logp = policy.log_prob_at_mean(mean, mb["actions"])
     log_ratio = logp - mb["old_logp"]
     ratio = jnp.exp(log_ratio)
     adv = mb["advantages"]
@@ -294,7 +295,7 @@ def _ppo_loss(params, static, mb, config: PPOConfig, actor_on):
     loss = actor_on * (policy_loss - config.entropy_coef * entropy) + config.value_coef * value_loss
     stats = {}
     if "anchor_mean" in mb:
-        z = (policy.mean(mb["obs"]) - mb["anchor_mean"]) / policy.std()
+        z = (mean - mb["anchor_mean"]) / policy.std()
         stats["anchor_kl"] = 0.5 * jnp.mean(jnp.sum(z ** 2, axis=-1))
         loss = loss + actor_on * config.anchor_kl_coef * stats["anchor_kl"]
     stats |= {
