@@ -97,7 +97,8 @@ def main():
             job = TrialJob(trial=spec["trial"], out_dir=args.out / f"{name}_ft{ft}",
                            subject=SubjectSpec(spec["height"], spec["mass"]),
                            policy=args.policy, finetune_steps=ft, grf=spec.get("grf"),
-                           loads=spec.get("loads"), reference_id=spec.get("reference_id"))
+                           loads=spec.get("loads"), reference_id=spec.get("reference_id"),
+                           controller="policy")
             t0 = time.perf_counter()
             m = analyze_trial(job, progress=True)
             entry[f"finetune_{ft}"] = {**{k: m.get(k) for k in KEYS},

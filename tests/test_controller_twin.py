@@ -217,8 +217,9 @@ def test_analyze_with_the_controller_writes_kinetic_scores(shared_data, tmp_path
 
 
 def test_osim_model_runs_with_the_controller_without_mass(shared_data, tmp_path, capsys):
-    """An imported OpenSim model (coupled knee translations) does not fit the shipped policy:
-    analyze says so and the controller twin runs it; mass and height come from the model."""
+    """The controller twin (the default) runs an imported OpenSim model (coupled knee
+    translations), mass and height from the model; the shipped policy, which does not fit it, is
+    refused with a clear message."""
     d = shared_data / "osim_subject01_walk"
     out = tmp_path / "osim"
     assert main(["analyze", str(d / "gait2354" / "subject01_walk1_ik.mot"),
@@ -226,10 +227,13 @@ def test_osim_model_runs_with_the_controller_without_mass(shared_data, tmp_path,
                  "--grf", str(d / "experimental" / "subject01_walk1_grf.mot"),
                  "--loads", str(d / "experimental" / "subject01_walk1_grf.xml"),
                  "--out", str(out)]) == 0
-    assert "does not fit" in capsys.readouterr().out
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["info"]["controller"] == "qp" and doc["info"]["qp_failures"] == 0
     assert doc["subject"]["mass_kg"] == pytest.approx(72.6, abs=0.5)
     m = doc["metrics"]
     assert m["completed"] is True
     assert m["grf_vertical_rmse_pct_bw"] < 20.0 and m["residual_force_mean_pct_bw"] < 6.0
+    assert main(["analyze", str(d / "gait2354" / "subject01_walk1_ik.mot"),
+                 "--osim", str(d / "gait2354" / "subject01_simbody.osim"), "--controller", "policy",
+                 "--out", str(tmp_path / "refused")]) == 2
+    assert "does not fit" in capsys.readouterr().err

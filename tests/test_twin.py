@@ -1,4 +1,5 @@
-"""The twin for users: analyze with the shipped policy, exports, metrics, bad input."""
+"""The twin for users: analyze with the default controller and the shipped policy, exports,
+metrics, bad input."""
 
 import json
 
@@ -24,14 +25,24 @@ def test_shipped_policy_is_in_the_package():
     assert DEFAULT_POLICY.exists() and DEFAULT_POLICY.stat().st_size < 20e6
 
 
-def test_sample_trial_with_shipped_policy(analyzed):
+def test_sample_trial_with_the_default_controller(analyzed):
     doc = json.loads((analyzed / "metrics.json").read_text())
+    assert doc["info"]["controller"] == "qp"  # the default: the whole-body controller
     m = doc["metrics"]
     assert m["completed"] is True and m["completed_fraction"] == pytest.approx(1.0, abs=0.02)
     for f in ("kinematics.mot", "torques.sto", "grf.mot", "residuals.sto", "report.html"):
         assert (analyzed / f).stat().st_size > 0
     html = (analyzed / "report.html").read_text()
     assert "data:image/png;base64," in html and "http://" not in html
+
+
+def test_sample_trial_with_shipped_policy(tmp_path):
+    assert main(["analyze", "sample", "--controller", "policy", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert doc["info"]["controller"] == "policy" and doc["info"]["policy"] == "shipped"
+    m = doc["metrics"]
+    assert m["completed"] is True and m["completed_fraction"] == pytest.approx(1.0, abs=0.02)
+    assert (tmp_path / "torques.sto").stat().st_size > 0
 
 
 def test_metrics_agree_with_recomputation_from_files(analyzed):

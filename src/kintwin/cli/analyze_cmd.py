@@ -22,8 +22,10 @@ def add_arguments(p):
     add_subject_arguments(p)
     p.add_argument("--controller", choices=("policy", "qp"), default=None,
                    help="what drives the twin: 'policy' (a trained policy, --policy) or 'qp' (the "
-                        "whole-body QP controller: no training, any model); default: the policy "
-                        "where it fits the model, else qp")
+                        "whole-body QP controller: no training, any model); default: qp, or the "
+                        "policy when --policy or --finetune-steps is given. The shipped policy "
+                        "(--controller policy without --policy) is the first wave's PPO policy: "
+                        "its kinetics are far from the controller's (BENCHMARKS.md)")
     p.add_argument("--muscles", action="store_true",
                    help="the muscle-driven twin: legs and trunk driven by Hill-type muscles "
                         "(--muscles-osim, default the shipped gait2392 muscles), the whole-body "
@@ -32,7 +34,8 @@ def add_arguments(p):
                         "muscle_forces.sto, reserves.sto")
     add_muscle_arguments(p)
     p.add_argument("--policy", type=Path, default=None,
-                   help="policy checkpoint from `kintwin train` (default: the shipped policy)")
+                   help="policy checkpoint from `kintwin train` (with --controller policy and no "
+                        "--policy: the shipped policy)")
     p.add_argument("--finetune-steps", type=nonneg_int, default=0,
                    help="fine-tune the policy on each trial with this many PPO env steps first")
     p.add_argument("--grf", type=Path, help="force plates (GRF .mot or a .c3d), used only to score the twin")
@@ -70,7 +73,6 @@ def run(args):
                              advice="give --policy of a policy distilled with kintwin train "
                                     "--muscles, or leave out --controller policy")
         muscles = str(muscles_osim_path(args))
-        controller = "policy" if args.policy and args.controller != "qp" else "qp"
     elif args.muscles_osim:
         raise InputError("--muscles-osim needs --muscles", advice="add --muscles")
     jobs = [TrialJob(trial=t, out_dir=args.out if len(trials) == 1 else args.out / Path(t).stem,

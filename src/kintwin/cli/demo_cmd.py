@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .common import check_out_dir
 
-HELP = ("analyze the embedded sample walking trial with the shipped policy: the twin's metrics, "
+HELP = ("analyze the embedded sample walking trial with the whole-body controller: the twin's metrics, "
         "OpenSim exports and report.html in --out (default ./kintwin_demo)")
 
 
