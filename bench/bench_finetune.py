@@ -61,6 +61,9 @@ def main():
     ap.add_argument("--anchor-kl", type=float, default=1.0,
                     help="FinetuneConfig.anchor_kl_coef: weight of the KL to the distilled policy")
     ap.add_argument("--policy", type=Path, default=REPO / "bench" / "results" / "distill_subject01.npz")
+    ap.add_argument("--trial", default="subject01_walk",
+                    help="bench_controller_twin's trial to fine-tune on (subject01_walk_gait2392: the "
+                         "muscle policy's)")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_finetune")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "finetune_subject01.json")
     ap.add_argument("--score-only", action="store_true",
@@ -72,7 +75,7 @@ def main():
     from kintwin.models.subject import SubjectSpec, resolve_subject
     from kintwin.motion.kinematics_io import read_motion
 
-    spec = trials(args.out)["subject01_walk"]
+    spec = trials(args.out)[args.trial]
     ckpt = args.results.with_suffix(".npz")
     if args.score_only:
         result = json.loads(args.results.read_text())
