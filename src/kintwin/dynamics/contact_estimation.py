@@ -278,9 +278,8 @@ def solve_contact_forces(model: mujoco.MjModel, qpos, qvel, qacc,
         lb = np.full(3 * n, -1e3)
         ub[2::3] = opt.max_force_bw * a
         lb[2::3] = 0.0
-        bupper = np.r_[ub, np.zeros(nf * n)]
-        blower = np.r_[lb, np.full(nf * n, -INFINITY)]
-        x, ok = solve_qp(H, g, np.vstack([np.eye(3 * n), C]), blower, bupper)
+        x, ok = solve_qp(H, g, C, np.full(nf * n, -INFINITY), np.zeros(nf * n),
+                         x_lower=lb, x_upper=ub)
         if not ok:
             failures += 1
             x = np.zeros(3 * n)
