@@ -59,8 +59,17 @@ A muscle's force is MuJoCo's ``F = G(l, v) a + B(l)`` (gain: active force-length
 force, negative = tension; bias: passive force), evaluated at the current length and speed, and its
 generalized force is ``moment^T F``; so the generalized force still needed from motors and residual
 is ``u = M qdd + c - J^T f - moment^T (G a + B)``, linear in ``[qdd, f, a]``. Added terms:
-``w_activation |a|^2`` and the reserves' own weight ``w_reserve |tau_reserve / 1 N*m|^2``
-(reserves: the last resort after the residual). Activation dynamics: MuJoCo's first-order muscle
+``w_activation |a|^2``, the reserves' own weight ``w_reserve |tau_reserve / 1 N*m|^2`` (reserves:
+the last resort after the residual; ``w_reserve_trunk`` on the lumbar coordinates) and
+``w_activation_rate |max(0, a - a0)|^2``, a cost on raising an activation (``a0``: the current
+one). That term stands in for look-ahead: without it the one-step plan raises activations it
+cannot lower in the next step and cancels them with antagonists or reserves. It costs rises
+only; a symmetric cost (centred on ``a0``) also held activations up: its decay took
+``w_activation_rate / w_activation`` control steps (0.8 s at 200 / 1), and the muscles
+co-contracted (subject01: tibialis anterior 0.5-0.6 through stance, mean activation 0.20 against
+0.12). The one-sided cost is solved as two QPs (one step of an active set): the first with the
+term on every muscle, the second without it on the muscles the first lowered, which are held at
+or below ``a0``. Activation dynamics: MuJoCo's first-order muscle
 activation (``tau_act (0.5 + 1.5 a)`` rising, ``tau_deact / (0.5 + 1.5 a)`` falling, Euler steps of
 the physics) makes the mean activation over the step an affine function of the excitation ``e``:
 ``a = rho a0 + (1 - rho) e``; ``e`` in [0, 1] bounds ``a``, and the excitation sent to MuJoCo is
@@ -110,12 +119,24 @@ class WholeBodyConfig:
     w_torque: float = 1e-4  #: per (torque / peak torque)^2
     w_force: float = 1e-4  #: per (constraint row force / BW)^2 (keeps the QP strictly convex)
     w_activation: float = 1.0  #: per activation^2, each muscle (muscle models)
-    w_reserve: float = 1e-2  #: per (reserve torque / 1 N*m)^2 (muscle models' reserve_* motors)
-    w_activation_rate: float = 100.0  #: per (mean activation - current activation)^2, each muscle
+    #: per (reserve torque / 1 N*m)^2 (muscle models' reserve_* motors). Weighed against the rate
+    #: term: a leg muscle gives ~40 N*m per unit activation (1000 N at 4 cm), so 1 N*m more from
+    #: one muscle within a step costs w_activation_rate (1/40)^2 = 0.125: a reserve is not the
+    #: cheaper way to follow a rise of the moment. At 1e-2 it was (subject01, gait2392 muscles:
+    #: hip and knee reserves 8.7-11.3 % of the joint moments; BENCHMARKS, issue 18)
+    w_reserve: float = 0.1
+    #: the same for ``trunk_coordinates``: gait2392's trunk is three lumped muscle pairs for three
+    #: lumbar dofs, which make a pure bending or rotation moment only by co-contracting (a
+    #: standing arm swing at 0.1: erector spinae and obliques 0.4-0.6 active throughout)
+    w_reserve_trunk: float = 1e-2
+    trunk_coordinates: tuple[str, ...] = ("lumbar_extension", "lumbar_bending", "lumbar_rotation")
+    #: per (mean activation - current activation)^2 of a rise, each muscle (module doc)
+    w_activation_rate: float = 200.0
     cutoff_hz: float | None = 6.0  #: low-pass of the reference kinematics (as ``kintwin id``)
 
     def __post_init__(self):
-        object.__setattr__(self, "loose_coordinates", tuple(self.loose_coordinates))  # from JSON
+        for name in ("loose_coordinates", "trunk_coordinates"):  # lists when read from JSON
+            object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("control_rate_hz", "joint_hz", "root_hz"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"WholeBodyConfig.{name} must be > 0")
@@ -164,8 +185,12 @@ class WholeBodyController:
             raise ValueError("the controller needs the model's six pelvis residual actuators")
         self.residual_gear = np.abs(model.actuator_gear[self.residuals]).max(axis=1)
         reserve = np.isin(self.motors, reserve_actuators(model))
-        #: weight of each motor's (tau / peak)^2: torque motors w_torque, reserves w_reserve per N*m^2
-        self.torque_weight = np.where(reserve, cfg.w_reserve * self.peak ** 2, cfg.w_torque)
+        trunk = np.isin([model.joint(j).name for j in model.actuator_trnid[self.motors, 0]],
+                        cfg.trunk_coordinates)
+        #: weight of each motor's (tau / peak)^2: torque motors w_torque, reserves w_reserve (or
+        #: w_reserve_trunk) per N*m^2
+        self.torque_weight = np.where(reserve, np.where(trunk, cfg.w_reserve_trunk, cfg.w_reserve)
+                                      * self.peak ** 2, cfg.w_torque)
         self.muscles = muscle_actuators(model)
         self.activation = MuscleActivation(model, self.muscles, self.substeps)
         driven = np.zeros(nv, bool)
@@ -271,9 +296,9 @@ class WholeBodyController:
             H += cfg.w_torque_rate * At.T @ At
             g += cfg.w_torque_rate * At.T @ (bt - self.tau_prev / self.peak)
         H[nv:nv + ne, nv:nv + ne] += cfg.w_force * np.eye(ne)
+        a0 = data.act[self.activation.actadr]
         H[nv + ne:, nv + ne:] += (cfg.w_activation + cfg.w_activation_rate) * np.eye(nm)
-        if nm:
-            g[nv + ne:] -= cfg.w_activation_rate * data.act[self.activation.actadr]
+        g[nv + ne:] -= cfg.w_activation_rate * a0
         self._contact_prior(data, held, H, g, i)
 
         rows, lo, up, eq = [At], [-1 - bt], [1 - bt], [np.zeros(len(bt), bool)]
@@ -282,16 +307,14 @@ class WholeBodyController:
             lo.append(-h[self.passive_dofs])
             up.append(-h[self.passive_dofs])
             eq.append(np.ones(len(self.passive_dofs), bool))
+        x_lo, x_up = np.full(nx, -INFINITY), np.full(nx, INFINITY)
         if ne:
             aref, Rc = data.efc_aref[held], data.efc_R[held]
             rows.append(np.hstack([J[held], np.diag(Rc * bw), np.zeros((ne, nm))]))
             lo.append(aref)
             up.append(aref)
             eq.append(np.ones(ne, bool))
-            rows.append(np.hstack([np.zeros((ne, nv)), np.eye(ne), np.zeros((ne, nm))]))
-            lo.append(np.where(unilateral[held], 0.0, -INFINITY))
-            up.append(np.full(ne, INFINITY))
-            eq.append(np.zeros(ne, bool))
+            x_lo[nv:nv + ne] = np.where(unilateral[held], 0.0, -INFINITY)
         fr = np.flatnonzero(free)
         if len(fr):
             rows.append(np.hstack([J[fr], np.zeros((len(fr), ne + nm))]))
@@ -299,13 +322,16 @@ class WholeBodyController:
             up.append(np.full(len(fr), INFINITY))
             eq.append(np.zeros(len(fr), bool))
         if nm:  # the first step starts the muscles in the activation state its plan needs
-            a_lo, a_hi = (np.zeros(nm), np.ones(nm)) if first else self.activation.bounds(data)
-            rows.append(np.hstack([np.zeros((nm, nv + ne)), np.eye(nm)]))
-            lo.append(a_lo)
-            up.append(a_hi)
-            eq.append(np.zeros(nm, bool))
-        x, ok = solve_qp(H, g, np.vstack(rows), np.concatenate(lo), np.concatenate(up),
-                         np.concatenate(eq))
+            x_lo[nv + ne:], x_up[nv + ne:] = ((np.zeros(nm), np.ones(nm)) if first
+                                              else self.activation.bounds(data))
+        C, lo, up, eq = np.vstack(rows), np.concatenate(lo), np.concatenate(up), np.concatenate(eq)
+        x, ok = solve_qp(H, g, C, lo, up, eq, x_lo, x_up)
+        if ok and nm:  # no rate cost on the muscles this plan lowers, held at or below a0
+            fall = nv + ne + np.flatnonzero(x[nv + ne:] < a0)
+            H[fall, fall] -= cfg.w_activation_rate
+            g[fall] += cfg.w_activation_rate * a0[fall - nv - ne]
+            x_up[fall] = np.minimum(x_up[fall], a0[fall - nv - ne])
+            x, ok = solve_qp(H, g, C, lo, up, eq, x_lo, x_up)
         if not ok:  # keep the previous controls for this step
             self.failures += 1
             return self.ctrl
