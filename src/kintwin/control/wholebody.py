@@ -67,7 +67,7 @@ cannot lower in the next step and cancels them with antagonists or reserves. It 
 only; a symmetric cost (centred on ``a0``) also held activations up: its decay took
 ``w_activation_rate / w_activation`` control steps (0.8 s at 200 / 1), and the muscles
 co-contracted (subject01: tibialis anterior 0.5-0.6 through stance, mean activation 0.20 against
-0.12). The one-sided cost is solved as two QPs (one step of an active set): the first with the
+0.115). The one-sided cost is solved as two QPs (one step of an active set): the first with the
 term on every muscle, the second without it on the muscles the first lowered, which are held at
 or below ``a0``. Activation dynamics: MuJoCo's first-order muscle
 activation (``tau_act (0.5 + 1.5 a)`` rising, ``tau_deact / (0.5 + 1.5 a)`` falling, Euler steps of
@@ -326,11 +326,12 @@ class WholeBodyController:
                                               else self.activation.bounds(data))
         C, lo, up, eq = np.vstack(rows), np.concatenate(lo), np.concatenate(up), np.concatenate(eq)
         x, ok = solve_qp(H, g, C, lo, up, eq, x_lo, x_up)
-        if ok and nm:  # no rate cost on the muscles this plan lowers, held at or below a0
-            fall = nv + ne + np.flatnonzero(x[nv + ne:] < a0)
-            H[fall, fall] -= cfg.w_activation_rate
-            g[fall] += cfg.w_activation_rate * a0[fall - nv - ne]
-            x_up[fall] = np.minimum(x_up[fall], a0[fall - nv - ne])
+        fall = np.flatnonzero(x[nv + ne:] < a0) if ok else []
+        if len(fall):  # no rate cost on the muscles this plan lowers, held at or below a0
+            k = nv + ne + fall
+            H[k, k] -= cfg.w_activation_rate
+            g[k] += cfg.w_activation_rate * a0[fall]
+            x_up[k] = np.minimum(x_up[k], a0[fall])
             x, ok = solve_qp(H, g, C, lo, up, eq, x_lo, x_up)
         if not ok:  # keep the previous controls for this step
             self.failures += 1
