@@ -118,6 +118,7 @@ def test_env_figures_are_the_simulation_s(trial):
     terms = {k: v for k, v in info.items() if k.startswith(("r_", "p_"))}
     np.testing.assert_allclose(reward, sum(terms.values()), atol=1e-12)
     assert np.all(terms["p_torque_rate"] == 0.0)  # the first step of an episode
+    assert np.all(terms["p_reserve"] == 0.0)  # a torque model has no reserves
     cfg = env.cfg
     for k, w in (("r_joint", cfg.w_joint), ("r_grf", cfg.w_grf), ("r_residual", cfg.w_residual)):
         assert np.all((terms[k] > 0) & (terms[k] <= w))
@@ -143,3 +144,33 @@ def test_short_finetuning_keeps_std_and_normaliser(trial):
     best = min(rows, key=lambda r: r["eval_score"])
     same = all(np.array_equal(a, b) for a, b in zip(_arrays(tuned.network.net), _arrays(policy.network.net)))
     assert same == (best is rows[0])
+
+
+def test_reserve_penalty_is_the_reserve_torque_applied(trial):
+    """Muscle-driven fine-tuning pays for reserves: the penalty is w x mean((reserve N*m /
+    scale)^2) of the torques the reserve motors applied; an action on one reserve raises it."""
+    from kintwin.models.muscles import reserve_actuators
+    from kintwin.twin.controlled import MuscleDrive
+
+    skeleton, walk = trial
+    sims = teaching([(skeleton, walk.slice_time(0.0, 0.4))], muscles=MuscleDrive())
+    model = sims[0].model
+    env = ControlledTrackingEnv(sims, _zero_policy(sims[0]), 2, seed=1)
+    reserves = reserve_actuators(model)
+    knee = [a for a in reserves if model.actuator(a).name == "reserve_knee_angle_r"][0]
+    gear = abs(model.actuator_gear[knee, 0])
+    nj = model.nq - 7, model.nv - 6
+    env.reset_to([40, 40], [(np.zeros(nj[0]), np.zeros(nj[1]))] * 2)  # both at the same state
+    action = np.zeros((2, env.action_size))
+    action[1, knee] = 20.0 / gear  # 20 N*m more on the right knee's reserve in env 1
+    _, _, _, info = env.step(action)
+    ctrl = np.stack([d.ctrl for d in env.datas])
+    # joint torque of each reserve motor (actuator force x gear) in the last physics substep
+    applied = np.stack([d.actuator_force[reserves] for d in env.datas]) * model.actuator_gear[reserves, 0]
+    np.testing.assert_allclose(applied, ctrl[:, reserves] * model.actuator_gear[reserves, 0], atol=1e-9)
+    assert applied[1, list(reserves).index(knee)] - applied[0, list(reserves).index(knee)] == pytest.approx(20.0, abs=1e-6)
+    cfg = env.cfg
+    expected = -cfg.w_reserve * np.mean((applied / cfg.reserve_scale_nm) ** 2, axis=1)
+    np.testing.assert_allclose(info["p_reserve"], expected, rtol=1e-9)
+    assert info["p_reserve"][1] < info["p_reserve"][0] - cfg.w_reserve * (18.0 / 5.0) ** 2 / len(reserves)
+

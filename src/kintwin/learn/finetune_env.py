@@ -29,7 +29,10 @@ units, of the size of the twin's targets:
   (3 cm);
 * the residual force, in body weights (3 %BW);
 * penalty: ``w_torque_rate x mean((change of control / torque_rate_scale)^2)`` over the
-  non-residual actuators (5 % of peak torque per 4 ms step).
+  non-residual actuators (5 % of peak torque per 4 ms step);
+* penalty (muscle-driven twin): ``w_reserve x mean((reserve torque / reserve_scale_nm)^2)`` over
+  the reserve motors (5 N*m: the controller's reserves are 2-4 % of the hip, knee and ankle
+  moments, ~1-3 N*m; a distilled policy's were 10-30 %). A torque model has no reserves.
 
 ``info`` carries per env the step's reward terms and its joint error (deg, measured joints),
 per-foot vertical GRF error vs the estimate (%BW, RMS over feet), residual force (%BW) and the
@@ -43,6 +46,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from ..models.muscles import reserve_actuators
 from ..sim import floor
 from ..motion.frames import osim_to_mujoco_vec
 from ..sim.ground_reaction import foot_wrench_series
@@ -70,6 +74,8 @@ class FinetuneReward:
     residual_scale_bw: float = 0.03  #: residual force, body weights
     w_torque_rate: float = 0.02  #: penalty weight
     torque_rate_scale: float = 0.05  #: control change per control step (fraction of peak)
+    w_reserve: float = 0.01  #: penalty weight (muscle models)
+    reserve_scale_nm: float = 5.0  #: reserve torque, N*m
     max_joint_error_rad: float = 0.25
     max_pelvis_error_m: float = 0.12
     start_noise_rad: float = 0.02
@@ -107,6 +113,7 @@ class ControlledTrackingEnv:
         self.obs_size, self.action_size = policy.obs_size, policy.action_size
         self.residuals = np.flatnonzero(model.actuator_trntype == mujoco.mjtTrn.mjTRN_SITE)
         self.others = np.setdiff1d(np.arange(model.nu), self.residuals)
+        self.reserves = reserve_actuators(model)
         self.gear = np.abs(model.actuator_gear).max(axis=1)
         self.estimate = []
         for s in sims:
@@ -216,6 +223,9 @@ class ControlledTrackingEnv:
         }
         rate = (ctrl[:, self.others] - self.prev_ctrl[:, self.others]) / cfg.torque_rate_scale
         terms["p_torque_rate"] = np.where(self.first, 0.0, -cfg.w_torque_rate * np.mean(rate ** 2, axis=1))
+        reserve_nm = ctrl[:, self.reserves] * self.gear[self.reserves]
+        terms["p_reserve"] = (-cfg.w_reserve * np.mean((reserve_nm / cfg.reserve_scale_nm) ** 2, axis=1)
+                              if len(self.reserves) else np.zeros(N))
         reward = sum(terms.values())
         self.prev_ctrl, self.first = ctrl, np.zeros(N, bool)
         obs = self._observe(np.arange(N))
