@@ -58,6 +58,37 @@ def test_calibration_moves_each_sphere_to_touch_the_floor():
     np.testing.assert_allclose(lowest, 0.0, atol=0.004)
 
 
+def test_a_toe_sunk_by_locked_toe_ik_does_not_lift_the_foot():
+    """IK that holds mtp_angle at zero sinks the toe tip through the floor in push-off: here the
+    sample walk's right toes flexed 30 deg down at push-off, the toe tip 20 mm under the floor.
+    The floor level and the heel and metatarsal spheres' calibration are those of the trial
+    without it (before: the whole foot was raised 20 mm to the toe and floated in stance), and
+    the toe sphere alone is raised until it just touches the floor (left sunk, it scuffs in
+    swing)."""
+    walk = sample_walk()
+    skeleton = default_skeleton(walk.subject.height_m, walk.subject.mass_kg)
+    spec = build_spec(skeleton)
+    model = spec.compile()
+    sunk = walk.reordered(walk.names)
+    sunk.values = sunk.values.copy()
+    phase = (walk.time_s / 1.1) % 1.0  # the sample's gait cycle, right toe off at 0.62
+    sunk.values[:, sunk.names.index("mtp_angle_r")] -= np.deg2rad(30.0) * np.clip(
+        1 - np.abs(phase - 0.55) / 0.08, 0, None) ** 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q0, q1 = (trial_reference(model, m, rate_hz=100.0, toes_set_floor=False).qpos for m in (walk, sunk))
+    geoms, names, _ = floor.contact_spheres(model)
+    toe = names.index("toe_r")
+    assert floor.sphere_bottoms(model, q1, geoms)[:, toe, 2].min() < -0.015
+    assert q1[0, 2] == pytest.approx(q0[0, 2], abs=1e-4)  # the same floor (heel and metatarsals)
+    c0, c1 = floor.calibrate_soles(model, q0), floor.calibrate_soles(model, q1)
+    others = [i for i in range(len(names)) if i != toe]
+    np.testing.assert_allclose(c1.offset_m[others], c0.offset_m[others], atol=5e-4)
+    c1.apply(spec)
+    lowest = floor.sphere_bottoms(spec.compile(), q1)[:, :, 2].min(axis=0)
+    np.testing.assert_allclose(lowest, 0.0, atol=0.004)  # every sphere, the toe too, touches
+
+
 def _stairs(walk: Motion, rise_m: float = 0.18) -> Motion:
     """The sample walk climbing: the pelvis rises by ``rise_m`` per step."""
     out = walk.reordered(walk.names)

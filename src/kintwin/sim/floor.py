@@ -16,7 +16,15 @@ spheres are made that much bigger in effect for the loaded foot to sit where the
 sphere is lowest, expressed in the sphere's body frame, and at most ``max_offset_m``. A sphere
 that never comes within ``near_floor_m`` of the floor relative to its own foot's lowest sphere
 (e.g. the heel of a forefoot runner) is not brought down on its own: it moves with its foot's
-lowest sphere, keeping the foot's shape. The reference's spheres then never go below the floor
+lowest sphere, keeping the foot's shape. Symmetrically, a toe sphere that sinks more than
+``near_floor_m`` below its foot's lowest heel or metatarsal sphere does not set the foot's
+level; it is calibrated on its own (raised until its lowest point touches the floor): IK that
+holds ``mtp_angle`` at zero sinks the toe tip through the floor in push-off where the real toes
+bend (``sole_spheres``). Letting that toe set the foot's level raised the whole foot with it
+(hamner_run: toes 20 mm under the forefoot, which then stayed 20-30 mm above the floor through
+loaded stance; subject01 through our marker IK: stance feet 17-18 mm up); leaving the toe sunk
+instead makes it scuff the floor in swing (subject01 through our IK lost balance).
+The reference's spheres then never go below the floor
 and each one that carries load touches it, so the simulated feet land when the reference's do.
 The calibrated geometry is applied to an ``MjSpec`` before compiling (moving ``geom_pos`` of a
 compiled model would leave MuJoCo's collision bounding volumes behind and miss contacts).
@@ -145,6 +153,7 @@ def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, max_offset_m: float
     """Per-sphere moves that put each sphere's lowest point over ``qpos`` ``depth_m`` below the
     floor (module doc; ``depth_m``: how far a loaded contact sinks into the floor)."""
     geoms, names, side = contact_spheres(model)
+    toe = np.array([n.startswith("toe") for n in names], bool)
     bottoms = sphere_bottoms(model, qpos, geoms)
     z = bottoms[:, :, 2]
     low = z.min(axis=0)
@@ -153,7 +162,10 @@ def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, max_offset_m: float
         idx = np.flatnonzero(side == s)
         if not len(idx):
             continue
-        foot_low = low[idx].min()
+        sole = idx[~toe[idx]]
+        sole_low = low[sole].min() if len(sole) else -np.inf
+        sunk = idx[toe[idx] & (low[idx] < sole_low - near_floor_m)]  # locked-toe artefact
+        foot_low = low[np.setdiff1d(idx, sunk)].min()
         far = idx[low[idx] > foot_low + near_floor_m]
         offset[far] = foot_low  # keeps its height above the foot's lowest sphere
     offset = np.clip(offset + depth_m, -max_offset_m, max_offset_m)

@@ -23,7 +23,14 @@ the feet sliding backwards at belt speed while the pelvis stays in place. Both a
 reproduce on the static floor at z = 0, so the reference is corrected once:
 
 * floor: the whole trial is shifted vertically so that the 5th percentile over frames of the
-  lowest contact-sphere bottom is at z = 0;
+  lowest contact-sphere bottom is at z = 0; for a twin whose soles are calibrated
+  (``toes_set_floor=False``, the controller twin) the lowest heel or metatarsal sphere: IK that
+  holds ``mtp_angle`` at zero sinks the toe tip through the floor in push-off (27-28 mm on
+  hamner_run, ``floor.sole_spheres``), which put the floor that much under the loaded forefoot,
+  and ``floor.calibrate_soles`` raises such a toe on its own. A twin with rigid, uncalibrated
+  feet (the learned policy of the first wave) keeps the toes: without them its toes sink in
+  push-off (its figures on subject01 and hamner_run get worse: vertical GRF 39 -> 45 and
+  90 -> 120 %BW);
 * treadmill: the belt velocity is estimated as the median horizontal velocity of the lowest
   contact point over the frames where it is within 1.5 cm of the floor; if faster than
   0.2 m/s while the pelvis progresses at less than half of it (a treadmill keeps the body in
@@ -47,7 +54,7 @@ import mujoco
 import numpy as np
 
 from ..motion.motion import Motion
-from .floor import contact_spheres, sphere_bottoms
+from .floor import contact_spheres, sole_spheres, sphere_bottoms
 
 #: Sites tracked by the body-position reward (must exist in the model).
 DEFAULT_SITES = ("pelvis_origin", "heel_r", "toe_r", "heel_l", "toe_l", "hand_r", "hand_l", "head")
@@ -152,12 +159,13 @@ def forward_site_positions(model: mujoco.MjModel, qpos: np.ndarray, sites: np.nd
 
 def ground_alignment(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
                      floor_percentile: float = 5.0, contact_band_m: float = 0.015,
-                     min_belt_speed: float = 0.2) -> tuple[float, np.ndarray]:
-    """(floor height, belt velocity (2,)) of a reference (module doc); belt 0 below
+                     min_belt_speed: float = 0.2, toes: bool = True) -> tuple[float, np.ndarray]:
+    """(floor height, belt velocity (2,)) of a reference (module doc; ``toes``: whether the toe
+    spheres count for the floor level); belt 0 below
     ``min_belt_speed`` or when the pelvis itself progresses at half the belt speed or more
     (overground: the stance feet of marker IK slide 0.2-0.25 m/s on osim_c3d_walking2 while the
     pelvis moves 1.7 m/s)."""
-    spheres = contact_spheres(model)[0]
+    spheres = (contact_spheres if toes else sole_spheres)(model)[0]
     if len(spheres) == 0 or len(qpos) < 3:
         return 0.0, np.zeros(2)
     bottom = sphere_bottoms(model, qpos, spheres)
@@ -179,9 +187,10 @@ def ground_alignment(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
 def trial_reference(model: mujoco.MjModel, motion: Motion, rate_hz: float = DEFAULT_RATE_HZ,
                     site_names=DEFAULT_SITES, name: str | None = None,
                     filter_hz: float | None = None, mirrored: bool = False,
-                    align_ground: bool = True) -> TrialReference:
+                    align_ground: bool = True, toes_set_floor: bool = True) -> TrialReference:
     """The reference arrays of one motion at ``rate_hz`` (optionally low-passed first; ground
-    alignment and treadmill removal as in the module doc when ``align_ground``)."""
+    alignment and treadmill removal as in the module doc when ``align_ground``; floor level
+    without the toe spheres unless ``toes_set_floor``)."""
     if motion.n_frames < 2:
         raise ValueError("a reference trial needs at least two frames")
     m = motion
@@ -197,7 +206,7 @@ def trial_reference(model: mujoco.MjModel, motion: Motion, rate_hz: float = DEFA
     qvel, qacc = m.velocities(model)
     floor, belt = 0.0, np.zeros(2)
     if align_ground:
-        floor, belt = ground_alignment(model, qpos, rate_hz)
+        floor, belt = ground_alignment(model, qpos, rate_hz, toes=toes_set_floor)
         t = m.time_s - m.time_s[0]
         qpos[:, 2] -= floor
         qpos[:, 0:2] -= np.outer(t, belt)

@@ -128,7 +128,8 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
     rate = 1.0 / model0.opt.timestep
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # coordinates the trial lacks are held at neutral
-        ref = trial_reference(model0, motion, rate_hz=rate, filter_hz=config.cutoff_hz, site_names=())
+        ref = trial_reference(model0, motion, rate_hz=rate, filter_hz=config.cutoff_hz, site_names=(),
+                              toes_set_floor=False)
     floor.check_level_support(model0, ref.qpos, rate, t0_s=float(motion.time_s[0]))
     before = floor.stance_clearance(model0, ref.qpos, rate)
     calib = floor.calibrate_soles(model0, ref.qpos, depth_m=CONTACT_DEPTH_M)
