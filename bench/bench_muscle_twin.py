@@ -65,7 +65,7 @@ def main():
 
     from kintwin.analysis.metrics import load_reference_moments
     from kintwin.analysis.tracking_metrics import compute_all
-    from kintwin.control.wholebody import WholeBodyConfig
+    from kintwin.control.wholebody import default_config
     from kintwin.models.anthropometry import default_skeleton
     from kintwin.models.build import build_model
     from kintwin.motion.grf import read_grf
@@ -108,7 +108,7 @@ def main():
             "gait_event_error_ms")
     vals = lambda d: [v for v in d.values() if v is not None]
     result = {
-        "muscle_source": str(source), "config": vars(WholeBodyConfig()),
+        "muscle_source": str(source), "config": vars(default_config(muscles=True)),
         "metrics": {k: met.get(k) for k in keys} | {"completed": tw.completed},
         "muscles": met["muscles"],
         "activation_r_vs_so": r_so, "activation_r_vs_so_median": float(np.median(vals(r_so))),

@@ -1,6 +1,7 @@
 """The physically faithful twin: feet on the floor, the whole-body controller, kinetics scored."""
 
 import json
+from dataclasses import replace
 import re
 import warnings
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from kintwin.cli import main
-from kintwin.control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController
+from kintwin.control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController, default_config
 from kintwin.models.anthropometry import default_skeleton
 from kintwin.models.build import build_model, build_spec
 from kintwin.motion import frames
@@ -165,11 +166,11 @@ def _forward_simulation(duration_s: float = 2.0, muscles=None):
     sketch = Motion.from_qpos(model, t, qpos, source_file="sketch")
     sketch.subject.height_m, sketch.subject.mass_kg = 1.75, 70.0
     # the residual made (nearly) unusable: the movement is produced by the joints and the floor
-    sim = run_controlled_twin(skeleton, sketch, WholeBodyConfig(w_residual=1e8, w_residual_moment=1e8),
-                              muscles=muscles)
+    config = replace(default_config(muscles is not None), w_residual=1e8, w_residual_moment=1e8)
+    sim = run_controlled_twin(skeleton, sketch, config, muscles=muscles)
     assert sim.completed
     r = sim.results
-    keep = np.arange(0, len(r.time_s), 4)[:-1]  # 250 Hz -> ~60 Hz
+    keep = np.arange(0, len(r.time_s), round(config.control_rate_hz / 60))[:-1]  # ~60 Hz
     motion = Motion(r.time_s[keep], r.kinematics.names, r.kinematics.values[keep],
                     source_file="forward simulation")
     motion.subject.height_m, motion.subject.mass_kg = 1.75, 70.0

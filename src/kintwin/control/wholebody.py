@@ -89,6 +89,13 @@ from ..models.build import GRAVITY
 from ..models.muscles import muscle_actuators, reserve_actuators
 
 _EQUALITY = int(mujoco.mjtConstraint.mjCNSTR_EQUALITY)
+#: the control period ``w_activation_rate`` is given for (s)
+RATE_COST_PERIOD_S = 0.004
+#: the muscle-driven twin's control rate (Hz): at 250 Hz it ran 0.6-0.9x real time on the Intel VM
+#: (two QPs of ~0.9 ms per step); at 125 Hz 1.0-1.1x with the same or better figures on subject01
+#: (worst hip/knee/ankle reserve 3.5 against 3.3 %, vertical GRF 8.6 against 10.1 %BW,
+#: activations vs SO median r 0.86 against 0.81; BENCHMARKS, issue 18)
+MUSCLE_CONTROL_RATE_HZ = 125.0
 _SATISFIED = int(mujoco.mjtConstraintState.mjCNSTRSTATE_SATISFIED)
 
 
@@ -130,7 +137,9 @@ class WholeBodyConfig:
     #: standing arm swing at 0.1: erector spinae and obliques 0.4-0.6 active throughout)
     w_reserve_trunk: float = 1e-2
     trunk_coordinates: tuple[str, ...] = ("lumbar_extension", "lumbar_bending", "lumbar_rotation")
-    #: per (mean activation - current activation)^2 of a rise, each muscle (module doc)
+    #: per (mean activation - current activation)^2 of a rise, each muscle, per 4 ms control step
+    #: (module doc); scaled by the control period (x 4 ms / period) so that a rise at a given
+    #: speed costs the same per second at any control rate
     w_activation_rate: float = 200.0
     cutoff_hz: float | None = 6.0  #: low-pass of the reference kinematics (as ``kintwin id``)
 
@@ -162,6 +171,11 @@ class ControlReference:
     feedforward_ctrl: np.ndarray | None = None
 
 
+def default_config(muscles: bool = False) -> WholeBodyConfig:
+    """The controller's default settings; for the muscle-driven twin at ``MUSCLE_CONTROL_RATE_HZ``."""
+    return WholeBodyConfig(control_rate_hz=MUSCLE_CONTROL_RATE_HZ) if muscles else WholeBodyConfig()
+
+
 class WholeBodyController:
     """Computes the controls of ``model`` (motors, then pelvis residuals) at a state (module doc)."""
 
@@ -175,6 +189,7 @@ class WholeBodyController:
             raise ValueError(f"control rate {cfg.control_rate_hz:g} Hz must divide the physics rate "
                              f"{1 / model.opt.timestep:g} Hz")
         self.substeps = int(round(steps))
+        self.w_rate = cfg.w_activation_rate * RATE_COST_PERIOD_S * cfg.control_rate_hz
         nv, nu = model.nv, model.nu
         trn = model.actuator_trntype
         self.motors = np.flatnonzero(trn == mujoco.mjtTrn.mjTRN_JOINT)
@@ -297,8 +312,8 @@ class WholeBodyController:
             g += cfg.w_torque_rate * At.T @ (bt - self.tau_prev / self.peak)
         H[nv:nv + ne, nv:nv + ne] += cfg.w_force * np.eye(ne)
         a0 = data.act[self.activation.actadr]
-        H[nv + ne:, nv + ne:] += (cfg.w_activation + cfg.w_activation_rate) * np.eye(nm)
-        g[nv + ne:] -= cfg.w_activation_rate * a0
+        H[nv + ne:, nv + ne:] += (cfg.w_activation + self.w_rate) * np.eye(nm)
+        g[nv + ne:] -= self.w_rate * a0
         self._contact_prior(data, held, H, g, i)
 
         rows, lo, up, eq = [At], [-1 - bt], [1 - bt], [np.zeros(len(bt), bool)]
@@ -329,8 +344,8 @@ class WholeBodyController:
         fall = np.flatnonzero(x[nv + ne:] < a0) if ok else []
         if len(fall):  # no rate cost on the muscles this plan lowers, held at or below a0
             k = nv + ne + fall
-            H[k, k] -= cfg.w_activation_rate
-            g[k] += cfg.w_activation_rate * a0[fall]
+            H[k, k] -= self.w_rate
+            g[k] += self.w_rate * a0[fall]
             x_up[k] = np.minimum(x_up[k], a0[fall])
             x, ok = solve_qp(H, g, C, lo, up, eq, x_lo, x_up)
         if not ok:  # keep the previous controls for this step
@@ -440,4 +455,5 @@ class MuscleActivation:
         return np.clip(a0 + (planned - a0) / np.maximum(1.0 - rho, 1e-9), 0.0, 1.0)
 
 
-__all__ = ["WholeBodyConfig", "WholeBodyController", "ControlReference", "MuscleActivation"]
+__all__ = ["WholeBodyConfig", "WholeBodyController", "ControlReference", "MuscleActivation", "default_config",
+           "MUSCLE_CONTROL_RATE_HZ"]

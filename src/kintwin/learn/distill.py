@@ -38,7 +38,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from ..control.wholebody import MuscleActivation, WholeBodyConfig, WholeBodyController
+from ..control.wholebody import MuscleActivation, WholeBodyConfig, WholeBodyController, default_config
 from ..models.muscles import muscle_actuators
 from ..models.build import GRAVITY
 from ..sim import floor
@@ -291,7 +291,7 @@ def teaching(trials, controller: WholeBodyConfig | None = None, muscles=None) ->
     for the muscle-driven twin)."""
     from ..twin.controlled import prepare
 
-    wcfg = controller or WholeBodyConfig()
+    wcfg = controller or default_config(muscles is not None)
     out = []
     for skeleton, motion in trials:
         model, cref, ref, _ = prepare(skeleton, motion, wcfg, muscles=muscles, feedforward=True)
@@ -374,7 +374,7 @@ def distill(trials, config: DistillConfig | None = None, controller: WholeBodyCo
     outputs its excitations (and arm/neck, toe, reserve and residual controls), observing the
     muscles' activations as well."""
     cfg = config or DistillConfig()
-    wcfg = controller or WholeBodyConfig()
+    wcfg = controller or default_config(muscles is not None)
     rng = np.random.default_rng(cfg.seed)
     sims = teaching(trials, wcfg, muscles)
     model = sims[0].model

@@ -36,7 +36,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from ..control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController
+from ..control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController, default_config
 from ..dynamics.contact_estimation import ContactOptions, solve_contact_forces
 from ..errors import InputError
 from ..models.build import SimOptions, build_spec
@@ -282,7 +282,7 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
     """Simulate the whole trial under the whole-body controller (module doc), or under a policy
     distilled from it (``policy``: a ``learn.distill.DistilledPolicy``; no controller in the loop);
     ``muscles``: the muscle-driven model (the controller then plans muscle activations)."""
-    cfg = config or WholeBodyConfig()
+    cfg = config or (policy.controller if policy is not None else default_config(muscles is not None))
     if policy is not None:  # a policy runs on the model it was distilled on
         from ..learn.distill import muscle_drive
 
