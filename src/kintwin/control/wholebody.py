@@ -1,6 +1,7 @@
 """Whole-body tracking controller: a QP per control step in MuJoCo's own contact model.
 
-At every control step (``control_rate_hz``, default 250 Hz: 2 physics steps of 2 ms) the
+At every control step (``control_rate_hz``, default 250 Hz: 2 physics steps of 2 ms; the muscle-driven
+twin 125 Hz, ``default_config``) the
 controller reads the simulation state and MuJoCo's active constraints (``mj_forward``: the foot
 contacts, joint limits, the equality constraints of coupled joints) and solves one QP (DAQP,
 ``dynamics/qp.py``) over
