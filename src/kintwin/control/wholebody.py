@@ -1,10 +1,9 @@
 """Whole-body tracking controller: a QP per control step in MuJoCo's own contact model.
 
-At every control step (``control_rate_hz``, default 250 Hz: 2 physics steps of 2 ms; the muscle-driven
-twin 125 Hz, ``default_config``) the
-controller reads the simulation state and MuJoCo's active constraints (``mj_forward``: the foot
-contacts, joint limits, the equality constraints of coupled joints) and solves one QP (DAQP,
-``dynamics/qp.py``) over
+At every control step (``control_rate_hz``, default 250 Hz: 2 physics steps of 2 ms; the
+muscle-driven twin 125 Hz, ``default_config``) the controller reads the simulation state and
+MuJoCo's active constraints (``mj_forward``: the foot contacts, joint limits, the equality
+constraints of coupled joints) and solves one QP (DAQP, ``dynamics/qp.py``) over
 
 * the generalized accelerations ``qdd`` (nv), and
 * the force ``f_e`` of every active constraint row ``e`` of MuJoCo (the 4 edges of each foot
@@ -90,6 +89,7 @@ from ..models.build import GRAVITY
 from ..models.muscles import muscle_actuators, reserve_actuators
 
 _EQUALITY = int(mujoco.mjtConstraint.mjCNSTR_EQUALITY)
+_SATISFIED = int(mujoco.mjtConstraintState.mjCNSTRSTATE_SATISFIED)
 #: the control period ``w_activation_rate`` is given for (s)
 RATE_COST_PERIOD_S = 0.004
 #: the muscle-driven twin's control rate (Hz): at 250 Hz it ran 0.6-0.9x real time on the Intel VM
@@ -97,7 +97,6 @@ RATE_COST_PERIOD_S = 0.004
 #: (worst hip/knee/ankle reserve 3.5 against 3.3 %, vertical GRF 8.6 against 10.1 %BW,
 #: activations vs SO median r 0.86 against 0.81; BENCHMARKS, issue 18)
 MUSCLE_CONTROL_RATE_HZ = 125.0
-_SATISFIED = int(mujoco.mjtConstraintState.mjCNSTRSTATE_SATISFIED)
 
 
 @dataclass(frozen=True)
