@@ -173,4 +173,8 @@ def test_reserve_penalty_is_the_reserve_torque_applied(trial):
     expected = -cfg.w_reserve * np.mean((applied / cfg.reserve_scale_nm) ** 2, axis=1)
     np.testing.assert_allclose(info["p_reserve"], expected, rtol=1e-9)
     assert info["p_reserve"][1] < info["p_reserve"][0] - cfg.w_reserve * (18.0 / 5.0) ** 2 / len(reserves)
+    # the torque-rate penalty is on the motors (reserves, arms, toes), not on muscle excitations
+    from kintwin.models.muscles import muscle_actuators
+
+    assert np.isin(reserves, env.motors).all() and not np.isin(muscle_actuators(model), env.motors).any()
 

@@ -29,7 +29,8 @@ units, of the size of the twin's targets:
   (3 cm);
 * the residual force, in body weights (3 %BW);
 * penalty: ``w_torque_rate x mean((change of control / torque_rate_scale)^2)`` over the
-  non-residual actuators (5 % of peak torque per 4 ms step);
+  torque motors (5 % of peak torque per 4 ms step; not the residuals, not the muscles: their
+  activation dynamics smooth them, and their excitations jump with the exploration noise);
 * penalty (muscle-driven twin): ``w_reserve x mean((reserve torque / reserve_scale_nm)^2)`` over
   the reserve motors (5 N*m: the controller's reserves are 2-4 % of the hip, knee and ankle
   moments, ~1-3 N*m; a distilled policy's were 10-30 %). A torque model has no reserves.
@@ -46,7 +47,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from ..models.muscles import reserve_actuators
+from ..models.muscles import muscle_actuators, reserve_actuators
 from ..sim import floor
 from ..motion.frames import osim_to_mujoco_vec
 from ..sim.ground_reaction import foot_wrench_series
@@ -112,8 +113,11 @@ class ControlledTrackingEnv:
         model = sims[0].model
         self.obs_size, self.action_size = policy.obs_size, policy.action_size
         self.residuals = np.flatnonzero(model.actuator_trntype == mujoco.mjtTrn.mjTRN_SITE)
-        self.others = np.setdiff1d(np.arange(model.nu), self.residuals)
         self.reserves = reserve_actuators(model)
+        #: the torque motors (not the residuals; not the muscles, whose excitations jump by the
+        #: exploration noise x 1 / (1 - rho), ~5-10x: the rate penalty was -0.50 per step with
+        #: the fine-tuning noise against +0.3-0.4 for all the tracking terms together)
+        self.motors = np.setdiff1d(np.arange(model.nu), np.r_[self.residuals, muscle_actuators(model)])
         self.gear = np.abs(model.actuator_gear).max(axis=1)
         self.estimate = []
         for s in sims:
@@ -221,7 +225,7 @@ class ControlledTrackingEnv:
             "r_cop": cfg.w_cop * np.exp(-(errs["cop_m"] / cfg.cop_scale_m) ** 2),
             "r_residual": cfg.w_residual * np.exp(-(residual_bw / cfg.residual_scale_bw) ** 2),
         }
-        rate = (ctrl[:, self.others] - self.prev_ctrl[:, self.others]) / cfg.torque_rate_scale
+        rate = (ctrl[:, self.motors] - self.prev_ctrl[:, self.motors]) / cfg.torque_rate_scale
         terms["p_torque_rate"] = np.where(self.first, 0.0, -cfg.w_torque_rate * np.mean(rate ** 2, axis=1))
         reserve_nm = ctrl[:, self.reserves] * self.gear[self.reserves]
         terms["p_reserve"] = (-cfg.w_reserve * np.mean((reserve_nm / cfg.reserve_scale_nm) ** 2, axis=1)
