@@ -153,7 +153,7 @@ def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, max_offset_m: float
     """Per-sphere moves that put each sphere's lowest point over ``qpos`` ``depth_m`` below the
     floor (module doc; ``depth_m``: how far a loaded contact sinks into the floor)."""
     geoms, names, side = contact_spheres(model)
-    toe = np.array([n.startswith("toe") for n in names], bool)
+    toe = ~np.isin(geoms, sole_spheres(model)[0])
     bottoms = sphere_bottoms(model, qpos, geoms)
     z = bottoms[:, :, 2]
     low = z.min(axis=0)

@@ -159,13 +159,13 @@ def forward_site_positions(model: mujoco.MjModel, qpos: np.ndarray, sites: np.nd
 
 def ground_alignment(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
                      floor_percentile: float = 5.0, contact_band_m: float = 0.015,
-                     min_belt_speed: float = 0.2, toes: bool = True) -> tuple[float, np.ndarray]:
-    """(floor height, belt velocity (2,)) of a reference (module doc; ``toes``: whether the toe
-    spheres count for the floor level); belt 0 below
+                     min_belt_speed: float = 0.2, toes_set_floor: bool = True) -> tuple[float, np.ndarray]:
+    """(floor height, belt velocity (2,)) of a reference (module doc; ``toes_set_floor``: whether
+    the toe spheres count for the floor level); belt 0 below
     ``min_belt_speed`` or when the pelvis itself progresses at half the belt speed or more
     (overground: the stance feet of marker IK slide 0.2-0.25 m/s on osim_c3d_walking2 while the
     pelvis moves 1.7 m/s)."""
-    spheres = (contact_spheres if toes else sole_spheres)(model)[0]
+    spheres = (contact_spheres if toes_set_floor else sole_spheres)(model)[0]
     if len(spheres) == 0 or len(qpos) < 3:
         return 0.0, np.zeros(2)
     bottom = sphere_bottoms(model, qpos, spheres)
@@ -206,7 +206,7 @@ def trial_reference(model: mujoco.MjModel, motion: Motion, rate_hz: float = DEFA
     qvel, qacc = m.velocities(model)
     floor, belt = 0.0, np.zeros(2)
     if align_ground:
-        floor, belt = ground_alignment(model, qpos, rate_hz, toes=toes_set_floor)
+        floor, belt = ground_alignment(model, qpos, rate_hz, toes_set_floor=toes_set_floor)
         t = m.time_s - m.time_s[0]
         qpos[:, 2] -= floor
         qpos[:, 0:2] -= np.outer(t, belt)
