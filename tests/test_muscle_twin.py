@@ -211,6 +211,10 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     sims = teaching([(skeleton, walk)], muscles=MuscleDrive())
     model = sims[0].model
     assert policy.muscles == "shipped" and model.na == 92
+    # its reserve actions are in the gear it was distilled with, and it runs with that gear
+    from kintwin.learn.distill import muscle_drive
+
+    assert policy.reserves_nm == MuscleDrive().reserves_nm == muscle_drive(policy).reserves_nm
     assert (policy.obs_size, policy.action_size) == (
         obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING, model.na, model.nu), model.nu) == (policy.obs_size, 132)
     # held-back states: rollouts of the teacher from other random starts; labels are the feedback

@@ -193,6 +193,8 @@ class DistilledPolicy(Policy):
     controller: WholeBodyConfig = field(default_factory=WholeBodyConfig)
     #: the muscle source (``.osim``) of a policy distilled on the muscle-driven twin, else None
     muscles: str | None = None
+    #: the reserve motors' gear (N*m) it was distilled with: its reserve actions are in these units
+    reserves_nm: float | None = None
 
     def driver(self, model, cref, subject) -> PolicyDriver:
         return PolicyDriver(self, model, cref, subject)
@@ -205,6 +207,7 @@ class DistilledPolicy(Policy):
         state, config = self.train_state()
         meta = {"kind": KIND, "tracking": self.tracking.to_dict(),
                 "controller": dataclasses.asdict(self.controller), "muscles": self.muscles,
+                "reserves_nm": self.reserves_nm,
                 **(metadata or {})}
         return save_checkpoint(path, state, config, meta)
 
@@ -219,8 +222,11 @@ def load_distilled(path, checkpoint=None) -> DistilledPolicy:
         raise InputError(f"{path}: not a policy distilled from the whole-body controller")
     tracking = TrackingConfig.from_dict({**ck.metadata["tracking"],
                                          "future_frames": tuple(ck.metadata["tracking"]["future_frames"])})
+    muscles = ck.metadata.get("muscles")
+    # muscle policies saved before the gear was recorded were distilled with 100 N*m reserves
+    reserves = ck.metadata.get("reserves_nm", 100.0 if muscles is not None else None)
     return DistilledPolicy(ck.state.policy, ck.state.obs_norm, tracking, KIND, ck.metadata, Path(path),
-                           WholeBodyConfig(**ck.metadata["controller"]), ck.metadata.get("muscles"))
+                           WholeBodyConfig(**ck.metadata["controller"]), muscles, reserves)
 
 
 class _Dagger:
@@ -410,7 +416,8 @@ def distill(trials, config: DistillConfig | None = None, controller: WholeBodyCo
         if log is not None:
             log(rows[-1])
     return DistilledPolicy(best.policy, best.obs_norm, DISTILL_TRACKING, controller=wcfg,
-                           muscles=None if muscles is None else muscle_source_name(muscles.source)), rows
+                           muscles=None if muscles is None else muscle_source_name(muscles.source),
+                           reserves_nm=None if muscles is None else muscles.reserves_nm), rows
 
 
 SHIPPED = "shipped"  #: ``DistilledPolicy.muscles`` of a policy distilled on the shipped muscles
@@ -430,7 +437,8 @@ def muscle_drive(policy: DistilledPolicy):
     from ..models.muscles import SHIPPED_MUSCLES
     from ..twin.controlled import MuscleDrive
 
-    return MuscleDrive(SHIPPED_MUSCLES if policy.muscles == SHIPPED else policy.muscles)
+    return MuscleDrive(SHIPPED_MUSCLES if policy.muscles == SHIPPED else policy.muscles,
+                       reserves_nm=policy.reserves_nm)
 
 
 __all__ = ["DISTILL_TRACKING", "DistillConfig", "DistilledPolicy", "PolicyDriver", "Teaching", "evaluate",

@@ -88,9 +88,11 @@ class MuscleDrive:
     models lock the joint."""
 
     source: str | Path = SHIPPED_MUSCLES  #: the ``.osim`` whose muscles are put on the skeleton
-    #: reserve motor gear (N*m): the most a reserve can give (the controller used <= 60 N*m on
-    #: subject01); a policy acts in gear units, so 500 made its 1.7 % RMS action error 8.5 N*m
-    reserves_nm: float = 100.0
+    #: reserve motor gear (N*m): the most a reserve can give (the controller used <= 33 N*m on
+    #: subject01, at heel strike; its QP weighs reserves per N*m, so its figures are the same at
+    #: 40 and 100). A distilled policy acts in gear units: at 500 its 1.7 % RMS action error was
+    #: 8.5 N*m, at 100 its reserves were 2-4x the controller's (1.3-3.6 N*m RMS off them)
+    reserves_nm: float = 40.0
     passive: bool = False  #: passive fibre forces (off, as OpenSim's static optimization: the
     #: rigid-tendon quadriceps are overstretched in swing)
     torque_coordinates: tuple[str, ...] = ("mtp_angle_r", "mtp_angle_l")
