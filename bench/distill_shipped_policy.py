@@ -80,6 +80,8 @@ def main():
     ap.add_argument("--augment-copies", type=int, default=3,
                     help="perturbed copies of each labelled state (DistillConfig.augment_copies)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="processes for the DAgger rollouts (DistillConfig.workers)")
     ap.add_argument("--no-running", action="store_true", help="leave hamner_run out of the library")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "distill_shipped_policy")
     ap.add_argument("--results", type=Path,
@@ -98,7 +100,7 @@ def main():
         lib = library(running=not args.no_running)
         cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
                             rollout_s=args.rollout_s, epochs=args.epochs, eval_starts=2, seed=args.seed,
-                            augment_copies=args.augment_copies)
+                            augment_copies=args.augment_copies, workers=args.workers)
         print("library:", [name for name, _, _ in lib], flush=True)
         t0 = time.perf_counter()
         policy, rows = distill([(sk, motion) for _, sk, motion in lib], cfg,

@@ -53,6 +53,9 @@ class Policy:
     def __post_init__(self):
         self._numpy = None
 
+    def __getstate__(self):  # for worker processes: the numpy copy is rebuilt on first use
+        return {**self.__dict__, "_numpy": None}
+
     @classmethod
     def from_state(cls, state, tracking: TrackingConfig | None = None, **kw) -> Policy:
         """The policy of a ``learn.ppo.TrainState`` (its network and observation normaliser)."""
