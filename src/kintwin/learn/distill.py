@@ -387,12 +387,11 @@ class RolloutPool:
 
     def map(self, policy, beta, cfg, tasks):
         """The results of ``rollout`` for each (trial index, seed) task, in order."""
-        chunks = [tasks[w::self.workers] for w in range(self.workers)]
-        futures = [self.executor.submit(_worker_rollouts, policy, beta, cfg, c) for c in chunks if c]
-        done = [f.result() for f in futures]
+        futures = [self.executor.submit(_worker_rollouts, policy, beta, cfg, tasks[w::self.workers])
+                   for w in range(self.workers)]  # the policy is sent once per worker
         out = [None] * len(tasks)
-        for w, results in enumerate(done):
-            out[w::self.workers] = results
+        for w, future in enumerate(futures):
+            out[w::self.workers] = future.result()
         return out
 
     def close(self):
