@@ -372,7 +372,8 @@ class RolloutPool:
     """``workers`` processes, each with its own teachers of the same trials (built once), that
     run ``collect``'s rollouts: DAgger's rollouts are independent and single-threaded (the
     teacher's QP runs in Python), so on N cores they take up to 1/N of the time (2 workers, 8
-    rollouts of 1.5 s: 2.1 s against 3.2 s in one process, plus 6 s to start the workers once).
+    rollouts of 1.5 s: 2.5 s against 3.1 s in one process; the first call, starting the workers,
+    6.3 s; ``bench/distill_workers_speed.py``).
     The workers are spawned: a script that distils with ``workers > 1`` must guard its entry point
     (``if __name__ == "__main__":``)."""
 
