@@ -9,6 +9,7 @@ DAgger log, wall time, and the twin's metrics next to the controller's) and the 
     .venv/bin/python bench/bench_distill.py [--iterations 8] [--rollouts 40] [--augment-copies 3] [--epochs 20]
     .venv/bin/python bench/bench_distill.py --score-only   # re-score the committed policy
     .venv/bin/python bench/bench_distill.py --muscles       # the muscle-driven twin (issue 18)
+    .venv/bin/python bench/bench_distill.py --uniform-fit   # each fit without the spread weights
 
 ``--muscles``: the muscle-driven twin's controller (``bench_muscle_twin``'s setting: subject01
 gait2392 IK 0.5-1.6 s, subject01's scaled gait2392 muscles, ``ID_InverseDynamicsOutput.sto``);
@@ -48,6 +49,9 @@ def main():
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_distill")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "distill_subject01.json")
     ap.add_argument("--muscles", action="store_true", help="the muscle-driven twin (module doc)")
+    ap.add_argument("--uniform-fit", action="store_true",
+                    help="fit every action dimension by its plain squared error (before the "
+                         "spread-weighted fit, DistillConfig.spread_weighted_fit)")
     ap.add_argument("--score-only", action="store_true",
                     help="score the policy already in --results' .npz (no distillation); updates "
                          "the two twins' entries of --results")
@@ -74,7 +78,7 @@ def main():
     else:
         cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
                             action_noise=args.action_noise, seed=args.seed, epochs=args.epochs,
-                            augment_copies=args.augment_copies)
+                            augment_copies=args.augment_copies, spread_weighted_fit=not args.uniform_fit)
         t0 = time.perf_counter()
         policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg, muscles=muscles,
                                log=lambda r: print(json.dumps(r, default=float), flush=True))

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from kintwin.learn.bc import behavior_clone
+from kintwin.learn.bc import behavior_clone, spread_weights
 from kintwin.learn.checkpoint import (CheckpointError, load_checkpoint, load_trainer,
                                       save_checkpoint, save_trainer)
 from kintwin.learn.normalize import PopArtStats, RunningMeanStd, popart_rescale
@@ -316,6 +316,33 @@ def test_behavior_cloning_learning_rate_decay_settles_the_fit():
         pred = state.policy.mean(state.obs_norm.normalize(jnp.asarray(held)))
         err[fraction] = float(jnp.mean((pred - np.tanh(held) @ w) ** 2))
     assert err[0.05] < 0.5 * err[1.0], err
+
+
+def test_spread_weighted_fit_fits_a_small_action_as_closely_as_a_large_one():
+    """``weights=spread_weights(actions)``: an action dimension 20x smaller than the others (a
+    toe motor next to the hips, driven by other inputs) is fitted to about the same fraction of
+    its own spread as the large ones, where a uniform squared error neglects it; the unweighted
+    MSE is what is returned."""
+    rng = np.random.default_rng(0)
+    obs = rng.normal(0.0, 1.0, (4096, 6)).astype(np.float32)
+    big = np.tanh(obs[:, :3]) @ rng.normal(0.0, 0.3, (3, 2))
+    small = 0.02 * np.tanh(obs[:, 3:]) @ rng.normal(0.0, 0.3, (3, 1))
+    actions = np.concatenate([big, small], 1).astype(np.float32)
+    weights = spread_weights(actions)
+    assert weights[2] > 50 * weights[0] and np.mean(weights) == pytest.approx(1.0)
+    cfg = PPOConfig(policy_hidden=(16, 16), value_hidden=(16,), seed=1)
+    rel = {}
+    for name, wt in (("uniform", None), ("spread", weights)):
+        state, mse = behavior_clone(init_train_state(cfg, 6, 3), cfg, obs, actions, epochs=10,
+                                    batch_size=128, learning_rate=3e-3, clip_targets=False,
+                                    final_lr_fraction=0.05, weights=wt)
+        pred = np.asarray(state.policy.mean(state.obs_norm.normalize(jnp.asarray(obs))))
+        assert float(np.mean((pred - actions) ** 2)) == pytest.approx(mse, rel=1e-3)
+        rel[name] = np.sqrt(np.mean((pred - actions) ** 2, 0)) / actions.std(0)
+    # uniform: the small one 1.9x the large ones' relative error; weighted: about the same
+    assert rel["uniform"][2] > 1.5 * rel["uniform"][:2].mean(), rel
+    assert rel["spread"][2] < 1.3 * rel["spread"][:2].mean(), rel
+    assert rel["spread"][2] < 0.8 * rel["uniform"][2], rel
 
 
 @pytest.mark.parametrize("activation", ["elu", "tanh", "relu", "silu"])

@@ -32,13 +32,16 @@ from kintwin.learn.ppo import PPOConfig, PPOTrainer, TrainState, _policy_step
 def behavior_clone(state: TrainState, config: PPOConfig, observations, actions, *,
                    epochs: int = 50, batch_size: int = 256, learning_rate: float = 1e-3,
                    update_normalizer: bool = True, clip_targets: bool = True,
-                   final_lr_fraction: float = 1.0, seed: int = 0) -> tuple[TrainState, float]:
+                   final_lr_fraction: float = 1.0, weights=None,
+                   seed: int = 0) -> tuple[TrainState, float]:
     """Fit ``state.policy`` mean to ``actions`` at ``observations``. The learning rate is
     constant, or decays over the fit (cosine) to ``final_lr_fraction`` of itself.
 
     ``clip_targets`` clips targets to [-1, 1] (the env clips actions anyway, so larger targets
-    only distort the fit). Returns ``(new_state, final_mse)`` with the MSE over the whole data
-    set (mean over samples and action dimensions) after training.
+    only distort the fit). ``weights`` (act,): each action dimension's weight in the squared
+    error (None: all 1; e.g. :func:`spread_weights`). Returns ``(new_state, final_mse)`` with the
+    (unweighted) MSE over the whole data set (mean over samples and action dimensions) after
+    training.
     """
     obs = jnp.asarray(observations, jnp.float32)
     targets = jnp.asarray(actions, jnp.float32)
@@ -51,13 +54,14 @@ def behavior_clone(state: TrainState, config: PPOConfig, observations, actions, 
         targets = jnp.clip(targets, -1.0, 1.0)
     obs_norm = state.obs_norm.update(obs) if update_normalizer and config.normalize_obs \
         else state.obs_norm
-    policy, loss = _fit(state.policy, obs_norm.normalize(obs), targets, jax.random.PRNGKey(seed),
+    w = jnp.ones(targets.shape[1], jnp.float32) if weights is None else jnp.asarray(weights, jnp.float32)
+    policy, loss = _fit(state.policy, obs_norm.normalize(obs), targets, w, jax.random.PRNGKey(seed),
                         epochs, min(batch_size, obs.shape[0]), learning_rate, final_lr_fraction)
     return eqx.tree_at(lambda s: (s.policy, s.obs_norm), state, (policy, obs_norm)), float(loss)
 
 
 @eqx.filter_jit
-def _fit(policy, obs, targets, key, epochs: int, batch_size: int, learning_rate: float,
+def _fit(policy, obs, targets, weights, key, epochs: int, batch_size: int, learning_rate: float,
          final_lr_fraction: float = 1.0):
     params, static = eqx.partition(policy, eqx.is_array)
     n = obs.shape[0]
@@ -65,8 +69,8 @@ def _fit(policy, obs, targets, key, epochs: int, batch_size: int, learning_rate:
     tx = optax.adam(learning_rate if final_lr_fraction == 1.0 else optax.cosine_decay_schedule(
         learning_rate, epochs * nb, alpha=final_lr_fraction))
 
-    def loss_fn(p, o, t):
-        return jnp.mean((eqx.combine(p, static).mean(o) - t) ** 2)
+    def loss_fn(p, o, t, w=weights):
+        return jnp.mean(w * (eqx.combine(p, static).mean(o) - t) ** 2)
 
     def step(carry, batch):
         p, opt_state = carry
@@ -79,7 +83,20 @@ def _fit(policy, obs, targets, key, epochs: int, batch_size: int, learning_rate:
         return jax.lax.scan(step, carry, (obs[perm], targets[perm]))
 
     (params, _), _ = jax.lax.scan(epoch, (params, tx.init(params)), jax.random.split(key, epochs))
-    return eqx.combine(params, static), loss_fn(params, obs, targets)
+    return eqx.combine(params, static), loss_fn(params, obs, targets, 1.0)
+
+
+def spread_weights(actions, floor: float = 0.01) -> np.ndarray:
+    """Per-dimension weights (act,) that fit every action dimension to the same fraction of its
+    own spread: ``1 / (sd^2 + floor^2)``, scaled to mean 1 (``floor``, action units, keeps a
+    nearly constant dimension from dominating). Measured on DAgger's labels of subject01 (torque
+    twin, action = torque / peak torque): with a uniform squared error the RMS fit error was 9-29
+    % of each dimension's spread, the smallest (arm rotation, pronation, wrists: sd ~0.01) 15-22
+    %; with these weights those 7-12 %, the hips and knees 20-26 % instead of 15-21 %, and the
+    policy alone tracked the trial 10-17 % closer (BENCHMARKS, issue 16)."""
+    sd = np.asarray(actions, float).std(0)
+    w = 1.0 / (sd ** 2 + floor ** 2)
+    return w / w.mean()
 
 
 @dataclass(frozen=True)
@@ -263,5 +280,5 @@ def bc_warm_start(trainer: PPOTrainer, env, epochs: int = 200, learning_rate: fl
     return mse
 
 
-__all__ = ["BCOptions", "bc_dataset", "bc_warm_start", "behavior_clone", "reference_actions",
+__all__ = ["BCOptions", "bc_dataset", "bc_warm_start", "behavior_clone", "reference_actions", "spread_weights",
            "rollout_observations"]
