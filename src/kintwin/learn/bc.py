@@ -93,7 +93,7 @@ def spread_weights(actions, floor: float = 0.01) -> np.ndarray:
     twin, action = torque / peak torque): with a uniform squared error the RMS fit error was 9-29
     % of each dimension's spread, the smallest (arm rotation, pronation, wrists: sd ~0.01) 15-22
     %; with these weights those 7-12 %, the hips and knees 20-26 % instead of 15-21 %, and the
-    policy alone tracked the trial 10-17 % closer (BENCHMARKS, issue 16)."""
+    policy alone tracked the trial 6-17 % closer (BENCHMARKS, issue 16)."""
     sd = np.asarray(actions, float).std(0)
     w = 1.0 / (sd ** 2 + floor ** 2)
     return w / w.mean()

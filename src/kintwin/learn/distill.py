@@ -83,7 +83,8 @@ class DistillConfig:
     policy_hidden: tuple[int, ...] = (512, 256)
     #: weigh each action dimension's squared error by the inverse of its labels' variance
     #: (``learn/bc.spread_weights``): every actuator fitted to about the same fraction of its
-    #: spread; subject01 alone: joint MAE 0.61 / 0.66 -> 0.55 / 0.55 deg (seeds 0 / 1)
+    #: spread; subject01 alone: joint MAE 0.61 / 0.66 -> 0.55-0.57 deg (three runs), kinetics
+    #: unchanged
     spread_weighted_fit: bool = True
     #: after each iteration the policy runs alone from this many reference states spread over
     #: each trial; the iteration that tracks best is returned
