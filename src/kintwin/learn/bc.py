@@ -280,5 +280,5 @@ def bc_warm_start(trainer: PPOTrainer, env, epochs: int = 200, learning_rate: fl
     return mse
 
 
-__all__ = ["BCOptions", "bc_dataset", "bc_warm_start", "behavior_clone", "reference_actions", "spread_weights",
-           "rollout_observations"]
+__all__ = ["BCOptions", "bc_dataset", "bc_warm_start", "behavior_clone", "reference_actions",
+           "rollout_observations", "spread_weights"]
