@@ -243,7 +243,8 @@ def test_committed_muscle_policies_record_their_reserve_gear():
     from kintwin.learn.checkpoint import load_checkpoint
 
     files = sorted((Path(__file__).resolve().parents[1] / "bench" / "results").glob("*.npz"))
-    muscle = [f for f in files if load_checkpoint(f).metadata.get("muscles") is not None]
+    meta = {f.name: load_checkpoint(f).metadata for f in files}
+    muscle = [name for name, m in meta.items() if m.get("muscles") is not None]
     assert muscle, "no committed muscle policy found"
-    for f in muscle:
-        assert load_checkpoint(f).metadata.get("reserves_nm") is not None, f.name
+    for name in muscle:
+        assert meta[name].get("reserves_nm") is not None, name

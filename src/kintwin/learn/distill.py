@@ -82,9 +82,7 @@ class DistillConfig:
     final_lr_fraction: float = 0.05
     policy_hidden: tuple[int, ...] = (512, 256)
     #: weigh each action dimension's squared error by the inverse of its labels' variance
-    #: (``learn/bc.spread_weights``): every actuator fitted to about the same fraction of its
-    #: spread; subject01 alone: joint MAE 0.61 / 0.66 -> 0.55-0.57 deg (three runs), kinetics
-    #: unchanged
+    #: (``learn/bc.spread_weights``, where its measured effect is given)
     spread_weighted_fit: bool = True
     #: after each iteration the policy runs alone from this many reference states spread over
     #: each trial; the iteration that tracks best is returned
@@ -510,4 +508,5 @@ def muscle_drive(policy: DistilledPolicy):
 
 
 __all__ = ["DISTILL_TRACKING", "DistillConfig", "DistilledPolicy", "PolicyDriver", "Teaching", "evaluate",
-           "collect", "rollout", "RolloutPool", "distill", "imitation_loss", "random_start", "load_distilled", "muscle_drive", "teaching"]
+           "collect", "rollout", "RolloutPool", "distill", "imitation_loss", "random_start",
+           "load_distilled", "muscle_drive", "teaching"]
