@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import mujoco
 import numpy as np
 from scipy.interpolate import CubicSpline
 
