@@ -19,8 +19,8 @@ Three pieces:
   furthest behind). Extrema are located to sub-frame precision (parabola through the peak frame
   and its neighbours); extrema at the first or last frame are not events. The method needs no
   floor and works on a treadmill; its published accuracy on healthy overground walking is about
-  one or two frames at 120 Hz; measured on ``sample_walk()`` (100 Hz) it finds toe off 16 ms
-  late and heel strike 40 ms EARLY, because that generated gait keeps the heel furthest forward
+  one or two frames at 120 Hz; measured on ``sample_walk()`` (100 Hz) it finds toe off 19 ms
+  late and heel strike 23 ms EARLY, because that generated gait keeps the heel furthest forward
   in late swing, before the nominal heel strike.
 * :func:`match_events` / :func:`gait_event_error_ms`: pair the events of two sources (same foot,
   same kind, nearest in time within ``max_dt_s``) and summarise the timing differences.

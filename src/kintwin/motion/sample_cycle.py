@@ -13,13 +13,16 @@ least squares over the whole cycle, periodic):
   (the window's mean); no sphere goes below the floor at any time; in the last 10 % of swing the
   heel comes down along a parabola (20 mm to 0) so that it lands at phase 0;
 * **centre of mass**: its height follows the step-frequency harmonic of the height the feet's
-  geometry gives (a pendular path; amplitude and phase from that geometry); sideways it sways
-  40 mm peak to peak, furthest over the stance foot at 31 % of that foot's cycle (adult walking
-  at about 1 m/s: Orendurff et al. 2004, J Rehabil Res Dev 41(6A):829); forward it is free;
+  geometry gives (a pendular path; amplitude and phase from that geometry), its forward speed
+  trades with that height as an inverted pendulum's does (kinetic for potential energy:
+  v = v_mean - g (z - z_mean) / v_mean, fastest when lowest, in double support); sideways it
+  sways 40 mm peak to peak, furthest over the stance foot at 31 % of that foot's cycle (adult
+  walking at about 1 m/s: Orendurff et al. 2004, J Rehabil Res Dev 41(6A):829);
 * **corrections** (pelvis position; per leg hip flexion and adduction, knee, ankle, subtalar and
-  mtp angles) stay near the prior (0.05 rad, mtp 0.3 rad) and smooth: a correction's angular
-  acceleration of 0.9 rad/s^2 costs as much as 0.05 rad of it, a pelvis acceleration of 0.3 m/s^2
-  as much as 1 mm of contact error.
+  mtp angles) stay near the prior and smooth. Each term is a least-squares residual in units of
+  its tolerance; these cost the same: 0.5 mm of contact error, 0.05 rad of correction (mtp
+  0.3 rad), 0.9 rad/s^2 of a correction's angular acceleration, 0.3 m/s^2 of the pelvis's,
+  1 mm of the centre of mass off its forward or sideways path, 3 mm off its height.
 
 Measured on the 1.75 m / 70 kg sample (``bench/sample_walk_consistency.py``): see BENCHMARKS.md,
 "Sample walk".
@@ -34,17 +37,20 @@ import numpy as np
 
 from ..sim.floor import contact_spheres
 
+GRAVITY = 9.81
 N_CYCLE = 100  #: frames per solved cycle
 #: stance windows (phase of the sphere's own foot, 0 = its heel strike) per sphere kind
-STANCE_WINDOWS = {"heel": (0.0, 0.42), "meta": (0.08, 0.59), "toe": (0.40, 0.62)}
+STANCE_WINDOWS = {"heel": (0.0, 0.42), "meta": (0.08, 0.59), "toe": (0.40, 0.61)}
 RAMP = 0.03  #: width of a window's ramp in and out (cycles)
 APPROACH_CYCLES, APPROACH_M, APPROACH_WEIGHT = 0.10, 0.020, 5.0  #: heel landing parabola
 SWAY_M, SWAY_PHASE = 0.040, 0.31  #: lateral sway of the centre of mass (peak to peak), its phase
-CONTACT_TOL_M = 0.001  #: 1 mm of contact error ...
-PRIOR_RAD, MTP_PRIOR_RAD = 0.05, 0.30  #: ... costs as much as this change of a joint angle
-SMOOTH_RADPS2 = 0.9  #: ... or this angular acceleration of a correction
-PELVIS_ACC_MPS2 = 0.3  #: ... or this acceleration of the pelvis correction
-COM_HEIGHT_TOL_M, COM_SWAY_TOL_M = 0.003, 0.001
+#: tolerances (module doc): contact, joint correction (mtp), correction angular acceleration,
+#: pelvis acceleration, centre of mass forward / sideways / height
+CONTACT_TOL_M = 0.0005
+PRIOR_RAD, MTP_PRIOR_RAD = 0.05, 0.30
+SMOOTH_RADPS2 = 0.9
+PELVIS_ACC_MPS2 = 0.3
+COM_FORWARD_TOL_M, COM_SWAY_TOL_M, COM_HEIGHT_TOL_M = 0.001, 0.001, 0.003
 CORRECTED = ("hip_flexion", "knee_angle", "ankle_angle", "subtalar_angle", "mtp_angle", "hip_adduction")
 
 
@@ -158,7 +164,7 @@ class _Cycle:
         reg = np.kron(np.eye(n), np.diag(prior_w ** 2))
         ls = np.kron(lap, np.diag(smooth_w))
         reg += ls.T @ ls
-        com_w = np.array([0.0, 1 / COM_SWAY_TOL_M, 1 / COM_HEIGHT_TOL_M])  # forward: free
+        com_w = 1 / np.array([COM_FORWARD_TOL_M, COM_SWAY_TOL_M, COM_HEIGHT_TOL_M])
         for _ in range(iterations):
             q = q_base.copy()
             q[:, self.qadr] += corr
@@ -228,8 +234,11 @@ def consistent_cycle(model: mujoco.MjModel, q_prior: np.ndarray, cycle_s: float)
     com = cyc.com(qg)
     # 2. the centre of mass on its pendular path, the stance spheres rolling on their floor points
     target = np.zeros((cyc.n, 3))
-    target[:, 1] = com[:, 1].mean() - 0.5 * SWAY_M * np.cos(2 * np.pi * (cyc.t / cycle_s - SWAY_PHASE))
     target[:, 2] = _step_harmonic(com[:, 2])
+    forward_speed = speed - GRAVITY * (target[:, 2] - target[:, 2].mean()) / speed
+    target[:, 0] = np.cumsum(forward_speed) * cycle_s / cyc.n
+    target[:, 0] += np.mean(com[:, 0] - target[:, 0])
+    target[:, 1] = com[:, 1].mean() - 0.5 * SWAY_M * np.cos(2 * np.pi * (cyc.t / cycle_s - SWAY_PHASE))
     q_base = q0.copy()
     q_base[:, 0] = speed * cyc.t
     corr = cyc.solve(q_base, qg[:, cyc.qadr] - q_base[:, cyc.qadr], iterations=10, anchors_speed=speed,
