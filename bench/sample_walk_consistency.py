@@ -23,7 +23,6 @@ import json
 import sys
 from pathlib import Path
 
-import mujoco
 import numpy as np
 
 from kintwin.analysis.spatiotemporal import compute_for_motion
@@ -34,19 +33,14 @@ from kintwin.motion.grf import read_grf
 from kintwin.motion.kinematics_io import write_motion
 from kintwin.motion.sample import sample_walk
 from kintwin.sim import floor
+from kintwin.sim.reference import centre_of_mass
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "sample_walk_consistency"
 
 
 def com_forces_pct_bw(model, qpos, rate_hz, cycle_frames) -> dict:
-    data = mujoco.MjData(model)
-    com = np.zeros((len(qpos), 3))
-    for k, q in enumerate(qpos):
-        data.qpos[:] = q
-        mujoco.mj_kinematics(model, data)
-        mujoco.mj_comPos(model, data)
-        com[k] = data.subtree_com[0]
+    com = centre_of_mass(model, qpos)
     acc = np.gradient(np.gradient(com, 1 / rate_hz, axis=0), 1 / rate_hz, axis=0)[1:cycle_frames + 1]
     out = {}
     for i, axis in enumerate(("forward", "lateral", "vertical")):

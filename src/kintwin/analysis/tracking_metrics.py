@@ -65,18 +65,10 @@ COM_HF_CUTOFF_HZ = 6.0
 
 def com_vertical_hf_pct_bw(motion: Motion, model, cutoff_hz: float = COM_HF_CUTOFF_HZ) -> float:
     """100 RMS(z''_hf) / g of the whole-body COM height of ``motion`` (module doc)."""
-    import mujoco
-
     from ..motion.filtering import lowpass
+    from ..sim.reference import centre_of_mass
 
-    qpos = motion.to_qpos(model, warn=False)
-    data = mujoco.MjData(model)
-    z = np.empty(len(qpos))
-    for k, q in enumerate(qpos):
-        data.qpos[:] = q
-        mujoco.mj_kinematics(model, data)
-        mujoco.mj_comPos(model, data)
-        z[k] = data.subtree_com[0, 2]
+    z = centre_of_mass(model, motion.to_qpos(model, warn=False))[:, 2]
     rate = (len(z) - 1) / (motion.time_s[-1] - motion.time_s[0])
     if len(z) < 16 or rate <= 2 * cutoff_hz:
         return float("nan")

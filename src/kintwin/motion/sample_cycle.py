@@ -35,9 +35,10 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from ..sim.floor import contact_spheres
+from ..models.build import GRAVITY
+from ..sim.floor import contact_spheres, sphere_bottoms
+from ..sim.reference import centre_of_mass
 
-GRAVITY = 9.81
 N_CYCLE = 100  #: frames per solved cycle
 #: stance windows (phase of the sphere's own foot, 0 = its heel strike) per sphere kind
 STANCE_WINDOWS = {"heel": (0.0, 0.42), "meta": (0.08, 0.59), "toe": (0.40, 0.61)}
@@ -71,13 +72,12 @@ class _Cycle:
     """The model, the windows and the Jacobian bookkeeping of one cycle's solve."""
 
     model: mujoco.MjModel
-    q0: np.ndarray  # (N, nq) the prior (pelvis at x = y = 0)
+    n: int  # frames per cycle
     cycle_s: float
 
     def __post_init__(self):
         m = self.model
         self.data = mujoco.MjData(m)
-        self.n = len(self.q0)
         self.t = np.arange(self.n) * self.cycle_s / self.n
         geoms, names, side = contact_spheres(m)
         self.geoms = list(geoms)
@@ -108,11 +108,6 @@ class _Cycle:
         mujoco.mj_kinematics(self.model, self.data)
         mujoco.mj_comPos(self.model, self.data)
 
-    def lowest_sphere(self, q) -> float:
-        """Height of the lowest contact sphere's bottom at ``q`` (m)."""
-        self._set(q)
-        return float(np.min(self.data.geom_xpos[self.geoms, 2] - self.model.geom_size[self.geoms, 0]))
-
     def rolling_point(self, g):
         """The sphere's no-slip point (centre x - radius x pitch, bottom y, bottom z) and its Jacobian
         (3, nv): constant while the sphere rolls on the floor without slipping."""
@@ -132,13 +127,6 @@ class _Cycle:
             self._set(q[k])
             for i, g in enumerate(self.geoms):
                 out[k, i] = self.rolling_point(g)[0]
-        return out
-
-    def com(self, q):
-        out = np.zeros((self.n, 3))
-        for k in range(self.n):
-            self._set(q[k])
-            out[k] = self.data.subtree_com[0]
         return out
 
     def anchors(self, q, speed):
@@ -220,8 +208,8 @@ def consistent_cycle(model: mujoco.MjModel, q_prior: np.ndarray, cycle_s: float)
     module doc says; the pelvis advances ``speed * t`` (t = frame x cycle_s / N) along world x."""
     q0 = np.array(q_prior, float)
     q0[:, 0:3] = 0.0
-    cyc = _Cycle(model, q0, cycle_s)
-    q0[:, 2] = -np.mean([cyc.lowest_sphere(q) for q in q0])  # the feet about at floor height
+    cyc = _Cycle(model, len(q0), cycle_s)
+    q0[:, 2] = -sphere_bottoms(model, q0, cyc.geoms)[:, :, 2].min(axis=1).mean()  # feet about on the floor
     # 1. the feet's geometry: stance spheres at floor height; the pelvis carried by the stance points
     corr = cyc.solve(q0, np.zeros((cyc.n, len(cyc.qadr))), iterations=4)
     qg = q0.copy()
@@ -231,7 +219,7 @@ def consistent_cycle(model: mujoco.MjModel, q_prior: np.ndarray, cycle_s: float)
     step = -(w[:, :, None] * (np.roll(pts, -1, axis=0) - pts)).sum(1) / w.sum(1)[:, None]
     speed = float(step[:, 0].sum() / cycle_s)
     qg[:, 0:2] = np.vstack([[0.0, 0.0], np.cumsum(step, axis=0)[:-1]])
-    com = cyc.com(qg)
+    com = centre_of_mass(model, qg)
     # 2. the centre of mass on its pendular path, the stance spheres rolling on their floor points
     target = np.zeros((cyc.n, 3))
     target[:, 2] = _step_harmonic(com[:, 2])

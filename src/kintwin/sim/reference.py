@@ -157,6 +157,18 @@ def forward_site_positions(model: mujoco.MjModel, qpos: np.ndarray, sites: np.nd
     return out
 
 
+def centre_of_mass(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
+    """(T, 3) world position of the whole-body centre of mass for each row of ``qpos``."""
+    data = mujoco.MjData(model)
+    out = np.zeros((len(qpos), 3))
+    for k, q in enumerate(qpos):
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        out[k] = data.subtree_com[0]
+    return out
+
+
 def ground_alignment(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
                      floor_percentile: float = 5.0, contact_band_m: float = 0.015,
                      min_belt_speed: float = 0.2, toes_set_floor: bool = True) -> tuple[float, np.ndarray]:
