@@ -50,9 +50,9 @@ def test_calibration_moves_each_sphere_to_touch_the_floor():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         qpos = trial_reference(model, walk, rate_hz=100.0).qpos
-    base = floor.calibrate_soles(model, qpos)
+    base = floor.calibrate_soles(model, qpos, 100.0)
     qpos[:, 2] += 0.012  # the whole trial 12 mm higher
-    calib = floor.calibrate_soles(model, qpos)
+    calib = floor.calibrate_soles(model, qpos, 100.0)
     np.testing.assert_allclose(calib.offset_m - base.offset_m, 0.012, atol=0.002)
     calib.apply(spec)
     lowest = floor.sphere_bottoms(spec.compile(), qpos)[:, :, 2].min(axis=0)
@@ -82,12 +82,36 @@ def test_a_toe_sunk_by_locked_toe_ik_does_not_lift_the_foot():
     toe = names.index("toe_r")
     assert floor.sphere_bottoms(model, q1, geoms)[:, toe, 2].min() < -0.015
     assert q1[0, 2] == pytest.approx(q0[0, 2], abs=1e-4)  # the same floor (heel and metatarsals)
-    c0, c1 = floor.calibrate_soles(model, q0), floor.calibrate_soles(model, q1)
+    c0, c1 = floor.calibrate_soles(model, q0, 100.0), floor.calibrate_soles(model, q1, 100.0)
     others = [i for i in range(len(names)) if i != toe]
     np.testing.assert_allclose(c1.offset_m[others], c0.offset_m[others], atol=5e-4)
     c1.apply(spec)
     lowest = floor.sphere_bottoms(spec.compile(), q1)[:, :, 2].min(axis=0)
     np.testing.assert_allclose(lowest, 0.0, atol=0.004)  # every sphere, the toe too, touches
+
+
+def test_a_foot_that_swings_through_a_cut_trial_is_not_put_on_the_floor():
+    """The sample walk cut to 0.2-0.5 s (right single support; the left foot swings throughout) has
+    no standing level for the left foot: its spheres take the right foot's moves, mirrored, and
+    stay clear of the floor, so the swinging foot carries nothing. Calibrated to its lowest point
+    over the trial instead (before), the swinging foot was lowered 12 mm and carried up to 153 %BW
+    (bench/controller_twin_windows.py)."""
+    walk = sample_walk().slice_time(0.2, 0.5)
+    skeleton = default_skeleton(walk.subject.height_m, walk.subject.mass_kg)
+    model, cref, ref, info = prepare(skeleton, walk, WholeBodyConfig())
+    assert info["sole_calibration_from_other_foot"] == ["l"]
+    moved = info["sole_calibration_mm"]
+    for kind in ("heel", "meta1", "meta5", "toe"):  # mirrored, or less where the clamp holds it up
+        assert moved[f"{kind}_l"] <= moved[f"{kind}_r"] + 1e-9
+    geoms, names, side = floor.contact_spheres(model)
+    left = floor.sphere_bottoms(model, cref.qpos, geoms)[:, side == 1, 2]
+    assert left.min() > 0.004  # NO_STANCE_CLEARANCE_M (5 mm), up to the tilt of the move
+    twin = run_controlled_twin(skeleton, walk)
+    assert twin.completed
+    weight_n = skeleton.mass_kg * 9.81
+    assert np.abs(twin.results.grf.vertical_n("l")).max() < 0.02 * weight_n
+    # single support: the stance foot carries the body (mid-stance valley ~75 %BW in this window)
+    assert twin.results.grf.vertical_n("r").min() > 0.6 * weight_n
 
 
 def _stairs(walk: Motion, rise_m: float = 0.18) -> Motion:

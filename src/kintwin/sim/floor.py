@@ -9,11 +9,15 @@ stance foot through the floor. Millimetres matter: the total vertical ground for
 m (g + z''_COM).
 
 **Sole calibration** (``calibrate_soles``): every contact sphere is moved, in its body frame, so
-that its lowest point over the trial touches the floor (z = 0, after the reference's global floor
-alignment, ``sim/reference.py``), or reaches ``depth_m`` into it: a soft contact carries a load by
-sinking, so a stance foot of the simulation sits that much lower than a rigid one would, and the
-spheres are made that much bigger in effect for the loaded foot to sit where the reference's is. The move is along the world vertical at the frames where the
-sphere is lowest, expressed in the sphere's body frame, and at most ``max_offset_m``. A sphere
+that its lowest point while its foot stands touches the floor (z = 0, after the reference's global
+floor alignment, ``sim/reference.py``), or reaches ``depth_m`` into it: a soft contact carries a
+load by sinking, so a stance foot of the simulation sits that much lower than a rigid one would,
+and the spheres are made that much bigger in effect for the loaded foot to sit where the
+reference's is. A foot stands, here, where its lowest sphere is within 5 cm of the floor and
+slides slower than ``CALIBRATION_SPEED_MPS`` for ``MIN_STANCE_S``, or for any time at the
+trial's first or last frame (a stance the trial cuts short). The move is along the world vertical
+at the frames where the sphere is lowest, expressed in the sphere's body frame, and at most
+``max_offset_m``. A sphere
 that never comes within ``near_floor_m`` of the floor relative to its own foot's lowest sphere
 (e.g. the heel of a forefoot runner) is not brought down on its own: it moves with its foot's
 lowest sphere, keeping the foot's shape. Symmetrically, a toe sphere that sinks more than
@@ -24,8 +28,18 @@ bend (``sole_spheres``). Letting that toe set the foot's level raised the whole 
 (hamner_run: toes 20 mm under the forefoot, which then stayed 20-30 mm above the floor through
 loaded stance; subject01 through our marker IK: stance feet 17-18 mm up); leaving the toe sunk
 instead makes it scuff the floor in swing (subject01 through our IK lost balance).
-The reference's spheres then never go below the floor
-and each one that carries load touches it, so the simulated feet land when the reference's do.
+The reference's spheres then never go below the floor while they stand, and each one that carries
+load touches it, so the simulated feet land when the reference's do.
+**Trials cut short.** A foot that never stands in the trial (a trial cut to one stance: the other
+foot swings throughout) has no level of its own: its spheres take the other foot's moves,
+mirrored. And a sphere that gets no level of its own (mirrored, or moved with its foot's lowest
+sphere) is never lowered to within ``NO_STANCE_CLEARANCE_M`` (5 mm) of the floor anywhere in the
+trial: that would put a swinging foot on the floor. Before (the lowest point over the whole trial
+for every sphere), subject01 cut to 0.8-1.2 s lowered the swinging left foot onto the floor
+(vertical GRF RMSE 49 %BW, r 0.37; now 2.2 %BW, r 0.999) and cut to 0.9-1.3 s lowered the left
+foot 7-16 mm, which carried 43-96 %BW from 220 ms before its heel strike (57 %BW, r 0.0; now
+14.4, r 0.951); trials where both feet stand are calibrated as before
+(``bench/controller_twin_windows.py``, BENCHMARKS.md).
 The calibrated geometry is applied to an ``MjSpec`` before compiling (moving ``geom_pos`` of a
 compiled model would leave MuJoCo's collision bounding volumes behind and miss contacts).
 
@@ -71,6 +85,11 @@ MIN_STANCE_S = 0.05
 CLEARANCE_MEDIAN_TOLERANCE_MM = 2.0
 CLEARANCE_P95_TOLERANCE_MM = 10.0
 SLIDE_TOLERANCE_MPS = 0.1  # the lowest point of a rolling sphere moves: omega x radius
+#: a foot stands, for the sole calibration, where its lowest sphere is within 5 cm of the floor and
+#: slides slower than this (lenient: the 6 Hz reference's heel still moves ~0.5 m/s at touchdown in
+#: running) for MIN_STANCE_S; a swinging foot moves 2-8 m/s
+CALIBRATION_SPEED_MPS = 1.0
+NO_STANCE_CLEARANCE_M = 0.005
 
 
 class NonLevelSupportError(RefusedError):
@@ -137,6 +156,9 @@ class SoleCalibration:
     names: list[str]
     offset_m: np.ndarray
     direction: np.ndarray
+    #: sides ("r", "l") whose foot never stands in the trial: their spheres took the other foot's
+    #: moves, mirrored (module doc)
+    from_other_foot: tuple[str, ...] = ()
 
     def apply(self, spec: mujoco.MjSpec) -> None:
         """Move the spheres of ``spec`` (compile it afterwards)."""
@@ -148,19 +170,24 @@ class SoleCalibration:
         return {n: round(float(o) * 1000, 2) for n, o in zip(self.names, self.offset_m)}
 
 
-def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, max_offset_m: float = 0.03,
+def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, max_offset_m: float = 0.03,
                     near_floor_m: float = 0.015, depth_m: float = 0.0) -> SoleCalibration:
-    """Per-sphere moves that put each sphere's lowest point over ``qpos`` ``depth_m`` below the
-    floor (module doc; ``depth_m``: how far a loaded contact sinks into the floor)."""
+    """Per-sphere moves that put each sphere's lowest point while its foot stands in ``qpos``
+    (at ``rate_hz``) ``depth_m`` below the floor (module doc; ``depth_m``: how far a loaded
+    contact sinks into the floor)."""
     geoms, names, side = contact_spheres(model)
     toe = ~np.isin(geoms, sole_spheres(model)[0])
     bottoms = sphere_bottoms(model, qpos, geoms)
     z = bottoms[:, :, 2]
-    low = z.min(axis=0)
+    standing = _standing(bottoms, side, rate_hz, max_offset_m + STANCE_HEIGHT_M, CALIBRATION_SPEED_MPS,
+                         cut_by_edges=True)
+    low = np.array([z[standing[side[i]], i].min() if standing[side[i]].any() else np.nan
+                    for i in range(len(geoms))])
     offset = low.copy()
+    own = ~np.isnan(low)  # spheres whose own standing level sets their move
     for s in (0, 1):
         idx = np.flatnonzero(side == s)
-        if not len(idx):
+        if not len(idx) or np.isnan(low[idx]).all():
             continue
         sole = idx[~toe[idx]]
         sole_low = low[sole].min() if len(sole) else -np.inf
@@ -168,20 +195,53 @@ def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, max_offset_m: float
         foot_low = low[np.setdiff1d(idx, sunk)].min()
         far = idx[low[idx] > foot_low + near_floor_m]
         offset[far] = foot_low  # keeps its height above the foot's lowest sphere
+        own[far] = False
     offset = np.clip(offset + depth_m, -max_offset_m, max_offset_m)
     data = mujoco.MjData(model)
     direction = np.zeros((len(geoms), 3))
     n_low = max(3, len(qpos) // 50)
     down = np.array([0.0, 0.0, -1.0])
     for i, g in enumerate(geoms):
+        if np.isnan(offset[i]):
+            continue
         body = model.geom_bodyid[g]
         acc = np.zeros(3)
-        for k in np.argsort(z[:, i])[:n_low]:
+        frames = np.flatnonzero(standing[side[i]])
+        for k in frames[np.argsort(z[frames, i])[:n_low]]:
             data.qpos[:] = qpos[k]
             mujoco.mj_kinematics(model, data)
             acc += data.xmat[body].reshape(3, 3).T @ down
         direction[i] = acc / np.linalg.norm(acc)
-    return SoleCalibration(names, offset, direction)
+    index = {n: i for i, n in enumerate(names)}
+    for i in np.flatnonzero(np.isnan(offset)):  # a foot that never stands: the other foot's moves
+        j = index.get(names[i][:-1] + ("l" if names[i].endswith("_r") else "r"))
+        if j is None or np.isnan(offset[j]):
+            offset[i], direction[i] = 0.0, (0.0, -1.0, 0.0)
+        else:
+            offset[i], direction[i] = offset[j], direction[j] * (1.0, 1.0, -1.0)
+    # a sphere that never stands on its own is not lowered to within NO_STANCE_CLEARANCE_M of the
+    # floor anywhere in the trial: that would be evidence of a contact the trial does not show
+    offset[~own] = np.minimum(offset[~own], z[:, ~own].min(axis=0) - NO_STANCE_CLEARANCE_M)
+    return SoleCalibration(names, offset, direction,
+                           tuple(n for s, n in ((0, "r"), (1, "l")) if not standing[s].any()))
+
+
+def _standing(bottoms: np.ndarray, side: np.ndarray, rate_hz: float, band_m: float,
+              speed_mps: float, cut_by_edges: bool = False) -> list[np.ndarray]:
+    """Per side (0 right, 1 left): (T,) bool frames where the foot stands: its lowest sphere within
+    ``band_m`` of the floor and sliding slower than ``speed_mps``, for ``MIN_STANCE_S`` (any length
+    at the trial's first or last frame when ``cut_by_edges``: a stance the trial cuts short)."""
+    min_len = max(2, int(round(MIN_STANCE_S * rate_hz)))
+    out = []
+    for s in (0, 1):
+        mask = np.zeros(len(bottoms), bool)
+        if np.any(side == s):
+            z, speed = _foot_lowest(bottoms, side, s, rate_hz)
+            for a, b in true_runs((z < band_m) & (speed < speed_mps), 2 if cut_by_edges else min_len):
+                if b - a >= min_len or a == 0 or b == len(z):
+                    mask[a:b] = True
+        out.append(mask)
+    return out
 
 
 def _foot_lowest(bottoms: np.ndarray, side: np.ndarray, s: int, rate_hz: float):
@@ -198,18 +258,9 @@ def _foot_lowest(bottoms: np.ndarray, side: np.ndarray, s: int, rate_hz: float):
 def kinematic_stance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float) -> dict[str, np.ndarray]:
     """Per side ("r", "l"): (T,) bool stance frames from the kinematics (module doc)."""
     geoms, _, side = contact_spheres(model)
-    bottoms = sphere_bottoms(model, qpos, geoms)
-    min_len = max(2, int(round(MIN_STANCE_S * rate_hz)))
-    out = {}
-    for s, name in ((0, "r"), (1, "l")):
-        if not np.any(side == s):
-            continue
-        z, speed = _foot_lowest(bottoms, side, s, rate_hz)
-        mask = np.zeros(len(z), bool)
-        for a, b in true_runs((z < STANCE_HEIGHT_M) & (speed < STANCE_SPEED_MPS), min_len):
-            mask[a:b] = True
-        out[name] = mask
-    return out
+    standing = _standing(sphere_bottoms(model, qpos, geoms), side, rate_hz, STANCE_HEIGHT_M,
+                         STANCE_SPEED_MPS)
+    return {name: standing[s] for s, name in ((0, "r"), (1, "l")) if np.any(side == s)}
 
 
 def stance_clearance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,

@@ -134,7 +134,7 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
                               toes_set_floor=False)
     floor.check_level_support(model0, ref.qpos, rate, t0_s=float(motion.time_s[0]))
     before = floor.stance_clearance(model0, ref.qpos, rate)
-    calib = floor.calibrate_soles(model0, ref.qpos, depth_m=CONTACT_DEPTH_M)
+    calib = floor.calibrate_soles(model0, ref.qpos, rate, depth_m=CONTACT_DEPTH_M)
     calib.apply(spec)
     model = spec.compile()
     after = floor.stance_clearance(model, ref.qpos, rate, depth_m=CONTACT_DEPTH_M)
@@ -152,8 +152,9 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
                             est.forces, prior_index,
                             feedforward_ctrl(model, est, ref.qpos[frames], config.control_rate_hz)
                             if feedforward else None)
-    info = {"sole_calibration_mm": calib.to_dict(), "contact_depth_m": CONTACT_DEPTH_M, "stance_clearance_before": before,
-            "stance_clearance": after, "floor_shift_m": ref.floor_shift_m,
+    info = {"sole_calibration_mm": calib.to_dict(),
+            "sole_calibration_from_other_foot": list(calib.from_other_foot),
+            "contact_depth_m": CONTACT_DEPTH_M, "stance_clearance_before": before, "stance_clearance": after, "floor_shift_m": ref.floor_shift_m,
             "belt_velocity_mps": list(ref.belt_velocity), "contact_prior_qp_failures": est.qp_failures}
     if muscle_info is not None:
         info["muscle_model"] = {**muscle_info.summary(), "reserve_gear_nm": muscles.reserves_nm,
