@@ -17,8 +17,10 @@ from kintwin.motion import frames
 from kintwin.motion.kinematics_io import read_motion, write_motion
 from kintwin.motion.motion import Motion
 from kintwin.motion.sample import sample_walk
+from kintwin.motion.sample_step import one_leg_stand, step_stand, step_up
 from kintwin.sim import floor
 from kintwin.sim.reference import trial_reference
+from kintwin.sim.terrain import detect_terrain
 from kintwin.twin.controlled import CONTACT_DEPTH_M, prepare, run_controlled_twin
 
 
@@ -147,21 +149,98 @@ def test_level_support_tolerates_ik_noise_and_finds_steps():
     assert min(starts) >= 5.0
 
 
-def test_stairs_are_refused_with_a_clear_message(tmp_path, capsys):
+def test_stairs_get_their_steps_where_one_floor_is_not_needed(tmp_path, capsys):
+    """The whole-body controller twin builds the support the feet stand on (``sim/terrain.py``):
+    the sample walk climbing 10 cm per step gets three boxes, 10, 20 and 30 cm high, under the
+    feet that stand on them. What needs one level floor still refuses, with a message saying what
+    does not: a trained policy (learned on a level floor) and ``kintwin id`` without plates."""
     walk = sample_walk()
-    skeleton = default_skeleton(walk.subject.height_m, walk.subject.mass_kg)
-    with pytest.raises(floor.NonLevelSupportError, match="non-level support"):
-        prepare(skeleton, _stairs(walk), WholeBodyConfig())
-    prepare(skeleton, walk, WholeBodyConfig())  # the level walk passes
-    path = write_motion(tmp_path / "stairs.mot", _stairs(walk))
+    stairs = _stairs(walk, rise_m=0.10)
+    model = build_model(default_skeleton(walk.subject.height_m, walk.subject.mass_kg))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qpos = trial_reference(model, stairs, rate_hz=100.0, toes_set_floor=False).qpos
+    boxes = detect_terrain(model, qpos, 100.0).boxes
+    np.testing.assert_allclose(sorted(b.top_m for b in boxes), [0.10, 0.20, 0.30], atol=0.01)
+    feet = floor.sphere_bottoms(model, qpos)
+    for b in boxes:  # each box lies under a foot that stands on it at its height
+        on = b.contains(feet[:, :, :2]) & (np.abs(feet[:, :, 2] - b.top_m) < 0.01)
+        assert on.sum() > 20
+    path = write_motion(tmp_path / "stairs.mot", stairs)
     out = tmp_path / "out"
-    for controller in ("qp", "policy"):
-        assert main(["analyze", str(path), "--controller", controller, "--height", "1.75",
-                     "--mass", "70", "--out", str(out)]) == 3
-        assert "non-level support" in capsys.readouterr().err
-        assert not out.exists()
+    assert main(["analyze", str(path), "--controller", "policy", "--height", "1.75", "--mass", "70",
+                 "--out", str(out)]) == 3
+    err = capsys.readouterr().err
+    assert "non-level support" in err and "--controller qp" in err
+    assert not out.exists()
     assert main(["id", str(path), "--height", "1.75", "--mass", "70", "--out", str(tmp_path / "id")]) == 3
     assert "non-level support" in capsys.readouterr().err
+
+
+def test_the_controller_twin_stands_with_one_foot_on_a_step():
+    """Standing with the right foot on a 15 cm step, shifting weight between the feet
+    (``motion/sample_step.py``): the twin gets a box under the right foot, its top at the step,
+    completes, and the two feet carry the body: total vertical ground reaction ~100 %BW, the right
+    foot's share on the box, its centre of pressure on the box's top. On a level floor only, the
+    right foot would hang 15 cm up and the pelvis residual would carry its share."""
+    motion = step_stand(step_m=0.15)
+    skeleton = default_skeleton(1.75, 70.0)
+    model, cref, ref, info = prepare(skeleton, motion, WholeBodyConfig())
+    (box,) = info["terrain_boxes"]
+    assert box["top_m"] == pytest.approx(0.15, abs=0.005)
+    twin = run_controlled_twin(skeleton, motion)
+    assert twin.completed
+    weight_n = skeleton.mass_kg * 9.81
+    grf = twin.results.grf
+    right, left = grf.vertical_n("r") / weight_n, grf.vertical_n("l") / weight_n
+    assert np.median(right + left) == pytest.approx(1.0, abs=0.03)  # standing: m g
+    assert np.percentile(right, 5) > 0.05 and np.percentile(right, 95) > 0.25  # on the box
+    loaded = right > 0.05
+    np.testing.assert_allclose(grf.cop_m["r"][loaded, 1], box["top_m"], atol=1e-4)  # OpenSim Y up
+    residual = np.linalg.norm(twin.results.residual_force_n, axis=1) / weight_n
+    assert residual.mean() < 0.04
+
+
+def test_a_foot_held_still_in_the_air_gets_no_box():
+    """Standing on the left leg with the right foot held still 20 cm up
+    (``motion/sample_step.one_leg_stand``): to the kinematics that foot stands on something 20 cm
+    high, but the trial needs no support there (the estimate on the floor alone needs no help at
+    the pelvis), so no box is built and the twin stands on one leg."""
+    motion = one_leg_stand(lift_m=0.20)
+    skeleton = default_skeleton(1.75, 70.0)
+    model, cref, ref, info = prepare(skeleton, motion, WholeBodyConfig())
+    (candidate,) = info["terrain_boxes_not_built"]
+    assert candidate["top_m"] == pytest.approx(0.20, abs=0.01)
+    assert info["terrain_boxes"] == []
+    twin = run_controlled_twin(skeleton, motion)
+    assert twin.completed
+    weight_n = skeleton.mass_kg * 9.81
+    assert twin.results.grf.vertical_n("r").max() < 0.02 * weight_n
+    assert np.median(twin.results.grf.vertical_n("l")) == pytest.approx(weight_n, rel=0.03)
+
+
+def test_the_controller_twin_steps_up_onto_a_step():
+    """Stepping up onto a 15 cm step, right foot first (``motion/sample_step.step_up``, 6 s): the
+    twin gets the step under both feet where they stand on it, completes, and at the end stands on
+    it with both feet, their centres of pressure on its top and together carrying the body."""
+    motion = step_up(step_m=0.15)
+    skeleton = default_skeleton(1.75, 70.0)
+    twin = run_controlled_twin(skeleton, motion)
+    assert twin.completed
+    boxes = twin.results.info["terrain_boxes"]
+    assert boxes and all(b["top_m"] == pytest.approx(0.15, abs=0.005) for b in boxes)
+    weight_n = skeleton.mass_kg * 9.81
+    grf, t = twin.results.grf, twin.results.time_s
+    end = t > t[-1] - 0.8  # both feet on the step
+    right, left = grf.vertical_n("r")[end] / weight_n, grf.vertical_n("l")[end] / weight_n
+    assert np.median(right + left) == pytest.approx(1.0, abs=0.05)
+    assert np.median(right) > 0.2 and np.median(left) > 0.2
+    for side in ("r", "l"):
+        np.testing.assert_allclose(grf.cop_m[side][end, 1], 0.15, atol=0.005)  # OpenSim Y up
+    start = t < t[0] + 0.4  # both feet on the floor
+    assert np.all(grf.cop_m["r"][start][grf.vertical_n("r")[start] > 0.05 * weight_n, 1] == 0.0)
+    residual = np.linalg.norm(twin.results.residual_force_n, axis=1) / weight_n
+    assert residual.mean() < 0.05
 
 
 # --- the controller recovers a forward simulation ------------------------------------------------

@@ -218,8 +218,10 @@ class ContactSolution:
 
 def solve_contact_forces(model: mujoco.MjModel, qpos, qvel, qacc,
                          options: ContactOptions | None = None, keep_armature: bool = False,
-                         height_m: float | None = None) -> ContactSolution:
-    """Estimate contact forces, joint torques and the pelvis residual at each state."""
+                         height_m: float | None = None, terrain=None) -> ContactSolution:
+    """Estimate contact forces, joint torques and the pelvis residual at each state; with
+    ``terrain`` (``sim/terrain.Terrain``) each point's height is measured from the support under
+    it (a step, a box) instead of from the floor."""
     opt = options or ContactOptions()
     qpos, qvel, qacc = (np.atleast_2d(np.asarray(a, float)) for a in (qpos, qvel, qacc))
     t_start = time.perf_counter()
@@ -232,13 +234,14 @@ def solve_contact_forces(model: mujoco.MjModel, qpos, qvel, qacc,
 
     qfrc = inverse_generalized_forces(m, qpos, qvel, qacc)
     pos, vel, root, com = point_kinematics(m, qpos, qvel, points)
+    support = pos if terrain is None else terrain.above(pos)  # heights above what is under them
     floor = opt.floor_height_m if opt.floor_height_m is not None else estimate_floor(
-        pos, opt.floor_percentile)
+        support, opt.floor_percentile)
     gvel = (np.asarray(opt.ground_velocity_mps, float) if opt.ground_velocity_mps is not None
-            else estimate_ground_velocity(pos, vel, floor))
-    offsets = (estimate_point_offsets(pos, floor, max_offset_m=opt.max_point_offset_m)
+            else estimate_ground_velocity(support, vel, floor))
+    offsets = (estimate_point_offsets(support, floor, max_offset_m=opt.max_point_offset_m)
                if opt.max_point_offset_m > 0 else np.zeros(P))
-    avail = availability(pos, vel, floor, gvel, opt, offsets)
+    avail = availability(support, vel, floor, gvel, opt, offsets)
 
     R = root_rotation(qpos)
     b = np.hstack([qfrc[:, 0:3] / bw, np.einsum("tij,tj->ti", R, qfrc[:, 3:6]) / (bw * h)])

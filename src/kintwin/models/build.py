@@ -20,7 +20,8 @@ What the builder adds to the skeleton:
 * Contact: only the foot contact spheres collide, and only with the floor (no self-collision);
   friction 1.0 (shoe on floor). Segment capsules are visual only (group 1).
 * Sensors, with ``SimOptions.foot_sensors`` (the twin's model): per foot, one MuJoCo contact
-  sensor ``grf_r`` / ``grf_l`` (the foot's subtree against the floor, ``reduce="netforce"``: net
+  sensor ``grf_r`` / ``grf_l`` (the foot's subtree against the world body's geoms: the floor and
+  any support boxes of ``sim/terrain.py``; ``reduce="netforce"``: net
   force, torque and point in world axes), read by ``kintwin.sim.ground_reaction`` at every
   physics step (``mujoco.rollout`` returns them). Off by default: they cost ~15 % of the physics
   rate (21.7k -> 18.8k steps/s on one core), which training does not need; the dynamics are the
@@ -166,7 +167,7 @@ def _add_foot_sensors(spec: mujoco.MjSpec, skeleton: Skeleton) -> None:
                              "one subtree: cannot sum that foot's ground reaction")
         spec.add_sensor(name=f"grf_{side}", type=mujoco.mjtSensor.mjSENS_CONTACT,
                         objtype=mujoco.mjtObj.mjOBJ_XBODY, objname=roots[0],
-                        reftype=mujoco.mjtObj.mjOBJ_GEOM, refname="floor",
+                        reftype=mujoco.mjtObj.mjOBJ_BODY, refname="world",  # floor and terrain
                         intprm=[GRF_SENSOR_DATA, GRF_SENSOR_NETFORCE, 1])
 
 

@@ -464,6 +464,12 @@ def write_report(out_dir, results, metrics: dict, reference_motion, reference_gr
                  ["Body mass", _e(_fmt(_num(results.mass_kg), 1, "kg"))],
                  ["Height", _e(_fmt(_num(results.height_m), 2, "m"))],
                  ["Force plates", "yes" if reference_grf is not None else "no"]]
+    boxes = (results.info or {}).get("terrain_boxes") or []
+    if boxes:  # sim/terrain.py
+        tops = ", ".join(f"{b['top_m'] * 100:.1f}" for b in sorted(boxes, key=lambda b: b["top_m"]))
+        subj_rows.append(["Support", _e(f"the floor and {len(boxes)} box(es) on it, {tops} cm high, "
+                                        "built under the feet where they stand above the floor "
+                                        "(metrics.json: info.terrain_boxes)")])
     shown = ("height", "mass", "body mass")  # already in the table
     for k, v in (subject or {}).items():
         if str(k).lower().split(" (")[0].strip() not in shown:

@@ -60,9 +60,11 @@ velocity times the radius, ~0.05 m/s for the heel in walking).
 sphere slides slower than ``STANCE_SPEED_MPS`` for ``MIN_STANCE_S``, whatever its height. If the
 heights of those stationary phases (median per phase; heel and metatarsal spheres, not the toes)
 spread over more than ``level_tolerance_m``
-(6 cm), the trial stands on non-level support (stairs, a box, a drop-jump platform): the twin and
-force-free inverse dynamics only know a level floor, so they refuse it (``NonLevelSupportError``)
-instead of returning zero ground reactions for the feet above z = 0. The tolerance sits between
+(6 cm), the trial stands on non-level support (stairs, a box, a drop-jump platform). The
+whole-body controller twin builds that support (``sim/terrain.py``, from ``stance_phases``); what
+only knows a level floor (force-free inverse dynamics, ``kintwin id``; a trained policy) refuses it
+(``NonLevelSupportError``) instead of returning zero ground reactions for the feet above z = 0.
+The tolerance sits between
 what marker IK does on a level floor and the lowest real support: a Plug-in-Gait trial without a
 static trial (``osim_c3d_walking2``, IK from 32 markers) puts the stance foot's lowest point
 3.6 cm apart between steps on level ground (4.4 cm unfiltered; OpenSim IK of subject01 and
@@ -132,6 +134,12 @@ def sphere_bottoms(model: mujoco.MjModel, qpos: np.ndarray, geoms=None) -> np.nd
     return out
 
 
+def _above(bottoms: np.ndarray, terrain) -> np.ndarray:
+    """Sphere bottoms with heights measured from ``terrain``'s support (``sim/terrain.py``) when
+    given, else from the floor."""
+    return bottoms if terrain is None else terrain.above(bottoms)
+
+
 def lowest_foot_points(model: mujoco.MjModel, motion) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(time_s, {side: (T, 3)}): the lowest point of each foot's heel and metatarsal spheres
     (``sole_spheres``) along the trial ``motion`` (its own frame, no floor alignment), in OpenSim
@@ -171,13 +179,13 @@ class SoleCalibration:
 
 
 def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, max_offset_m: float = 0.03,
-                    near_floor_m: float = 0.015, depth_m: float = 0.0) -> SoleCalibration:
+                    near_floor_m: float = 0.015, depth_m: float = 0.0, terrain=None) -> SoleCalibration:
     """Per-sphere moves that put each sphere's lowest point while its foot stands in ``qpos``
     (at ``rate_hz``) ``depth_m`` below the floor (module doc; ``depth_m``: how far a loaded
-    contact sinks into the floor)."""
+    contact sinks into the floor; heights above ``terrain``'s support when given)."""
     geoms, names, side = contact_spheres(model)
     toe = ~np.isin(geoms, sole_spheres(model)[0])
-    bottoms = sphere_bottoms(model, qpos, geoms)
+    bottoms = _above(sphere_bottoms(model, qpos, geoms), terrain)
     z = bottoms[:, :, 2]
     standing = _standing(bottoms, side, rate_hz, max_offset_m + STANCE_HEIGHT_M, CALIBRATION_SPEED_MPS,
                          cut_by_edges=True)
@@ -222,6 +230,7 @@ def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, max
     # a sphere that never stands on its own is not lowered to within NO_STANCE_CLEARANCE_M of the
     # floor anywhere in the trial: that would be evidence of a contact the trial does not show
     offset[~own] = np.minimum(offset[~own], z[:, ~own].min(axis=0) - NO_STANCE_CLEARANCE_M)
+    offset = np.clip(offset, -max_offset_m, max_offset_m)
     return SoleCalibration(names, offset, direction,
                            tuple(n for s, n in ((0, "r"), (1, "l")) if not standing[s].any()))
 
@@ -255,23 +264,26 @@ def _foot_lowest(bottoms: np.ndarray, side: np.ndarray, s: int, rate_hz: float):
     return z, np.linalg.norm(v[T, k], axis=1)
 
 
-def kinematic_stance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float) -> dict[str, np.ndarray]:
-    """Per side ("r", "l"): (T,) bool stance frames from the kinematics (module doc)."""
+def kinematic_stance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
+                     terrain=None) -> dict[str, np.ndarray]:
+    """Per side ("r", "l"): (T,) bool stance frames from the kinematics (module doc; heights
+    above ``terrain``'s support when given)."""
     geoms, _, side = contact_spheres(model)
-    standing = _standing(sphere_bottoms(model, qpos, geoms), side, rate_hz, STANCE_HEIGHT_M,
+    standing = _standing(_above(sphere_bottoms(model, qpos, geoms), terrain), side, rate_hz, STANCE_HEIGHT_M,
                          STANCE_SPEED_MPS)
     return {name: standing[s] for s, name in ((0, "r"), (1, "l")) if np.any(side == s)}
 
 
 def stance_clearance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
-                     depth_m: float = 0.0) -> dict:
+                     depth_m: float = 0.0, terrain=None) -> dict:
     """Per side: stance frames, |height + depth_m| of the lowest sphere in stance (median, 95th
-    percentile, mm: the distance from where a loaded contact sits, ``depth_m`` into the floor) and
-    its median sliding speed (m/s); None where a foot has no stance."""
+    percentile, mm: the distance from where a loaded contact sits, ``depth_m`` into the floor, or
+    into ``terrain``'s support when given) and its median sliding speed (m/s); None where a foot
+    has no stance."""
     geoms, _, side = contact_spheres(model)
-    bottoms = sphere_bottoms(model, qpos, geoms)
+    bottoms = _above(sphere_bottoms(model, qpos, geoms), terrain)
     bottoms[:, :, 2] += depth_m
-    stance = kinematic_stance(model, qpos, rate_hz)
+    stance = kinematic_stance(model, qpos, rate_hz, terrain)
     out = {}
     for s, name in ((0, "r"), (1, "l")):
         if name not in stance:
@@ -288,35 +300,64 @@ def stance_clearance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
     return out
 
 
-def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
-                        level_tolerance_m: float = 0.06, t0_s: float = 0.0) -> None:
-    """Raise ``NonLevelSupportError`` when the stationary phases of the feet lie at heights that
-    spread over more than ``level_tolerance_m`` (module doc); ``t0_s``: the time of ``qpos[0]``
-    (the message gives the trial's own times). The toe spheres do not count (``sole_spheres``)."""
-    geoms, side = sole_spheres(model)
+@dataclass(frozen=True)
+class StancePhase:
+    """Where a foot stood still: side ("right"/"left"), times from ``qpos[0]`` (s), the median
+    height of its lowest heel or metatarsal sphere (m) and the horizontal extent of all its
+    spheres' lowest points (x, y world, m)."""
+
+    side: str
+    start_s: float
+    stop_s: float
+    height_m: float
+    x: tuple[float, float]
+    y: tuple[float, float]
+
+
+def stance_phases(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float) -> list[StancePhase]:
+    """Every stretch of at least ``MIN_STANCE_S`` where a foot's lowest heel or metatarsal sphere
+    slides slower than ``STANCE_SPEED_MPS``, at any height (toes do not set the height:
+    ``sole_spheres``)."""
+    geoms, names, side_all = contact_spheres(model)
+    sole = np.isin(geoms, sole_spheres(model)[0])
     bottoms = sphere_bottoms(model, qpos, geoms)
     min_len = max(2, int(round(MIN_STANCE_S * rate_hz)))
     phases = []
     for s, name in ((0, "right"), (1, "left")):
-        if not np.any(side == s):
+        if not np.any(side_all[sole] == s):
             continue
-        z, speed = _foot_lowest(bottoms, side, s, rate_hz)
+        z, speed = _foot_lowest(bottoms[:, sole], side_all[sole], s, rate_hz)
+        foot = bottoms[:, side_all == s]
         for a, b in true_runs(speed < STANCE_SPEED_MPS, min_len):
-            phases.append((float(np.median(z[a:b])), name, t0_s + a / rate_hz, t0_s + b / rate_hz))
+            xy = foot[a:b, :, :2].reshape(-1, 2)
+            phases.append(StancePhase(name, a / rate_hz, b / rate_hz, float(np.median(z[a:b])),
+                                      (float(xy[:, 0].min()), float(xy[:, 0].max())),
+                                      (float(xy[:, 1].min()), float(xy[:, 1].max()))))
+    return sorted(phases, key=lambda p: p.start_s)
+
+
+def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
+                        level_tolerance_m: float = 0.06, t0_s: float = 0.0) -> None:
+    """Raise ``NonLevelSupportError`` when the stationary phases of the feet lie at heights that
+    spread over more than ``level_tolerance_m`` (module doc); ``t0_s``: the time of ``qpos[0]``
+    (the message gives the trial's own times). The toe spheres do not count (``sole_spheres``).
+    For what needs one level floor (``kintwin id``, a trained policy); the whole-body controller
+    twin builds the support instead (``sim/terrain.py``)."""
+    phases = stance_phases(model, qpos, rate_hz)
     if len(phases) < 2:
         return
-    heights = np.array([p[0] for p in phases])
+    heights = np.array([p.height_m for p in phases])
     if np.ptp(heights) > level_tolerance_m:
-        desc = ", ".join(f"{n} foot {(h - heights.min()) * 100:+.1f} cm at {a:.2f}-{b:.2f} s"
-                         for h, n, a, b in sorted(phases, key=lambda p: p[2]))
+        desc = ", ".join(f"{p.side} foot {(p.height_m - heights.min()) * 100:+.1f} cm at "
+                         f"{t0_s + p.start_s:.2f}-{t0_s + p.stop_s:.2f} s" for p in phases)
         raise NonLevelSupportError(
             f"the feet stand still at heights {np.ptp(heights) * 100:.1f} cm apart ({desc}; heights "
             "relative to the lowest support): non-level support (stairs, a box, a platform) is not "
-            "supported yet: the model only has a level floor. Crop the trial to the part on level "
-            "ground")
-
+            "supported here: this needs one level floor. The whole-body controller twin "
+            "(kintwin analyze --controller qp) builds the support the feet stand on; or crop the "
+            "trial to the part on level ground")
 
 __all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms",
            "sole_spheres", "lowest_foot_points", "kinematic_stance", "stance_clearance",
-           "check_level_support", "contact_spheres",
+           "check_level_support", "contact_spheres", "stance_phases", "StancePhase",
            "CLEARANCE_MEDIAN_TOLERANCE_MM", "CLEARANCE_P95_TOLERANCE_MM", "SLIDE_TOLERANCE_MPS"]

@@ -7,7 +7,7 @@ torque being those the foot exerts on the floor. MuJoCo computes them at every p
 ``mujoco.rollout`` returns them per substep). From one sensor reading, or the mean over several
 (e.g. the physics steps of a control step, as a force plate averages over its sampling interval),
 this gives the total force the floor exerts on each foot, its centre of pressure (COP, on the
-floor plane) and the free moment about the vertical axis, all in OpenSim's ground frame (Y up) so
+floor plane, or on the top of the support box under the foot: ``sim/terrain.py``) and the free moment about the vertical axis, all in OpenSim's ground frame (Y up) so
 they compare directly with measured ``grf.mot`` files.
 """
 
@@ -17,6 +17,7 @@ import mujoco
 import numpy as np
 
 from ..motion import frames
+from .terrain import Terrain
 
 SIDES = ("r", "l")
 MIN_VERTICAL_N = 10.0  # below this the COP is undefined and reported as zero
@@ -51,6 +52,7 @@ def foot_wrench_series(model: mujoco.MjModel, sensordata: np.ndarray
         raise ValueError("the model has no foot contact sensors: build it with "
                          "SimOptions(foot_sensors=True)")
     T = rows.shape[0]
+    terrain = Terrain.from_model(model)
     out = {}
     for s in SIDES:
         f, m = np.zeros((T, 3)), np.zeros((T, 3))
@@ -60,10 +62,14 @@ def foot_wrench_series(model: mujoco.MjModel, sensordata: np.ndarray
             # moment about the world origin: point x force + torque (of the floor on the foot)
             f = force.mean(axis=1)
             m = np.cross(v[..., 6:9], force).mean(axis=1) - v[..., 3:6].mean(axis=1)
+            h = terrain.height_at(v[..., 6:8].mean(axis=1)) if terrain else np.zeros(T)
+        else:
+            h = np.zeros(T)
         loaded = f[:, 2] > MIN_VERTICAL_N
         fz = np.where(loaded, f[:, 2], 1.0)
-        # moment about the origin M = cop x f + (0, 0, tz) with cop on the floor (z = 0)
-        cop = np.where(loaded[:, None], np.stack([-m[:, 1] / fz, m[:, 0] / fz, 0 * fz], axis=1), 0.0)
+        # moment about the origin M = cop x f + (0, 0, tz) with cop on the support (z = h)
+        cop = np.where(loaded[:, None], np.stack([(h * f[:, 0] - m[:, 1]) / fz,
+                                                  (m[:, 0] + h * f[:, 1]) / fz, h], axis=1), 0.0)
         tz = np.where(loaded, m[:, 2] - (cop[:, 0] * f[:, 1] - cop[:, 1] * f[:, 0]), 0.0)
         torque = np.zeros((T, 3))
         torque[:, 2] = tz

@@ -99,6 +99,11 @@ class CheckedTrial:
     reference_convention: str | None
 
 
+def _controller(job: TrialJob) -> str:
+    """"policy" or "qp": the job's controller, by default a given policy, else the controller."""
+    return job.controller or ("policy" if job.policy or job.finetune_steps else "qp")
+
+
 def check_job(job: TrialJob, note=None) -> CheckedTrial:
     """Read and check everything a job needs (trial, subject, ranges, references and their time
     overlap, the reference's sign convention); raises ``InputError`` before any simulation."""
@@ -112,10 +117,11 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
     motion.subject.height_m, motion.subject.mass_kg = skeleton.height_m, skeleton.mass_kg
     model = build_model(skeleton, SimOptions(foot_sensors=True))  # the twin reports GRFs
     check_coordinate_ranges(motion, model, allow=job.allow_out_of_range)
-    from ..sim.floor import check_level_support, lowest_foot_points
+    from ..sim.floor import NonLevelSupportError, check_level_support, lowest_foot_points
 
-    check_level_support(model, motion.to_qpos(model, warn=False), motion.rate_hz,
-                        t0_s=float(motion.time_s[0]))  # either twin
+    if _controller(job) == "policy":  # learned on a level floor; the controller twin builds
+        check_level_support(model, motion.to_qpos(model, warn=False), motion.rate_hz,  # the
+                            t0_s=float(motion.time_s[0]))  # support instead (sim/terrain.py)
     ref_grf = read_grf(job.grf, loads_xml=job.loads, foot_of=job.foot_of,
                        feet=lambda: lowest_foot_points(model, motion)) if job.grf else None
     if ref_grf is not None:
@@ -128,8 +134,13 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
         if job.reference_convention == "auto":  # the trial's kinematics-only inverse dynamics
             from ..dynamics.contact_estimation import estimate_contacts
 
-            estimate = estimate_contacts(motion, model, mass_kg=skeleton.mass_kg,
-                                         height_m=skeleton.height_m)
+            try:
+                estimate = estimate_contacts(motion, model, mass_kg=skeleton.mass_kg,
+                                             height_m=skeleton.height_m)
+            except NonLevelSupportError as err:
+                raise InputError(f"cannot tell the sign convention of the reference moments "
+                                 f"{job.reference_id} on this trial: {err}",
+                                 advice="give --reference-convention legacy|canonical") from None
         t, m, conv = load_reference_moments(job.reference_id, job.reference_convention, estimate)
         ref_moments = (t, m)
     return CheckedTrial(motion, skeleton, model, ref_grf, ref_moments, conv)
@@ -146,9 +157,7 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
     c = checked or check_job(job, note=lambda text: say(f"[{name}] note: {text}", flush=True))
     motion, skeleton, model, ref_grf = c.motion, c.skeleton, c.model, c.reference_grf
     subject = (float(skeleton.height_m), float(skeleton.mass_kg))
-    controller, policy = job.controller, None
-    if controller is None:
-        controller = "policy" if job.policy or job.finetune_steps else "qp"
+    controller, policy = _controller(job), None
     if controller == "policy":
         from .runner import load_policy
 

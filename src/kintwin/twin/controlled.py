@@ -6,7 +6,8 @@ Preparation, once per trial (module docs of each step):
 1. the reference: the trial low-passed at ``WholeBodyConfig.cutoff_hz`` (6 Hz, as ``kintwin id``),
    at the physics rate, its floor aligned to z = 0 and a treadmill belt removed
    (``sim/reference.py``);
-2. refusal of non-level support (stairs, boxes: ``sim/floor.check_level_support``);
+2. the support the feet stand on above the floor (stairs, boxes: ``sim/terrain.py``), as boxes
+   in the model where the trial needs them;
 3. sole calibration: the model's foot spheres moved so the reference's stance feet touch the
    floor (``sim/floor.calibrate_soles``); the model is recompiled with them and foot sensors;
 4. the kinematics-only contact estimate on that model (``dynamics/contact_estimation``), the
@@ -39,13 +40,14 @@ import numpy as np
 from ..control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController, default_config
 from ..dynamics.contact_estimation import ContactOptions, solve_contact_forces
 from ..errors import InputError
-from ..models.build import SimOptions, build_spec
+from ..models.build import GRAVITY, SimOptions, build_spec
 from ..models.coordinates import RESERVE_PREFIX
 from ..models.muscles import SHIPPED_MUSCLES, muscle_actuators, reserve_actuators
 from ..models.skeleton import Skeleton
 from ..motion.motion import Motion
 from ..sim import floor
 from ..sim.reference import trial_reference
+from ..sim.terrain import detect_terrain
 from ..motion.checks import check_trial_span
 from .recording import Recording
 
@@ -132,21 +134,23 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
         warnings.simplefilter("ignore")  # coordinates the trial lacks are held at neutral
         ref = trial_reference(model0, motion, rate_hz=rate, filter_hz=config.cutoff_hz, site_names=(),
                               toes_set_floor=False)
-    floor.check_level_support(model0, ref.qpos, rate, t0_s=float(motion.time_s[0]))
-    before = floor.stance_clearance(model0, ref.qpos, rate)
-    calib = floor.calibrate_soles(model0, ref.qpos, rate, depth_m=CONTACT_DEPTH_M)
-    calib.apply(spec)
-    model = spec.compile()
-    after = floor.stance_clearance(model, ref.qpos, rate, depth_m=CONTACT_DEPTH_M)
-
     substeps = int(round(rate / config.control_rate_hz))
     frames = np.arange(0, len(ref.qpos), substeps)
+    options = ContactOptions(floor_height_m=0.0, ground_velocity_mps=(0.0, 0.0), max_point_offset_m=0.0)
+    candidates = detect_terrain(model0, ref.qpos, rate, t0_s=float(motion.time_s[0]))
+    terrain = _needed(candidates, model0, ref, frames, options, skeleton.height_m)
+    before = floor.stance_clearance(model0, ref.qpos, rate, terrain=terrain)
+    calib = floor.calibrate_soles(model0, ref.qpos, rate, depth_m=CONTACT_DEPTH_M, terrain=terrain)
+    calib.apply(spec)
+    terrain.add_to(spec)
+    model = spec.compile()
+    after = floor.stance_clearance(model, ref.qpos, rate, depth_m=CONTACT_DEPTH_M, terrain=terrain)
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a failed frame is zero force, counted in info
         est = solve_contact_forces(model, ref.qpos[frames], ref.qvel[frames], ref.qacc[frames],
-                                   ContactOptions(floor_height_m=0.0, ground_velocity_mps=(0.0, 0.0),
-                                                  max_point_offset_m=0.0),
-                                   keep_armature=True, height_m=skeleton.height_m)
+                                   options, keep_armature=True, height_m=skeleton.height_m,
+                                   terrain=terrain)
     prior_index = np.minimum(np.searchsorted(frames, np.arange(len(ref.qpos))), len(frames) - 1)
     cref = ControlReference(ref.qpos, ref.qvel, ref.qacc, [p.geom for p in est.points],
                             est.forces, prior_index,
@@ -154,12 +158,28 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
                             if feedforward else None)
     info = {"sole_calibration_mm": calib.to_dict(),
             "sole_calibration_from_other_foot": list(calib.from_other_foot),
-            "contact_depth_m": CONTACT_DEPTH_M, "stance_clearance_before": before, "stance_clearance": after, "floor_shift_m": ref.floor_shift_m,
+            "contact_depth_m": CONTACT_DEPTH_M, "stance_clearance_before": before, "stance_clearance": after,
+            "terrain_boxes": terrain.to_dict(),
+            "terrain_boxes_not_built": [b for b in candidates.to_dict() if b not in terrain.to_dict()], "floor_shift_m": ref.floor_shift_m,
             "belt_velocity_mps": list(ref.belt_velocity), "contact_prior_qp_failures": est.qp_failures}
     if muscle_info is not None:
         info["muscle_model"] = {**muscle_info.summary(), "reserve_gear_nm": muscles.reserves_nm,
                                 "passive_fibre_force": muscles.passive}
     return model, cref, ref, info
+
+
+def _needed(candidates, model0, ref, frames, options: ContactOptions, height_m: float):
+    """The candidate support boxes the trial needs (``sim/terrain.Terrain.needed``), judged by the
+    kinematics-only contact estimate on the floor alone at the control frames."""
+    if not candidates:
+        return candidates
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = solve_contact_forces(model0, ref.qpos[frames], ref.qvel[frames], ref.qacc[frames],
+                                   options, keep_armature=True, height_m=height_m)
+    weight_n = float(model0.body_mass.sum()) * GRAVITY
+    return candidates.needed(est.points_pos, np.linalg.norm(est.residual_force, axis=1) / weight_n,
+                             np.linalg.norm(est.residual_moment, axis=1) / (weight_n * height_m))
 
 
 @dataclass

@@ -1,0 +1,170 @@
+"""Generated trials on non-level support: a step ``step_m`` high, ``reach_m`` ahead.
+
+* ``step_stand``: standing with the left foot flat on the floor and the right foot flat on the
+  step, shifting the weight between the feet (the whole-body centre of mass moves forward and back
+  over the line between the feet, ``shift`` of the distance between the heels, sinusoidally at
+  ``shift_hz``);
+* ``one_leg_stand``: standing on the left leg, the right foot held still in the air;
+* ``step_up``: standing on the floor, then stepping up onto the step, right foot first, and
+  standing on it: each swing foot rises flat to ``CLEARANCE_M`` above the step, moves over it and
+  comes down onto it, and the centre of mass moves towards the stance foot before each swing.
+
+Each frame is solved by damped least squares from the previous one over the pelvis position,
+tilt and list and both legs' hip flexion and adduction, knee and ankle: each foot's heel and
+metatarsal spheres at the foot's height (flat), its heel at its place, the centre of mass on its
+path; the pelvis upright (``PELVIS_TOL_RAD``), the legs near a pose (``PRIOR_RAD``) and the knees
+not bent backwards. Test trials for the support the
+twin builds (``sim/terrain.py``).
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from .motion import Motion, Subject
+
+#: the solve's tolerances: feet and centre of mass; pelvis list and tilt; legs; a knee bent backwards
+TOL_M, PELVIS_TOL_RAD, PRIOR_RAD, KNEE_TOL_RAD = 0.001, 0.1, 0.3, 0.002
+SOLVED = ("hip_flexion_r", "hip_adduction_r", "knee_angle_r", "ankle_angle_r",
+          "hip_flexion_l", "hip_adduction_l", "knee_angle_l", "ankle_angle_l")
+FOOT_TO_ANKLE_M = 0.05  #: the centre of mass over a foot: this far in front of its heel
+CLEARANCE_M = 0.05  #: a swing foot's sole clears the step by this much
+
+
+def step_stand(step_m: float = 0.15, reach_m: float = 0.30, shift: float = 0.25,
+               shift_hz: float = 0.5, duration_s: float = 2.0, rate_hz: float = 100.0,
+               height_m: float = 1.75, mass_kg: float = 70.0) -> Motion:
+    """Standing with the right foot on a step (module doc)."""
+    def targets(t):
+        frac = 0.5 + shift * np.sin(2 * np.pi * shift_hz * t)  # share of the way to the right heel
+        return {"r": (reach_m, step_m), "l": (0.0, 0.0)}, (FOOT_TO_ANKLE_M + frac * reach_m, None)
+
+    pose = {"hip_flexion_r": 50.0, "knee_angle_r": 60.0, "ankle_angle_r": 10.0, "knee_angle_l": 5.0}
+    return _solve(targets, pose, duration_s, rate_hz, height_m, mass_kg, "step_stand")
+
+
+def step_up(step_m: float = 0.15, reach_m: float = 0.30, rate_hz: float = 100.0,
+            height_m: float = 1.75, mass_kg: float = 70.0) -> Motion:
+    """Standing, stepping up onto a step right foot first, standing on it (module doc): 6 s."""
+    # (start, end) of: weight onto the left foot, right swing, weight onto the right foot, left
+    # swing, weight between the feet on the step
+    shift_l, swing_r, shift_r, swing_l, settle = (0.5, 1.4), (1.4, 2.5), (2.5, 3.6), (3.6, 4.7), (4.7, 5.5)
+
+    def ramp(t, span):
+        s = np.clip((t - span[0]) / (span[1] - span[0]), 0.0, 1.0)
+        return s * s * (3 - 2 * s)  # smoothstep
+
+    def foot(t, span):  # heel x and sole height: up above the step, forward, down onto it
+        s = (t - span[0]) / (span[1] - span[0])
+        lift = ramp(s, (0.0, 0.4)) * (step_m + CLEARANCE_M) - ramp(s, (0.6, 1.0)) * CLEARANCE_M
+        return reach_m * ramp(s, (0.2, 0.8)), lift
+
+    def targets(t):
+        feet = {"r": foot(t, swing_r), "l": foot(t, swing_l)}
+        lateral = 0.7 * (-ramp(t, shift_l) + 2.0 * ramp(t, shift_r) - ramp(t, settle))
+        x = FOOT_TO_ANKLE_M + reach_m * ramp(t, shift_r)
+        return feet, (x, lateral)
+
+    pose = {"knee_angle_r": 5.0, "knee_angle_l": 5.0}
+    return _solve(targets, pose, 6.0, rate_hz, height_m, mass_kg, "step_up")
+
+
+def one_leg_stand(lift_m: float = 0.20, duration_s: float = 2.0, rate_hz: float = 100.0,
+                  height_m: float = 1.75, mass_kg: float = 70.0) -> Motion:
+    """Standing on the left leg, the right foot held still ``lift_m`` up in the air: to the
+    kinematics a foot standing on something (``sim/terrain.py`` builds no box under it, as no
+    force is needed there)."""
+    def targets(t):
+        return {"r": (0.10, lift_m), "l": (0.0, 0.0)}, (FOOT_TO_ANKLE_M, -0.8)
+
+    pose = {"hip_flexion_r": 40.0, "knee_angle_r": 60.0, "knee_angle_l": 5.0}
+    return _solve(targets, pose, duration_s, rate_hz, height_m, mass_kg, "one_leg_stand")
+
+
+def _solve(targets, pose_deg: dict, duration_s: float, rate_hz: float, height_m: float,
+           mass_kg: float, name: str) -> Motion:
+    """Frames at ``rate_hz`` of the solve in the module doc. ``targets(t)``: ({side: (heel x,
+    sole height)}, (centre of mass x, lateral place or None)), the lateral place -1 over the left
+    foot, 0 midway, +1 over the right foot; ``pose_deg``: the legs' pose the solve stays near."""
+    from ..models.anthropometry import default_skeleton
+    from ..models.build import build_model
+    from ..sim.floor import contact_spheres
+
+    model = build_model(default_skeleton(height_m, mass_kg))
+    data = mujoco.MjData(model)
+    geoms, names, side = contact_spheres(model)
+    sole = {s: [geoms[i] for i, n in enumerate(names) if not n.startswith("toe") and n.endswith(s)]
+            for s in ("r", "l")}
+    heel = {s: geoms[names.index(f"heel_{s}")] for s in ("r", "l")}
+    jid = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in SOLVED]
+    qadr = np.array([model.jnt_qposadr[j] for j in jid])
+    # pelvis x, y, z, list and tilt (free joint rotations in body axes: OpenSim x forward, z
+    # lateral), then the legs
+    dofs = [0, 1, 2, 3, 5] + [model.jnt_dofadr[j] for j in jid]
+    prior = np.deg2rad([pose_deg.get(j, 0.0) for j in SOLVED])
+    knee = np.array([j.startswith("knee") for j in SOLVED])
+    q = model.qpos0.copy()
+    q[qadr] = prior
+    data.qpos[:] = q
+    mujoco.mj_kinematics(model, data)
+    q[2] -= min(data.geom_xpos[g, 2] - model.geom_size[g, 0] for g in sole["l"])  # left foot down
+    heel_y = {}
+    t = np.arange(0.0, duration_s + 1e-9, 1.0 / rate_hz)
+    out = np.empty((len(t), model.nq))
+    jac = np.zeros((3, model.nv))
+    w = np.r_[np.zeros(3), np.full(2, 1 / PELVIS_TOL_RAD ** 2), np.full(len(SOLVED), 1 / PRIOR_RAD ** 2)]
+    for k, tk in enumerate(t):
+        feet, (com_x, lateral) = targets(tk)
+        for _ in range(40):
+            data.qpos[:] = q
+            mujoco.mj_kinematics(model, data)
+            mujoco.mj_comPos(model, data)
+            if not heel_y:  # the feet keep their sideways places
+                heel_y = {s: float(data.geom_xpos[heel[s], 1]) for s in heel}
+            rows, jacs = [], []
+
+            def row(point, body, axis, value):
+                mujoco.mj_jac(model, data, jac, None, point, body)
+                rows.append(point[axis] - value)
+                jacs.append(jac[axis].copy())
+
+            for s, (hx, hz) in feet.items():
+                for g in sole[s]:  # flat foot at its height
+                    bottom = data.geom_xpos[g] - (0.0, 0.0, model.geom_size[g, 0])
+                    row(bottom, model.geom_bodyid[g], 2, hz)
+                row(data.geom_xpos[heel[s]], model.geom_bodyid[heel[s]], 0, hx)
+                row(data.geom_xpos[heel[s]], model.geom_bodyid[heel[s]], 1, heel_y[s])
+            mujoco.mj_jacSubtreeCom(model, data, jac, 0)
+            rows.append(data.subtree_com[0, 0] - com_x)
+            jacs.append(jac[0].copy())
+            if lateral is not None:
+                mid = 0.5 * (heel_y["r"] + heel_y["l"])
+                rows.append(data.subtree_com[0, 1] - (mid + 0.5 * lateral * (heel_y["r"] - heel_y["l"])))
+                jacs.append(jac[1].copy())
+            r, J = np.array(rows) / TOL_M, np.array(jacs)[:, dofs] / TOL_M
+            dev = np.r_[np.zeros(3), _list_tilt(q), q[qadr] - prior]
+            # knees do not bend backwards (the solve would find that branch for a swing leg)
+            over = np.r_[np.zeros(5), np.minimum(q[qadr] - np.where(knee, 0.0, -np.inf), 0.0)]
+            wk = np.where(over < 0, 1 / KNEE_TOL_RAD ** 2, 0.0)
+            dq = np.linalg.solve(J.T @ J + np.diag(w + wk + 1e-6), -J.T @ r - w * dev - wk * over)
+            v = np.zeros(model.nv)
+            v[dofs] = dq
+            mujoco.mj_integratePos(model, q, v, 1.0)
+            if np.abs(dq).max() < 1e-7:
+                break
+        out[k] = q
+    return Motion.from_qpos(model, t, out, subject=Subject(height_m=height_m, mass_kg=mass_kg),
+                            source_file=f"kintwin.motion.sample_step.{name}",
+                            source_convention="canonical")
+
+
+def _list_tilt(q: np.ndarray) -> np.ndarray:
+    """The pelvis's list and tilt (rad) from the free joint's quaternion."""
+    from .frames import pelvis_angles_from_quat
+
+    tilt, lst, _ = pelvis_angles_from_quat(q[None, 3:7])[0]
+    return np.array([lst, tilt])
+
+
+__all__ = ["step_stand", "step_up", "one_leg_stand"]

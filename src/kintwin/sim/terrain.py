@@ -1,0 +1,155 @@
+"""Support above the floor the feet stand on: steps, boxes, platforms, as boxes on the floor.
+
+A trial whose feet stand still at different heights (stairs, a step-up onto a box, a platform)
+cannot be simulated on a level floor: the raised foot would hang in the air and return no ground
+reaction. ``detect_terrain`` finds where the feet stand (a foot stands where its lowest heel or
+metatarsal sphere slides slower than ``floor.STANCE_SPEED_MPS`` for ``floor.MIN_STANCE_S``, at any
+height; median height per stance) and puts a box under every stance more than
+``level_tolerance_m`` above the floor (z = 0 after the reference's floor alignment): its top at
+that stance's median height, its footprint the foot's spheres over the stance (their lowest
+points' extent) widened by ``margin_m``. Boxes of about the same height that overlap are one box
+(a step both feet stand on). A foot held still in the air (standing on one leg) looks the same to
+the kinematics, so a box stays only where the trial cannot do without it: where the
+kinematics-only contact estimate (``dynamics/contact_estimation``) on the floor alone needs
+outside help at the pelvis while a foot stands on the box (``Terrain.needed``, in
+``twin/controlled.prepare``). Standing on the left leg with the right foot held 20 cm up
+(``motion/sample_step.one_leg_stand``) that estimate needs no help and gets no box; the same with
+a box under the right foot would share the load between the feet (its regularisation spreads the
+load where the moments allow). The twin's model gets them as MuJoCo box geoms of the
+world body with the floor's contact settings (``add_to``); the sole calibration, the stance
+detection and the kinematics-only contact estimate then measure heights above ``height_at``
+instead of above z = 0, and the ground reactions put each foot's centre of pressure on the
+support under it.
+
+Support below the floor level (the trial's lowest stance is the floor) cannot happen after the
+floor alignment except for a stance held for less than ~5 % of the trial; such a trial is refused
+(``floor.NonLevelSupportError``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+BOX_PREFIX = "terrain_"
+#: a box is built where the floor alone leaves the estimate this much help to need (module doc): the
+#: report's "check" levels of the residual force (5 %BW) and moment (1 %BW x height)
+MIN_RESIDUAL_BW, MIN_RESIDUAL_BWH = 0.05, 0.01
+
+
+@dataclass(frozen=True)
+class Box:
+    """A block on the floor, MuJoCo world (m): x and y extent, top height."""
+
+    x: tuple[float, float]
+    y: tuple[float, float]
+    top_m: float
+
+    def contains(self, xy: np.ndarray) -> np.ndarray:
+        return ((xy[..., 0] >= self.x[0]) & (xy[..., 0] <= self.x[1])
+                & (xy[..., 1] >= self.y[0]) & (xy[..., 1] <= self.y[1]))
+
+
+@dataclass(frozen=True)
+class Terrain:
+    """The floor (z = 0) and the boxes on it."""
+
+    boxes: tuple[Box, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.boxes)
+
+    def height_at(self, xy) -> np.ndarray:
+        """(...) support height (m) under the horizontal points ``xy`` (..., 2): the highest box
+        top covering each point, else the floor (0)."""
+        xy = np.asarray(xy, float)
+        h = np.zeros(xy.shape[:-1])
+        for b in self.boxes:
+            h = np.where(b.contains(xy), np.maximum(h, b.top_m), h)
+        return h
+
+    def above(self, points: np.ndarray) -> np.ndarray:
+        """``points`` (..., 3) with z measured from the support under each point."""
+        out = np.array(points, float)
+        if self.boxes:
+            out[..., 2] -= self.height_at(out[..., :2])
+        return out
+
+    def add_to(self, spec: mujoco.MjSpec) -> None:
+        """Add the boxes to ``spec``'s world body with the floor geom's contact settings."""
+        floor = spec.geom("floor")
+        for i, b in enumerate(self.boxes):
+            spec.worldbody.add_geom(
+                name=f"{BOX_PREFIX}{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
+                pos=[np.mean(b.x), np.mean(b.y), b.top_m / 2],
+                size=[(b.x[1] - b.x[0]) / 2, (b.y[1] - b.y[0]) / 2, b.top_m / 2],
+                contype=floor.contype, conaffinity=floor.conaffinity, condim=floor.condim,
+                friction=floor.friction, solref=floor.solref, solimp=floor.solimp,
+                rgba=[0.7, 0.7, 0.65, 1])
+
+    @classmethod
+    def from_model(cls, model: mujoco.MjModel) -> "Terrain":
+        """The boxes ``add_to`` put into a compiled model."""
+        boxes = []
+        for g in range(model.ngeom):
+            name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g) or ""
+            if name.startswith(BOX_PREFIX) and model.geom_bodyid[g] == 0:
+                c, s = model.geom_pos[g], model.geom_size[g]
+                boxes.append(Box((c[0] - s[0], c[0] + s[0]), (c[1] - s[1], c[1] + s[1]), c[2] + s[2]))
+        return cls(tuple(boxes))
+
+    def needed(self, points_pos: np.ndarray, residual_force_bw: np.ndarray,
+               residual_moment_bwh: np.ndarray) -> "Terrain":
+        """The boxes the kinematics cannot do without: where, while a contact point stands on
+        the box (within 2 cm of its top, over it), the kinematics-only contact estimate on the
+        floor alone needs a mean pelvis residual above ``MIN_RESIDUAL_BW`` (force, body weights)
+        or ``MIN_RESIDUAL_BWH`` (moment, body weight x height). ``points_pos`` (T, P, 3), the
+        residual magnitudes (T,): that estimate's."""
+        pos = np.asarray(points_pos)
+        keep = []
+        for b in self.boxes:
+            on = (b.contains(pos[..., :2]) & (np.abs(pos[..., 2] - b.top_m) < 0.02)).any(axis=1)
+            if on.any() and (np.mean(residual_force_bw[on]) > MIN_RESIDUAL_BW
+                             or np.mean(residual_moment_bwh[on]) > MIN_RESIDUAL_BWH):
+                keep.append(b)
+        return Terrain(tuple(keep))
+
+    def to_dict(self) -> list[dict]:
+        return [{"x_m": [round(v, 4) for v in b.x], "y_m": [round(v, 4) for v in b.y],
+                 "top_m": round(b.top_m, 4)} for b in self.boxes]
+
+
+def detect_terrain(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, t0_s: float = 0.0,
+                   level_tolerance_m: float = 0.06, margin_m: float = 0.03) -> Terrain:
+    """Boxes under the stances above the floor (module doc). ``t0_s``: the time of ``qpos[0]``,
+    for the refusal's message."""
+    from . import floor
+
+    phases = floor.stance_phases(model, qpos, rate_hz)
+    low = [p for p in phases if p.height_m < -level_tolerance_m]
+    if low:
+        desc = ", ".join(f"{p.side} foot {p.height_m * 100:+.1f} cm at {t0_s + p.start_s:.2f}-"
+                         f"{t0_s + p.stop_s:.2f} s" for p in low)
+        raise floor.NonLevelSupportError(
+            f"the feet stand below the trial's floor level ({desc}): support lower than the "
+            "floor the trial mostly stands on is not supported. Crop the trial to the part on "
+            "and above one level")
+    boxes: list[Box] = []
+    for p in sorted((p for p in phases if p.height_m > level_tolerance_m), key=lambda p: p.height_m):
+        new = Box((p.x[0] - margin_m, p.x[1] + margin_m), (p.y[0] - margin_m, p.y[1] + margin_m),
+                  p.height_m)
+        for k, b in enumerate(boxes):
+            overlap = new.x[0] <= b.x[1] and b.x[0] <= new.x[1] and new.y[0] <= b.y[1] and b.y[0] <= new.y[1]
+            if overlap and abs(b.top_m - new.top_m) <= level_tolerance_m:
+                boxes[k] = Box((min(b.x[0], new.x[0]), max(b.x[1], new.x[1])),
+                               (min(b.y[0], new.y[0]), max(b.y[1], new.y[1])),
+                               0.5 * (b.top_m + new.top_m))
+                break
+        else:
+            boxes.append(new)
+    return Terrain(tuple(boxes))
+
+
+__all__ = ["Box", "Terrain", "detect_terrain", "BOX_PREFIX"]
