@@ -8,7 +8,8 @@ weight shifting between the feet), ``step_up`` (6 s: stepping up onto it, right 
 and physics: the support built (``sim/terrain.py``), completed, joint MAE, mean pelvis residual
 force and moment, the total vertical ground reaction (%BW: 5th, 50th, 95th percentile), the
 per-foot vertical force against the estimate's (mean absolute difference, %BW) and the height of
-each loaded foot's centre of pressure.
+each loaded foot's centre of pressure; and ``kintwin id`` without plates on the same trial (the
+support it builds, its total vertical ground reaction and mean residual force).
 
     .venv/bin/python bench/terrain_twin.py   # bench/results/terrain_twin.json
 
@@ -33,7 +34,9 @@ def main() -> None:
     from kintwin.motion.sample_step import one_leg_stand, step_stand, step_up
     from kintwin.motion.storage import read_table
     from kintwin.twin.analyze import TrialJob, analyze_trial
+    from kintwin.dynamics.contact_estimation import estimate_contacts
     from kintwin.models.anthropometry import default_skeleton
+    from kintwin.models.build import build_model
     from kintwin.twin.controlled import prepare
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -67,6 +70,13 @@ def main() -> None:
             "foot_vertical_vs_estimate_mae_pct_bw": {s: round(float(np.abs(vert[s] - est[s]).mean()), 1) for s in vert},
             "loaded_cop_height_m": {s: sorted({round(float(h), 3) for h in cop_y[s][vert[s] > 5]}) for s in vert},
         }
+        est = estimate_contacts(motion, build_model(default_skeleton(1.75, 70.0)), mass_kg=70.0,
+                                height_m=1.75)  # kintwin id without plates
+        est_total = (est.grf.vertical_n("r") + est.grf.vertical_n("l")) / weight_n * 100
+        result[name]["id_estimate"] = {
+            "terrain_boxes": est.info["terrain_boxes"], "floor_height_m": est.info["floor_height_m"],
+            "total_vertical_pct_bw_p5_p50_p95": [round(float(v), 1) for v in np.percentile(est_total, [5, 50, 95])],
+            "residual_force_mean_pct_bw": float(np.linalg.norm(est.residual_force_n, axis=1).mean() / weight_n * 100)}
         print(name, json.dumps(result[name]), flush=True)
     (REPO / "bench" / "results" / "terrain_twin.json").write_text(json.dumps(result, indent=2) + "\n")
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from kintwin.cli import main
+from kintwin.dynamics.contact_estimation import estimate_contacts
 from kintwin.control.wholebody import ControlReference, WholeBodyConfig, WholeBodyController, default_config
 from kintwin.models.anthropometry import default_skeleton
 from kintwin.models.build import build_model, build_spec
@@ -150,10 +151,10 @@ def test_level_support_tolerates_ik_noise_and_finds_steps():
 
 
 def test_stairs_get_their_steps_where_one_floor_is_not_needed(tmp_path, capsys):
-    """The whole-body controller twin builds the support the feet stand on (``sim/terrain.py``):
-    the sample walk climbing 10 cm per step gets three boxes, 10, 20 and 30 cm high, under the
-    feet that stand on them. What needs one level floor still refuses, with a message saying what
-    does not: a trained policy (learned on a level floor) and ``kintwin id`` without plates."""
+    """The twin and ``kintwin id`` build the support the feet stand on (``sim/terrain.py``): the
+    sample walk climbing 10 cm per step gets three boxes, 10, 20 and 30 cm high, under the feet
+    that stand on them. A trained policy (learned on a level floor) still refuses, with a message
+    saying what does not."""
     walk = sample_walk()
     stairs = _stairs(walk, rise_m=0.10)
     model = build_model(default_skeleton(walk.subject.height_m, walk.subject.mass_kg))
@@ -173,8 +174,33 @@ def test_stairs_get_their_steps_where_one_floor_is_not_needed(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "non-level support" in err and "--controller qp" in err
     assert not out.exists()
-    assert main(["id", str(path), "--height", "1.75", "--mass", "70", "--out", str(tmp_path / "id")]) == 3
-    assert "non-level support" in capsys.readouterr().err
+    assert main(["id", str(path), "--height", "1.75", "--mass", "70", "--out", str(tmp_path / "id")]) == 0
+    info = json.loads((tmp_path / "id" / "metrics.json").read_text())["info"]
+    np.testing.assert_allclose(sorted(b["top_m"] for b in info["terrain_boxes"]), [0.10, 0.20, 0.30],
+                               atol=0.01)
+
+
+def test_inverse_dynamics_without_plates_on_a_step():
+    """``kintwin id`` without plates on stepping up onto a 15 cm step: the step under both feet
+    (two boxes, one per foot), the body carried with almost no help at the pelvis, each loaded
+    foot's centre of pressure on the floor or on the step's top. On a level floor only, this trial
+    was refused."""
+    motion = step_up(step_m=0.15)
+    model = build_model(default_skeleton(1.75, 70.0))
+    result = estimate_contacts(motion, model, mass_kg=70.0, height_m=1.75)
+    floor_m = result.info["floor_height_m"]
+    tops = [b["top_m"] - floor_m for b in result.info["terrain_boxes"]]
+    np.testing.assert_allclose(tops, 0.15, atol=0.005)
+    weight_n = 70.0 * 9.81
+    grf = result.grf
+    total = (grf.vertical_n("r") + grf.vertical_n("l")) / weight_n
+    assert np.median(total) == pytest.approx(1.0, abs=0.02)
+    assert np.mean(np.linalg.norm(result.residual_force_n, axis=1)) / weight_n < 0.01
+    for side in ("r", "l"):
+        loaded = grf.vertical_n(side) > 0.05 * weight_n
+        height = grf.cop_m[side][loaded, 1] - floor_m
+        assert np.all((np.abs(height) < 0.005) | (np.abs(height - 0.15) < 0.005))
+        assert (np.abs(height - 0.15) < 0.005).sum() > 100  # it stands on the step
 
 
 def test_the_controller_twin_stands_with_one_foot_on_a_step():

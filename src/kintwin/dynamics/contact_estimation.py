@@ -35,8 +35,10 @@ the braking force on the leading foot and the propulsive force on the trailing o
 walking it halved the AP force error and cut the sagittal moment RMSE from 0.27 to 0.18 N*m/kg).
 
 The joint torques then follow from the hinge rows: ``tau = (M qdd + c)_hinges - sum_i (J_i^T f_i)_hinges``.
-The per-foot resultants are reported like force plates: total force, COP on the floor plane and
-the vertical free moment, in OpenSim ground.
+The per-foot resultants are reported like force plates: total force, COP on the floor plane (on
+the support under the foot where the feet stand on steps or boxes: ``estimate_contacts`` builds
+that support as ``sim/terrain.py`` does for the twin, and each point's height is measured from
+it) and the vertical free moment, in OpenSim ground.
 """
 
 from __future__ import annotations
@@ -204,6 +206,9 @@ class ContactSolution:
     residual_moment: np.ndarray
     floor_height: float
     ground_velocity: np.ndarray
+    #: (T, P) height of the support under each point above the floor (a step, a box; zeros on a
+    #: level floor): each foot's centre of pressure lies on it
+    support_height: np.ndarray | None = None
     solve_seconds: float = 0.0
     qp_failures: int = 0
     info: dict = field(default_factory=dict)
@@ -234,6 +239,7 @@ def solve_contact_forces(model: mujoco.MjModel, qpos, qvel, qacc,
 
     qfrc = inverse_generalized_forces(m, qpos, qvel, qacc)
     pos, vel, root, com = point_kinematics(m, qpos, qvel, points)
+    raise_m = np.zeros(pos.shape[:2]) if terrain is None else terrain.height_at(pos[..., :2]) - terrain.floor_m
     support = pos if terrain is None else terrain.above(pos)  # heights above what is under them
     floor = opt.floor_height_m if opt.floor_height_m is not None else estimate_floor(
         support, opt.floor_percentile)
@@ -313,8 +319,9 @@ def solve_contact_forces(model: mujoco.MjModel, qpos, qvel, qacc,
                       stacklevel=2)
     return ContactSolution(points=points, names=names, forces=forces, points_pos=pos,
                            availability=avail, tau=tau, residual_force=rf,
-                           residual_moment=rm, floor_height=float(floor),
-                           ground_velocity=np.asarray(gvel, float),
+                           residual_moment=rm,
+                           floor_height=float(floor) + (0.0 if terrain is None else terrain.floor_m),
+                           ground_velocity=np.asarray(gvel, float), support_height=raise_m,
                            solve_seconds=time.perf_counter() - t_start, qp_failures=failures)
 
 
@@ -327,7 +334,12 @@ def solution_grf(sol: ContactSolution, time_s: np.ndarray, min_vertical_n: float
             continue
         f, m = sol.foot_wrench(side)
         f_os, m_os = frames.mujoco_to_osim_vec(f), frames.mujoco_to_osim_vec(m)
-        cop, tq = cop_on_plane(f_os, m_os, sol.floor_height, min_vertical_n)
+        plane = sol.floor_height
+        if sol.support_height is not None and sol.support_height.any():  # the foot's support
+            idx = [i for i, p in enumerate(sol.points) if p.side == side]
+            fz = np.clip(sol.forces[:, idx, 2], 0.0, None)
+            plane = plane + (fz * sol.support_height[:, idx]).sum(axis=1) / np.maximum(fz.sum(axis=1), 1e-9)
+        cop, tq = cop_on_plane(f_os, m_os, plane, min_vertical_n)
         off = np.abs(f_os[:, 1]) <= min_vertical_n
         f_os = f_os.copy()
         f_os[off] = 0.0
@@ -347,14 +359,25 @@ def estimate_contacts(motion: Motion, model: mujoco.MjModel,
     """
     from ..analysis.results import Results
 
-    from ..sim.floor import check_level_support
+    from ..sim.reference import ground_alignment
+    from ..sim.terrain import detect_terrain
 
     states = prepare_states(motion, model, cutoff_hz)
-    check_level_support(model, states.qpos, states.motion.rate_hz,
-                        t0_s=float(states.time_s[0]))  # one floor height only
     height = height_m if height_m is not None else motion.subject.height_m
     sol = solve_contact_forces(model, states.qpos, states.qvel, states.qacc, options,
                                keep_armature=keep_armature, height_m=height)
+    # support above the floor (sim/terrain.py), found on the trial with its floor at z = 0
+    floor, _ = ground_alignment(model, states.qpos, states.motion.rate_hz, toes_set_floor=False)
+    aligned = states.qpos.copy()
+    aligned[:, 2] -= floor
+    terrain = detect_terrain(model, aligned, states.motion.rate_hz, t0_s=float(states.time_s[0]))
+    weight_n = float(model.body_mass.sum()) * GRAVITY
+    terrain = terrain.raised(floor).needed(
+        sol.points_pos, np.linalg.norm(sol.residual_force, axis=1) / weight_n,
+        np.linalg.norm(sol.residual_moment, axis=1) / (weight_n * height)) if terrain else terrain
+    if terrain:
+        sol = solve_contact_forces(model, states.qpos, states.qvel, states.qacc, options,
+                                   keep_armature=keep_armature, height_m=height, terrain=terrain)
     grf = solution_grf(sol, states.time_s)
     T = len(states.time_s)
     return Results(
@@ -366,6 +389,7 @@ def estimate_contacts(motion: Motion, model: mujoco.MjModel,
         info={"cutoff_hz": cutoff_hz, "armature": "kept" if keep_armature else "zero",
               "grf_source": "estimated from kinematics",
               "floor_height_m": sol.floor_height,
+              "terrain_boxes": terrain.to_dict(),
               "ground_velocity_mps": sol.ground_velocity.tolist(),
               "frames_per_s": T / max(sol.solve_seconds, 1e-9),
               "qp_failures": sol.qp_failures,

@@ -61,9 +61,10 @@ sphere slides slower than ``STANCE_SPEED_MPS`` for ``MIN_STANCE_S``, whatever it
 heights of those stationary phases (median per phase; heel and metatarsal spheres, not the toes)
 spread over more than ``level_tolerance_m``
 (6 cm), the trial stands on non-level support (stairs, a box, a drop-jump platform). The
-whole-body controller twin builds that support (``sim/terrain.py``, from ``stance_phases``); what
-only knows a level floor (force-free inverse dynamics, ``kintwin id``; a trained policy) refuses it
-(``NonLevelSupportError``) instead of returning zero ground reactions for the feet above z = 0.
+whole-body controller twin and the kinematics-only contact estimate (``kintwin id``) build that
+support (``sim/terrain.py``, from ``stance_phases``); a trained policy, which only knows a level
+floor, refuses it (``NonLevelSupportError``) instead of returning zero ground reactions for the
+feet above z = 0.
 The tolerance sits between
 what marker IK does on a level floor and the lowest real support: a Plug-in-Gait trial without a
 static trial (``osim_c3d_walking2``, IK from 32 markers) puts the stance foot's lowest point
@@ -341,8 +342,8 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
     """Raise ``NonLevelSupportError`` when the stationary phases of the feet lie at heights that
     spread over more than ``level_tolerance_m`` (module doc); ``t0_s``: the time of ``qpos[0]``
     (the message gives the trial's own times). The toe spheres do not count (``sole_spheres``).
-    For what needs one level floor (``kintwin id``, a trained policy); the whole-body controller
-    twin builds the support instead (``sim/terrain.py``)."""
+    For what needs one level floor (a trained policy); the whole-body controller twin and
+    ``kintwin id`` build the support instead (``sim/terrain.py``)."""
     phases = stance_phases(model, qpos, rate_hz)
     if len(phases) < 2:
         return
@@ -353,9 +354,9 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
         raise NonLevelSupportError(
             f"the feet stand still at heights {np.ptp(heights) * 100:.1f} cm apart ({desc}; heights "
             "relative to the lowest support): non-level support (stairs, a box, a platform) is not "
-            "supported here: this needs one level floor. The whole-body controller twin "
-            "(kintwin analyze --controller qp) builds the support the feet stand on; or crop the "
-            "trial to the part on level ground")
+            "supported by a trained policy, which knows one level floor. The whole-body controller "
+            "twin (kintwin analyze --controller qp) builds the support the feet stand on; or crop "
+            "the trial to the part on level ground")
 
 __all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms",
            "sole_spheres", "lowest_foot_points", "kinematic_stance", "stance_clearance",

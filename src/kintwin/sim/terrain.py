@@ -12,7 +12,8 @@ points' extent) widened by ``margin_m``. Boxes of about the same height that ove
 the kinematics, so a box stays only where the trial cannot do without it: where the
 kinematics-only contact estimate (``dynamics/contact_estimation``) on the floor alone needs
 outside help at the pelvis while a foot stands on the box (``Terrain.needed``, in
-``twin/controlled.prepare``). Standing on the left leg with the right foot held 20 cm up
+``twin/controlled.prepare``; ``kintwin id`` without plates does the same,
+``dynamics/contact_estimation.estimate_contacts``). Standing on the left leg with the right foot held 20 cm up
 (``motion/sample_step.one_leg_stand``) that estimate needs no help and gets no box; the same with
 a box under the right foot would share the load between the feet (its regularisation spreads the
 load where the moments allow). The twin's model gets them as MuJoCo box geoms of the
@@ -54,18 +55,23 @@ class Box:
 
 @dataclass(frozen=True)
 class Terrain:
-    """The floor (z = 0) and the boxes on it."""
+    """The floor (at ``floor_m``: z = 0 in the twin's aligned world) and the boxes on it."""
 
     boxes: tuple[Box, ...] = ()
+    floor_m: float = 0.0
 
     def __bool__(self) -> bool:
         return bool(self.boxes)
 
+    def raised(self, dz_m: float) -> "Terrain":
+        """The same support ``dz_m`` higher (floor and box tops)."""
+        return Terrain(tuple(Box(b.x, b.y, b.top_m + dz_m) for b in self.boxes), self.floor_m + dz_m)
+
     def height_at(self, xy) -> np.ndarray:
         """(...) support height (m) under the horizontal points ``xy`` (..., 2): the highest box
-        top covering each point, else the floor (0)."""
+        top covering each point, else the floor."""
         xy = np.asarray(xy, float)
-        h = np.zeros(xy.shape[:-1])
+        h = np.full(xy.shape[:-1], self.floor_m)
         for b in self.boxes:
             h = np.where(b.contains(xy), np.maximum(h, b.top_m), h)
         return h
@@ -73,12 +79,14 @@ class Terrain:
     def above(self, points: np.ndarray) -> np.ndarray:
         """``points`` (..., 3) with z measured from the support under each point."""
         out = np.array(points, float)
-        if self.boxes:
-            out[..., 2] -= self.height_at(out[..., :2])
+        out[..., 2] -= self.height_at(out[..., :2])
         return out
 
     def add_to(self, spec: mujoco.MjSpec) -> None:
-        """Add the boxes to ``spec``'s world body with the floor geom's contact settings."""
+        """Add the boxes to ``spec``'s world body with the floor geom's contact settings (the
+        floor at z = 0)."""
+        if self.floor_m != 0.0:
+            raise ValueError("add_to builds boxes on a floor at z = 0")
         floor = spec.geom("floor")
         for i, b in enumerate(self.boxes):
             spec.worldbody.add_geom(
