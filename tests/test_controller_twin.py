@@ -18,7 +18,7 @@ from kintwin.motion import frames
 from kintwin.motion.kinematics_io import read_motion, write_motion
 from kintwin.motion.motion import Motion
 from kintwin.motion.sample import sample_walk
-from kintwin.motion.sample_step import one_leg_stand, step_stand, step_up
+from kintwin.motion.sample_moves import countermovement_jump, one_leg_stand, step_stand, step_up
 from kintwin.sim import floor
 from kintwin.sim.reference import trial_reference
 from kintwin.sim.terrain import detect_terrain
@@ -205,7 +205,7 @@ def test_inverse_dynamics_without_plates_on_a_step():
 
 def test_the_controller_twin_stands_with_one_foot_on_a_step():
     """Standing with the right foot on a 15 cm step, shifting weight between the feet
-    (``motion/sample_step.py``): the twin gets a box under the right foot, its top at the step,
+    (``motion/sample_moves.py``): the twin gets a box under the right foot, its top at the step,
     completes, and the two feet carry the body: total vertical ground reaction ~100 %BW, the right
     foot's share on the box, its centre of pressure on the box's top. On a level floor only, the
     right foot would hang 15 cm up and the pelvis residual would carry its share."""
@@ -229,7 +229,7 @@ def test_the_controller_twin_stands_with_one_foot_on_a_step():
 
 def test_a_foot_held_still_in_the_air_gets_no_box():
     """Standing on the left leg with the right foot held still 20 cm up
-    (``motion/sample_step.one_leg_stand``): to the kinematics that foot stands on something 20 cm
+    (``motion/sample_moves.one_leg_stand``): to the kinematics that foot stands on something 20 cm
     high, but the trial needs no support there (the estimate on the floor alone needs no help at
     the pelvis), so no box is built and the twin stands on one leg."""
     motion = one_leg_stand(lift_m=0.20)
@@ -246,7 +246,7 @@ def test_a_foot_held_still_in_the_air_gets_no_box():
 
 
 def test_the_controller_twin_steps_up_onto_a_step():
-    """Stepping up onto a 15 cm step, right foot first (``motion/sample_step.step_up``, 6 s): the
+    """Stepping up onto a 15 cm step, right foot first (``motion/sample_moves.step_up``, 6 s): the
     twin gets the step under both feet where they stand on it, completes, and at the end stands on
     it with both feet, their centres of pressure on its top and together carrying the body."""
     motion = step_up(step_m=0.15)
@@ -267,6 +267,23 @@ def test_the_controller_twin_steps_up_onto_a_step():
     assert np.all(grf.cop_m["r"][start][grf.vertical_n("r")[start] > 0.05 * weight_n, 1] == 0.0)
     residual = np.linalg.norm(twin.results.residual_force_n, axis=1) / weight_n
     assert residual.mean() < 0.05
+
+
+def test_the_controller_twin_lands_a_jump():
+    """A countermovement jump (``motion/sample_moves.countermovement_jump``: 0.29 s of flight from
+    a 1.4 m/s take-off): the twin completes it, nothing touches the ground in the flight, the
+    landing loads the feet above body weight, and no support box is built for it."""
+    motion = countermovement_jump()
+    skeleton = default_skeleton(1.75, 70.0)
+    twin = run_controlled_twin(skeleton, motion)
+    assert twin.completed and twin.info["terrain_boxes"] == []
+    weight_n = skeleton.mass_kg * 9.81
+    total = (twin.results.grf.vertical_n("r") + twin.results.grf.vertical_n("l")) / weight_n
+    t = twin.results.time_s
+    flight = (t > 1.25) & (t < 1.45)  # take-off at 1.2 s, landing at 1.485 s
+    assert np.all(total[flight] < 0.02)
+    assert total[(t > 1.45) & (t < 1.75)].max() > 1.5
+    assert np.median(total[t > 2.3]) == pytest.approx(1.0, abs=0.07)  # standing again
 
 
 # --- the controller recovers a forward simulation ------------------------------------------------

@@ -14,7 +14,7 @@ kinematics-only contact estimate (``dynamics/contact_estimation``) on the floor 
 outside help at the pelvis while a foot stands on the box (``Terrain.needed``, in
 ``twin/controlled.prepare``; ``kintwin id`` without plates does the same,
 ``dynamics/contact_estimation.estimate_contacts``). Standing on the left leg with the right foot held 20 cm up
-(``motion/sample_step.one_leg_stand``) that estimate needs no help and gets no box; the same with
+(``motion/sample_moves.one_leg_stand``) that estimate needs no help and gets no box; the same with
 a box under the right foot would share the load between the feet (its regularisation spreads the
 load where the moments allow). The twin's model gets them as MuJoCo box geoms of the
 world body with the floor's contact settings (``add_to``); the sole calibration, the stance

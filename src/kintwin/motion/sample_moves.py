@@ -1,4 +1,5 @@
-"""Generated trials on non-level support: a step ``step_m`` high, ``reach_m`` ahead.
+"""Generated trials that are not level walking: a step ``step_m`` high ``reach_m`` ahead, one
+leg, a jump.
 
 * ``step_stand``: standing with the left foot flat on the floor and the right foot flat on the
   step, shifting the weight between the feet (the whole-body centre of mass moves forward and back
@@ -7,14 +8,15 @@
 * ``one_leg_stand``: standing on the left leg, the right foot held still in the air;
 * ``step_up``: standing on the floor, then stepping up onto the step, right foot first, and
   standing on it: each swing foot rises flat to ``CLEARANCE_M`` above the step, moves over it and
-  comes down onto it, and the centre of mass moves towards the stance foot before each swing.
+  comes down onto it, and the centre of mass moves towards the stance foot before each swing;
+* ``countermovement_jump``: down, up, a ballistic flight and a landing, feet flat.
 
 Each frame is solved by damped least squares from the previous one over the pelvis position,
 tilt and list and both legs' hip flexion and adduction, knee and ankle: each foot's heel and
 metatarsal spheres at the foot's height (flat), its heel at its place, the centre of mass on its
 path; the pelvis upright (``PELVIS_TOL_RAD``), the legs near a pose (``PRIOR_RAD``) and the knees
-not bent backwards. Test trials for the support the
-twin builds (``sim/terrain.py``).
+not bent backwards. Test trials for the support the twin builds (``sim/terrain.py``) and for
+movements with flight.
 """
 
 from __future__ import annotations
@@ -82,11 +84,66 @@ def one_leg_stand(lift_m: float = 0.20, duration_s: float = 2.0, rate_hz: float 
     return _solve(targets, pose, duration_s, rate_hz, height_m, mass_kg, "one_leg_stand")
 
 
+def countermovement_jump(depth_m: float = 0.15, takeoff_mps: float = 1.4, rate_hz: float = 100.0,
+                         height_m: float = 1.75, mass_kg: float = 70.0) -> Motion:
+    """A vertical countermovement jump with flat feet (3 s): standing, down ``depth_m``, up to
+    take off at ``takeoff_mps`` with straight legs, a ballistic flight (the feet under the body),
+    landing and absorbing ``depth_m`` / 2, standing again. Centre-of-mass height on that path
+    (cubic segments that join in height and speed)."""
+    from ..models.build import GRAVITY
+
+    z0 = _standing_com_height(height_m, mass_kg)
+    flight = 2 * takeoff_mps / GRAVITY
+    t_down, t_low, t_off = 0.4, 0.9, 1.2
+    t_land = t_off + flight
+    t_absorb, t_up = t_land + 0.25, t_land + 0.85
+    knots = [(0.0, z0, 0.0), (t_down, z0, 0.0), (t_low, z0 - depth_m, 0.0), (t_off, z0, takeoff_mps)]
+    after = [(t_land, z0, -takeoff_mps), (t_absorb, z0 - depth_m / 2, 0.0), (t_up, z0, 0.0),
+             (t_up + 1.0, z0, 0.0)]
+
+    def com_height(t):
+        if t_off < t < t_land:  # flight
+            return z0 + takeoff_mps * (t - t_off) - 0.5 * GRAVITY * (t - t_off) ** 2
+        for (a, za, va), (b, zb, vb) in zip(knots + after, (knots + after)[1:]):
+            if a <= t <= b and not (a == t_off and b == t_land):
+                return _hermite(t, a, b, za, zb, va, vb)
+        return z0
+
+    def targets(t):
+        lift = max(0.0, com_height(t) - z0) if t_off < t < t_land else 0.0
+        return {"r": (0.0, lift), "l": (0.0, lift)}, (FOOT_TO_ANKLE_M, 0.0, com_height(t))
+
+    pose = {"knee_angle_r": 5.0, "knee_angle_l": 5.0}
+    return _solve(targets, pose, t_up + 0.6, rate_hz, height_m, mass_kg, "countermovement_jump")
+
+
+def _hermite(t, a, b, za, zb, va, vb):
+    """Cubic from (a, za, va) to (b, zb, vb) at t (heights and speeds)."""
+    h, s = b - a, (t - a) / (b - a)
+    return ((2 * s ** 3 - 3 * s ** 2 + 1) * za + (s ** 3 - 2 * s ** 2 + s) * h * va
+            + (-2 * s ** 3 + 3 * s ** 2) * zb + (s ** 3 - s ** 2) * h * vb)
+
+
+def _standing_com_height(height_m: float, mass_kg: float) -> float:
+    """The centre of mass height of the model standing straight, feet flat on the floor."""
+    def targets(t):
+        return {"r": (0.0, 0.0), "l": (0.0, 0.0)}, (FOOT_TO_ANKLE_M, 0.0)
+
+    from ..models.anthropometry import default_skeleton
+    from ..models.build import build_model
+    from ..sim.reference import centre_of_mass
+
+    m = _solve(targets, {"knee_angle_r": 5.0, "knee_angle_l": 5.0}, 0.0, 100.0, height_m, mass_kg, "standing")
+    model = build_model(default_skeleton(height_m, mass_kg))
+    return float(centre_of_mass(model, m.to_qpos(model, warn=False))[0, 2])
+
+
 def _solve(targets, pose_deg: dict, duration_s: float, rate_hz: float, height_m: float,
            mass_kg: float, name: str) -> Motion:
     """Frames at ``rate_hz`` of the solve in the module doc. ``targets(t)``: ({side: (heel x,
-    sole height)}, (centre of mass x, lateral place or None)), the lateral place -1 over the left
-    foot, 0 midway, +1 over the right foot; ``pose_deg``: the legs' pose the solve stays near."""
+    sole height)}, (centre of mass x, lateral place or None[, height])), the lateral place -1 over
+    the left foot, 0 midway, +1 over the right foot; ``pose_deg``: the legs' pose the solve stays
+    near."""
     from ..models.anthropometry import default_skeleton
     from ..models.build import build_model
     from ..sim.floor import contact_spheres
@@ -115,7 +172,8 @@ def _solve(targets, pose_deg: dict, duration_s: float, rate_hz: float, height_m:
     jac = np.zeros((3, model.nv))
     w = np.r_[np.zeros(3), np.full(2, 1 / PELVIS_TOL_RAD ** 2), np.full(len(SOLVED), 1 / PRIOR_RAD ** 2)]
     for k, tk in enumerate(t):
-        feet, (com_x, lateral) = targets(tk)
+        feet, com = targets(tk)
+        com_x, lateral, com_z = (*com, None)[:3]
         for _ in range(40):
             data.qpos[:] = q
             mujoco.mj_kinematics(model, data)
@@ -138,6 +196,9 @@ def _solve(targets, pose_deg: dict, duration_s: float, rate_hz: float, height_m:
             mujoco.mj_jacSubtreeCom(model, data, jac, 0)
             rows.append(data.subtree_com[0, 0] - com_x)
             jacs.append(jac[0].copy())
+            if com_z is not None:
+                rows.append(data.subtree_com[0, 2] - com_z)
+                jacs.append(jac[2].copy())
             if lateral is not None:
                 mid = 0.5 * (heel_y["r"] + heel_y["l"])
                 rows.append(data.subtree_com[0, 1] - (mid + 0.5 * lateral * (heel_y["r"] - heel_y["l"])))
@@ -155,7 +216,7 @@ def _solve(targets, pose_deg: dict, duration_s: float, rate_hz: float, height_m:
                 break
         out[k] = q
     return Motion.from_qpos(model, t, out, subject=Subject(height_m=height_m, mass_kg=mass_kg),
-                            source_file=f"kintwin.motion.sample_step.{name}",
+                            source_file=f"kintwin.motion.sample_moves.{name}",
                             source_convention="canonical")
 
 
@@ -167,4 +228,4 @@ def _list_tilt(q: np.ndarray) -> np.ndarray:
     return np.array([lst, tilt])
 
 
-__all__ = ["step_stand", "step_up", "one_leg_stand"]
+__all__ = ["step_stand", "step_up", "one_leg_stand", "countermovement_jump"]
