@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import mujoco
 import numpy as np
@@ -375,8 +375,9 @@ def estimate_contacts(motion: Motion, model: mujoco.MjModel,
     terrain = terrain.raised(floor).needed(
         sol.points_pos, np.linalg.norm(sol.residual_force, axis=1) / weight_n,
         np.linalg.norm(sol.residual_moment, axis=1) / (weight_n * height)) if terrain else terrain
-    if terrain:
-        sol = solve_contact_forces(model, states.qpos, states.qvel, states.qacc, options,
+    if terrain:  # heights from the support, whose floor is the alignment's
+        sol = solve_contact_forces(model, states.qpos, states.qvel, states.qacc,
+                                   replace(options or ContactOptions(), floor_height_m=0.0),
                                    keep_armature=keep_armature, height_m=height, terrain=terrain)
     grf = solution_grf(sol, states.time_s)
     T = len(states.time_s)

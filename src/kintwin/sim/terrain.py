@@ -122,7 +122,7 @@ class Terrain:
             if on.any() and (np.mean(residual_force_bw[on]) > MIN_RESIDUAL_BW
                              or np.mean(residual_moment_bwh[on]) > MIN_RESIDUAL_BWH):
                 keep.append(b)
-        return Terrain(tuple(keep))
+        return Terrain(tuple(keep), self.floor_m)
 
     def to_dict(self) -> list[dict]:
         return [{"x_m": [round(v, 4) for v in b.x], "y_m": [round(v, 4) for v in b.y],
