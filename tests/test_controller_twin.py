@@ -16,6 +16,7 @@ from kintwin.models.anthropometry import default_skeleton
 from kintwin.models.build import build_model, build_spec
 from kintwin.motion import frames
 from kintwin.motion.kinematics_io import read_motion, write_motion
+from kintwin.motion.storage import read_table
 from kintwin.motion.motion import Motion
 from kintwin.motion.sample import sample_walk
 from kintwin.motion.sample_moves import countermovement_jump, one_leg_stand, step_stand, step_up
@@ -225,6 +226,20 @@ def test_the_controller_twin_stands_with_one_foot_on_a_step():
     np.testing.assert_allclose(grf.cop_m["r"][loaded, 1], box["top_m"], atol=1e-4)  # OpenSim Y up
     residual = np.linalg.norm(twin.results.residual_force_n, axis=1) / weight_n
     assert residual.mean() < 0.04
+
+
+def test_analyze_reports_the_support_it_built(tmp_path):
+    """``kintwin analyze`` on the step trial: metrics.json lists the box, the exported grf.mot puts
+    the right foot's centre of pressure on its top (OpenSim Y), and the report says so."""
+    path = write_motion(tmp_path / "step.mot", step_stand(step_m=0.15, duration_s=1.0))
+    out = tmp_path / "out"
+    assert main(["analyze", str(path), "--height", "1.75", "--mass", "70", "--out", str(out)]) == 0
+    (box,) = json.loads((out / "metrics.json").read_text())["info"]["terrain_boxes"]
+    assert box["top_m"] == pytest.approx(0.15, abs=0.005)
+    grf = read_table(out / "grf.mot")
+    loaded = grf.column("ground_force_vy") > 0.05 * 70 * 9.81
+    np.testing.assert_allclose(grf.column("ground_force_py")[loaded], box["top_m"], atol=1e-3)
+    assert "1 box(es) on it" in (out / "report.html").read_text()
 
 
 def test_a_foot_held_still_in_the_air_gets_no_box():
