@@ -54,6 +54,7 @@ from ..models.build import GRAVITY
 from ..motion import frames
 from ..motion.grf import GroundReactions
 from ..motion.motion import Motion
+from ..sim.terrain import LEVEL_FLOOR, Terrain, detect_terrain
 from .qp import INFINITY, solve_qp
 from .inverse_dynamics import (DEFAULT_CUTOFF_HZ, cop_on_plane, coordinate_forces, id_model,
                                inverse_generalized_forces, prepare_states, root_rotation)
@@ -223,10 +224,10 @@ class ContactSolution:
 
 def solve_contact_forces(model: mujoco.MjModel, qpos, qvel, qacc,
                          options: ContactOptions | None = None, keep_armature: bool = False,
-                         height_m: float | None = None, terrain=None) -> ContactSolution:
-    """Estimate contact forces, joint torques and the pelvis residual at each state; with
-    ``terrain`` (``sim/terrain.Terrain``) each point's height is measured from the support under
-    it (a step, a box) instead of from the floor."""
+                         height_m: float | None = None, terrain: Terrain = LEVEL_FLOOR) -> ContactSolution:
+    """Estimate contact forces, joint torques and the pelvis residual at each state; each point's
+    height is measured from ``terrain``'s support under it (``sim/terrain.py``: the floor, a step,
+    a box)."""
     opt = options or ContactOptions()
     qpos, qvel, qacc = (np.atleast_2d(np.asarray(a, float)) for a in (qpos, qvel, qacc))
     t_start = time.perf_counter()
@@ -239,8 +240,8 @@ def solve_contact_forces(model: mujoco.MjModel, qpos, qvel, qacc,
 
     qfrc = inverse_generalized_forces(m, qpos, qvel, qacc)
     pos, vel, root, com = point_kinematics(m, qpos, qvel, points)
-    raise_m = np.zeros(pos.shape[:2]) if terrain is None else terrain.height_at(pos[..., :2]) - terrain.floor_m
-    support = pos if terrain is None else terrain.above(pos)  # heights above what is under them
+    raise_m = terrain.height_at(pos[..., :2]) - terrain.floor_m  # support above the floor
+    support = terrain.above(pos)  # heights above what is under them
     floor = opt.floor_height_m if opt.floor_height_m is not None else estimate_floor(
         support, opt.floor_percentile)
     gvel = (np.asarray(opt.ground_velocity_mps, float) if opt.ground_velocity_mps is not None
@@ -320,7 +321,7 @@ def solve_contact_forces(model: mujoco.MjModel, qpos, qvel, qacc,
     return ContactSolution(points=points, names=names, forces=forces, points_pos=pos,
                            availability=avail, tau=tau, residual_force=rf,
                            residual_moment=rm,
-                           floor_height=float(floor) + (0.0 if terrain is None else terrain.floor_m),
+                           floor_height=float(floor) + terrain.floor_m,
                            ground_velocity=np.asarray(gvel, float), support_height=raise_m,
                            solve_seconds=time.perf_counter() - t_start, qp_failures=failures)
 
@@ -360,7 +361,6 @@ def estimate_contacts(motion: Motion, model: mujoco.MjModel,
     from ..analysis.results import Results
 
     from ..sim.reference import ground_alignment
-    from ..sim.terrain import detect_terrain
 
     states = prepare_states(motion, model, cutoff_hz)
     height = height_m if height_m is not None else motion.subject.height_m
@@ -371,10 +371,8 @@ def estimate_contacts(motion: Motion, model: mujoco.MjModel,
     aligned = states.qpos.copy()
     aligned[:, 2] -= floor
     terrain = detect_terrain(model, aligned, states.motion.rate_hz, t0_s=float(states.time_s[0]))
-    weight_n = float(model.body_mass.sum()) * GRAVITY
-    terrain = terrain.raised(floor).needed(
-        sol.points_pos, np.linalg.norm(sol.residual_force, axis=1) / weight_n,
-        np.linalg.norm(sol.residual_moment, axis=1) / (weight_n * height)) if terrain else terrain
+    if terrain:
+        terrain = terrain.raised(floor).needed(sol, float(model.body_mass.sum()) * GRAVITY, height)
     if terrain:  # heights from the support, whose floor is the alignment's
         sol = solve_contact_forces(model, states.qpos, states.qvel, states.qacc,
                                    replace(options or ContactOptions(), floor_height_m=0.0),

@@ -81,6 +81,7 @@ import numpy as np
 
 from ..errors import RefusedError
 from ..motion.filtering import true_runs
+from .terrain import LEVEL_FLOOR, Terrain
 
 STANCE_HEIGHT_M = 0.02
 STANCE_SPEED_MPS = 0.3
@@ -135,12 +136,6 @@ def sphere_bottoms(model: mujoco.MjModel, qpos: np.ndarray, geoms=None) -> np.nd
     return out
 
 
-def _above(bottoms: np.ndarray, terrain) -> np.ndarray:
-    """Sphere bottoms with heights measured from ``terrain``'s support (``sim/terrain.py``) when
-    given, else from the floor."""
-    return bottoms if terrain is None else terrain.above(bottoms)
-
-
 def lowest_foot_points(model: mujoco.MjModel, motion) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(time_s, {side: (T, 3)}): the lowest point of each foot's heel and metatarsal spheres
     (``sole_spheres``) along the trial ``motion`` (its own frame, no floor alignment), in OpenSim
@@ -180,13 +175,14 @@ class SoleCalibration:
 
 
 def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, max_offset_m: float = 0.03,
-                    near_floor_m: float = 0.015, depth_m: float = 0.0, terrain=None) -> SoleCalibration:
+                    near_floor_m: float = 0.015, depth_m: float = 0.0,
+                    terrain: Terrain = LEVEL_FLOOR) -> SoleCalibration:
     """Per-sphere moves that put each sphere's lowest point while its foot stands in ``qpos``
     (at ``rate_hz``) ``depth_m`` below the floor (module doc; ``depth_m``: how far a loaded
-    contact sinks into the floor; heights above ``terrain``'s support when given)."""
+    contact sinks into the floor; heights above ``terrain``'s support: ``sim/terrain.py``)."""
     geoms, names, side = contact_spheres(model)
     toe = ~np.isin(geoms, sole_spheres(model)[0])
-    bottoms = _above(sphere_bottoms(model, qpos, geoms), terrain)
+    bottoms = terrain.above(sphere_bottoms(model, qpos, geoms))
     z = bottoms[:, :, 2]
     standing = _standing(bottoms, side, rate_hz, max_offset_m + STANCE_HEIGHT_M, CALIBRATION_SPEED_MPS,
                          cut_by_edges=True)
@@ -266,23 +262,23 @@ def _foot_lowest(bottoms: np.ndarray, side: np.ndarray, s: int, rate_hz: float):
 
 
 def kinematic_stance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
-                     terrain=None) -> dict[str, np.ndarray]:
+                     terrain: Terrain = LEVEL_FLOOR) -> dict[str, np.ndarray]:
     """Per side ("r", "l"): (T,) bool stance frames from the kinematics (module doc; heights
-    above ``terrain``'s support when given)."""
+    above ``terrain``'s support)."""
     geoms, _, side = contact_spheres(model)
-    standing = _standing(_above(sphere_bottoms(model, qpos, geoms), terrain), side, rate_hz, STANCE_HEIGHT_M,
-                         STANCE_SPEED_MPS)
+    standing = _standing(terrain.above(sphere_bottoms(model, qpos, geoms)), side, rate_hz,
+                         STANCE_HEIGHT_M, STANCE_SPEED_MPS)
     return {name: standing[s] for s, name in ((0, "r"), (1, "l")) if np.any(side == s)}
 
 
 def stance_clearance(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
-                     depth_m: float = 0.0, terrain=None) -> dict:
+                     depth_m: float = 0.0, terrain: Terrain = LEVEL_FLOOR) -> dict:
     """Per side: stance frames, |height + depth_m| of the lowest sphere in stance (median, 95th
     percentile, mm: the distance from where a loaded contact sits, ``depth_m`` into the floor, or
-    into ``terrain``'s support when given) and its median sliding speed (m/s); None where a foot
+    into ``terrain``'s support) and its median sliding speed (m/s); None where a foot
     has no stance."""
     geoms, _, side = contact_spheres(model)
-    bottoms = _above(sphere_bottoms(model, qpos, geoms), terrain)
+    bottoms = terrain.above(sphere_bottoms(model, qpos, geoms))
     bottoms[:, :, 2] += depth_m
     stance = kinematic_stance(model, qpos, rate_hz, terrain)
     out = {}
@@ -322,14 +318,14 @@ def stance_phases(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float) -> li
     geoms, names, side_all = contact_spheres(model)
     sole = np.isin(geoms, sole_spheres(model)[0])
     bottoms = sphere_bottoms(model, qpos, geoms)
-    min_len = max(2, int(round(MIN_STANCE_S * rate_hz)))
+    standing = _standing(bottoms[:, sole], side_all[sole], rate_hz, np.inf, STANCE_SPEED_MPS)
     phases = []
     for s, name in ((0, "right"), (1, "left")):
         if not np.any(side_all[sole] == s):
             continue
-        z, speed = _foot_lowest(bottoms[:, sole], side_all[sole], s, rate_hz)
+        z = _foot_lowest(bottoms[:, sole], side_all[sole], s, rate_hz)[0]
         foot = bottoms[:, side_all == s]
-        for a, b in true_runs(speed < STANCE_SPEED_MPS, min_len):
+        for a, b in true_runs(standing[s]):
             xy = foot[a:b, :, :2].reshape(-1, 2)
             phases.append(StancePhase(name, a / rate_hz, b / rate_hz, float(np.median(z[a:b])),
                                       (float(xy[:, 0].min()), float(xy[:, 0].max())),

@@ -108,25 +108,29 @@ class Terrain:
                 boxes.append(Box((c[0] - s[0], c[0] + s[0]), (c[1] - s[1], c[1] + s[1]), c[2] + s[2]))
         return cls(tuple(boxes))
 
-    def needed(self, points_pos: np.ndarray, residual_force_bw: np.ndarray,
-               residual_moment_bwh: np.ndarray) -> "Terrain":
+    def needed(self, floor_estimate, weight_n: float, height_m: float) -> "Terrain":
         """The boxes the kinematics cannot do without: where, while a contact point stands on
-        the box (within 2 cm of its top, over it), the kinematics-only contact estimate on the
-        floor alone needs a mean pelvis residual above ``MIN_RESIDUAL_BW`` (force, body weights)
-        or ``MIN_RESIDUAL_BWH`` (moment, body weight x height). ``points_pos`` (T, P, 3), the
-        residual magnitudes (T,): that estimate's."""
-        pos = np.asarray(points_pos)
+        the box (within 2 cm of its top, over it), ``floor_estimate`` (the kinematics-only contact
+        estimate on the floor alone, ``dynamics/contact_estimation.ContactSolution``) needs a mean
+        pelvis residual above ``MIN_RESIDUAL_BW`` (force) or ``MIN_RESIDUAL_BWH`` (moment, body
+        weight x height)."""
+        pos = np.asarray(floor_estimate.points_pos)
+        force_bw = np.linalg.norm(floor_estimate.residual_force, axis=1) / weight_n
+        moment_bwh = np.linalg.norm(floor_estimate.residual_moment, axis=1) / (weight_n * height_m)
         keep = []
         for b in self.boxes:
             on = (b.contains(pos[..., :2]) & (np.abs(pos[..., 2] - b.top_m) < 0.02)).any(axis=1)
-            if on.any() and (np.mean(residual_force_bw[on]) > MIN_RESIDUAL_BW
-                             or np.mean(residual_moment_bwh[on]) > MIN_RESIDUAL_BWH):
+            if on.any() and (np.mean(force_bw[on]) > MIN_RESIDUAL_BW
+                             or np.mean(moment_bwh[on]) > MIN_RESIDUAL_BWH):
                 keep.append(b)
         return Terrain(tuple(keep), self.floor_m)
 
     def to_dict(self) -> list[dict]:
         return [{"x_m": [round(v, 4) for v in b.x], "y_m": [round(v, 4) for v in b.y],
                  "top_m": round(b.top_m, 4)} for b in self.boxes]
+
+
+LEVEL_FLOOR = Terrain()  #: the floor alone, at z = 0
 
 
 def detect_terrain(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, t0_s: float = 0.0,
@@ -160,4 +164,4 @@ def detect_terrain(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, t0_s
     return Terrain(tuple(boxes))
 
 
-__all__ = ["Box", "Terrain", "detect_terrain", "BOX_PREFIX"]
+__all__ = ["Box", "Terrain", "LEVEL_FLOOR", "detect_terrain", "BOX_PREFIX"]

@@ -177,9 +177,7 @@ def _needed(candidates, model0, ref, frames, options: ContactOptions, height_m: 
         warnings.simplefilter("ignore")
         est = solve_contact_forces(model0, ref.qpos[frames], ref.qvel[frames], ref.qacc[frames],
                                    options, keep_armature=True, height_m=height_m)
-    weight_n = float(model0.body_mass.sum()) * GRAVITY
-    return candidates.needed(est.points_pos, np.linalg.norm(est.residual_force, axis=1) / weight_n,
-                             np.linalg.norm(est.residual_moment, axis=1) / (weight_n * height_m))
+    return candidates.needed(est, float(model0.body_mass.sum()) * GRAVITY, height_m)
 
 
 @dataclass
