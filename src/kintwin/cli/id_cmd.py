@@ -94,10 +94,11 @@ def run(args):
     convention = motion.source_convention
     motion = _model_motion(motion, model)
     check_coordinate_ranges(motion, model, allow=args.allow_out_of_range)
-    from ..sim.floor import lowest_foot_points
+    from ..sim.floor import level_floor, lowest_foot_points
 
     def feet():  # the lowest foot points of the kinematics as analysed when the plates are read
-        return lowest_foot_points(model, motion)
+        # (without --grf the estimate levels a tilted capture frame first: sim/floor.py)
+        return lowest_foot_points(model, motion if args.grf else level_floor(model, motion)[0])
 
     grf = read_grf(args.grf, loads_xml=args.loads, foot_of=foot_of, feet=feet) if args.grf else None
     if grf is not None:

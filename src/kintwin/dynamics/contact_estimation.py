@@ -355,13 +355,17 @@ def estimate_contacts(motion: Motion, model: mujoco.MjModel,
                       height_m: float | None = None, keep_armature: bool = False):
     """Inverse dynamics of ``motion`` with ground reactions estimated from the kinematics alone.
 
-    Returns ``analysis.results.Results`` (GRF per foot and residuals in OpenSim ground); the
-    ``info`` holds the floor height, ground (belt) velocity, speed and solver failures.
+    Returns ``analysis.results.Results`` (GRF per foot and residuals in OpenSim ground; a trial
+    whose capture frame is tilted is levelled first, ``sim/floor.level_floor``, and its results
+    are in the levelled frame); the ``info`` holds the tilt, the floor height, ground (belt)
+    velocity, speed and solver failures.
     """
     from ..analysis.results import Results
 
+    from ..sim.floor import level_floor
     from ..sim.reference import ground_alignment
 
+    motion, tilt = level_floor(model, motion)  # a tilted capture frame levelled (sim/floor.py)
     states = prepare_states(motion, model, cutoff_hz)
     height = height_m if height_m is not None else motion.subject.height_m
     sol = solve_contact_forces(model, states.qpos, states.qvel, states.qacc, options,
@@ -389,6 +393,7 @@ def estimate_contacts(motion: Motion, model: mujoco.MjModel,
               "grf_source": "estimated from kinematics",
               "floor_height_m": sol.floor_height,
               "terrain_boxes": terrain.to_dict(),
+              "floor_tilt": tilt.to_dict(),
               "ground_velocity_mps": sol.ground_velocity.tolist(),
               "frames_per_s": T / max(sol.solve_seconds, 1e-9),
               "qp_failures": sol.qp_failures,

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figures as F
+from ..sim.floor import MAX_LEVELLED_TILT_DEG
 
 #: key -> (label, unit, good limit, check limit, higher_is_better, explanation)
 THRESHOLDS = {
@@ -101,9 +102,22 @@ def status(key: str, value) -> str:
 
 
 def warnings_for(metrics: dict, n_cycles: int | None = None, has_force_plates: bool = False,
-                 overlap_s: tuple[float, float] | None = None) -> list[tuple[str, str]]:
-    """(level, text) warnings, level "poor" (do not trust) or "check" (read with care) or "info"."""
+                 overlap_s: tuple[float, float] | None = None,
+                 floor_tilt: dict | None = None) -> list[tuple[str, str]]:
+    """(level, text) warnings, level "poor" (do not trust) or "check" (read with care) or "info";
+    ``floor_tilt``: the slope of the trial's stances (``sim.floor.FloorTilt.to_dict``)."""
     w = []
+    tilt = floor_tilt or {}
+    if tilt.get("levelled"):
+        w.append(("info", f"The feet stood on a slope of {tilt['tilt_deg']:.1f} deg in the capture "
+                          "frame: taken as a tilted camera or lab frame, the trial was levelled "
+                          "before the analysis (its outputs are in the levelled frame)."))
+    elif tilt.get("tilt_deg", 0.0) > MAX_LEVELLED_TILT_DEG:
+        w.append(("check", f"The feet stood on support rising {tilt['tilt_deg']:.0f} deg along the "
+                           "movement (stairs or a ramp), too steep to be a tilted capture frame, so "
+                           "it was left as it is. The simulated support is a level floor with level "
+                           "boxes where the feet stand higher: exact for stairs, approximate on a "
+                           "ramp."))
     if metrics.get("completed") is False:
         frac = metric_value(metrics, "completed_fraction")
         t = _num(metrics.get("terminated_at_s"))
@@ -413,7 +427,8 @@ def write_report(out_dir, results, metrics: dict, reference_motion, reference_gr
     if events is not None:
         n_cycles = sum(len(F.cycles(events.get(s, "foot_strike"), t0, t1)) for s in ("r", "l"))
     warns = warnings_for(metrics, n_cycles=n_cycles, has_force_plates=reference_grf is not None,
-                         overlap_s=(float(t0), float(t1)))
+                         overlap_s=(float(t0), float(t1)),
+                         floor_tilt=(results.info or {}).get("floor_tilt"))
 
     if n_cycles:
         ncyc = {s: len(F.cycles(events.get(s, "foot_strike"), t0, t1)) for s in ("r", "l")}

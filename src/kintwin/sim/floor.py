@@ -70,10 +70,29 @@ what marker IK does on a level floor and the lowest real support: a Plug-in-Gait
 static trial (``osim_c3d_walking2``, IK from 32 markers) puts the stance foot's lowest point
 3.6 cm apart between steps on level ground (4.4 cm unfiltered; OpenSim IK of subject01 and
 hamner_run: 0.9-1.1 cm), while stair risers and curbs are 10-20 cm.
+**Tilted floor** (``level_floor``): a capture frame whose vertical is not the true vertical
+(markerless captures set it from a calibration board; a board a degree off the floor tilts the
+whole trial) puts an overground walk's stances on a slope: over a 2.4 m walk, 1 deg is 4 cm, so
+the feet float above the floor at one end and sink at the other (``osim_c3d_walking2`` pitched
+by 1 deg: the controller twin's vertical GRF error 16.9 -> 42 %BW; by 2 deg it fell). The slope is
+measured on the stances: the median lowest heel or metatarsal point of each stance where the foot
+stands still (``STANCE_SPEED_MPS``; a treadmill's stance feet move with the belt, so a treadmill
+trial has none), fitted by a plane with one height per foot (IK places the two feet a few mm
+apart), along each horizontal direction in which the stances spread over at least
+``MIN_TILT_SPAN_M``: along the walk, not across it (the feet are only ~0.2 m apart, so a
+sideways roll is not measurable from them and is left as it is). A slope measured at least
+``MIN_TILT_T`` standard errors from zero that raises or lowers the floor by at least
+``LEVEL_TOLERANCE_M`` over the stances, with the stances within ``MAX_TILT_FIT_RMS_M`` of the
+plane and at most ``MAX_LEVELLED_TILT_DEG``, is taken as a tilt of the capture frame: the
+whole trial is rotated (``Motion.world_rotated``) so that the plane is level; everything after it
+(floor, soles, support, outputs) is in that levelled frame. A steeper slope is not levelled (a
+ramp is real: gravity stays the capture frame's; stairs are steps, ``sim/terrain.py``), nor is
+one that is not planar.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import mujoco
@@ -94,6 +113,20 @@ SLIDE_TOLERANCE_MPS = 0.1  # the lowest point of a rolling sphere moves: omega x
 #: running) for MIN_STANCE_S; a swinging foot moves 2-8 m/s
 CALIBRATION_SPEED_MPS = 1.0
 NO_STANCE_CLEARANCE_M = 0.005
+#: tilted floor (module doc): the stances must spread over this along a direction to measure its slope
+MIN_TILT_SPAN_M = 1.0
+#: a slope this many standard errors from zero, raising the floor by LEVEL_TOLERANCE_M or more
+#: over the stances, with the stances within MAX_TILT_FIT_RMS_M of a plane, is levelled up to
+#: MAX_LEVELLED_TILT_DEG. Our marker IK of a lab walk (``osim_c3d_walking2``, no static trial)
+#: rises 14 mm over 3.1 m (0.26 deg); levelled, the controller twin's vertical GRF error against
+#: its plates grew from 18.0 +- 1.0 to 23.2 +- 2.5 %BW (5 runs each): IK drift of that size is
+#: left alone
+MIN_TILT_T = 3.0
+LEVEL_TOLERANCE_M = 0.02
+MAX_TILT_FIT_RMS_M = 0.02
+MAX_LEVELLED_TILT_DEG = 5.0
+TILT_RATE_HZ = 100.0
+TILT_CUTOFF_HZ = 6.0
 
 
 class NonLevelSupportError(RefusedError):
@@ -354,7 +387,111 @@ def check_level_support(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float,
             "twin (kintwin analyze --controller qp) builds the support the feet stand on; or crop "
             "the trial to the part on level ground")
 
+
+@dataclass(frozen=True)
+class FloorTilt:
+    """The slope of a trial's stances and whether it was levelled (module doc, "Tilted floor"):
+    ``tilt_deg`` the measured slope (0 where not measurable), ``quat_wxyz`` / ``about_m`` the
+    rotation (MuJoCo world) that levels it, identity where not levelled, ``why`` in words."""
+
+    levelled: bool = False
+    why: str = "not measured"
+    tilt_deg: float = 0.0
+    quat_wxyz: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+    about_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    stances: int = 0
+    span_m: float = 0.0
+    fit_rms_mm: float = 0.0
+
+    def apply(self, motion):
+        """``motion`` (a ``Motion``) in the levelled frame (unchanged where not levelled)."""
+        if not self.levelled:
+            return motion
+        return motion.world_rotated(np.array(self.quat_wxyz), np.array(self.about_m))
+
+    def to_dict(self) -> dict:
+        return {"levelled": self.levelled, "why": self.why, "tilt_deg": round(self.tilt_deg, 3),
+                "stances": self.stances, "span_m": round(self.span_m, 3),
+                "fit_rms_mm": round(self.fit_rms_mm, 2)}
+
+
+def floor_tilt(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float) -> FloorTilt:
+    """The slope of the stances of ``qpos`` (T, nq) at ``rate_hz`` and the rotation that levels
+    it (module doc, "Tilted floor")."""
+    geoms, side = sole_spheres(model)
+    bottoms = sphere_bottoms(model, qpos, geoms)
+    standing = _standing(bottoms, side, rate_hz, np.inf, STANCE_SPEED_MPS)
+    rows = []
+    for s in (0, 1):
+        if not np.any(side == s):
+            continue
+        foot = bottoms[:, side == s]
+        low = foot[np.arange(len(foot)), foot[:, :, 2].argmin(axis=1)]
+        rows += [(s, *np.median(low[a:b], axis=0)) for a, b in true_runs(standing[s])]
+    if len(rows) < 3:
+        return FloorTilt(why=f"{len(rows)} stance(s) where the feet stand still: too few to measure a slope",
+                         stances=len(rows))
+    P = np.array(rows)
+    xy = P[:, 1:3] - P[:, 1:3].mean(axis=0)
+    V = np.linalg.eigh(xy.T @ xy)[1]
+    proj = xy @ V
+    spans = np.ptp(proj, axis=0)
+    keep = np.flatnonzero(spans >= MIN_TILT_SPAN_M)
+    base = dict(stances=len(P), span_m=float(spans.max()))
+    if not len(keep):
+        return FloorTilt(why=f"the stances spread over {spans.max():.2f} m: too little to measure a "
+                             f"slope (needs {MIN_TILT_SPAN_M:g} m)", **base)
+    X = np.column_stack([proj[:, keep], P[:, 0] == 0, P[:, 0] == 1]).astype(float)
+    X = X[:, np.abs(X).sum(axis=0) > 0]
+    coef = np.linalg.lstsq(X, P[:, 3], rcond=None)[0]
+    resid = P[:, 3] - X @ coef
+    dof = len(P) - X.shape[1]
+    if dof < 1:
+        return FloorTilt(why=f"{len(P)} stances: too few to measure a slope", **base)
+    rms = float(np.sqrt(np.mean(resid ** 2)))
+    se = np.sqrt((resid ** 2).sum() / dof * np.diag(np.linalg.pinv(X.T @ X))[:len(keep)])
+    slope = np.where(np.abs(coef[:len(keep)]) >= MIN_TILT_T * np.maximum(se, 1e-12), coef[:len(keep)], 0.0)
+    grad = V[:, keep] @ slope
+    tilt = float(np.degrees(np.arctan(np.linalg.norm(grad))))
+    base.update(tilt_deg=tilt, fit_rms_mm=1000 * rms)
+    rise = float(np.max(np.abs(slope) * spans[keep]))
+    if rise < LEVEL_TOLERANCE_M:
+        return FloorTilt(why=f"level: the stances rise {1000 * rise:.1f} mm over {spans.max():.2f} m", **base)
+    if rms > MAX_TILT_FIT_RMS_M:
+        return FloorTilt(why=f"the stances lie {1000 * rms:.0f} mm (RMS) from a plane: not a tilted floor, "
+                             "left as it is", **base)
+    if tilt > MAX_LEVELLED_TILT_DEG:
+        return FloorTilt(why=f"a slope of {tilt:.1f} deg, over {MAX_LEVELLED_TILT_DEG:g} deg: taken as real "
+                             "(a ramp), not levelled", **base)
+    normal = np.array([-grad[0], -grad[1], 1.0]) / np.sqrt(1.0 + grad @ grad)
+    axis = np.cross(normal, (0.0, 0.0, 1.0))
+    angle = np.arcsin(min(1.0, float(np.linalg.norm(axis))))
+    quat = (np.cos(angle / 2), *(np.sin(angle / 2) * axis / np.linalg.norm(axis)))
+    about = (*P[:, 1:3].mean(axis=0), float(P[:, 3].mean()))
+    return FloorTilt(True, f"the stances slope {tilt:.2f} deg over {spans.max():.2f} m: the capture frame "
+                           "is taken as tilted and the trial levelled", quat_wxyz=tuple(map(float, quat)),
+                     about_m=tuple(map(float, about)), **base)
+
+
+def level_floor(model: mujoco.MjModel, motion):
+    """(``motion`` levelled, ``FloorTilt``): the trial (a ``Motion``) rotated so that its
+    stances lie level, where they slope (module doc, "Tilted floor"); measured on a copy
+    low-passed at ``TILT_CUTOFF_HZ`` at ``TILT_RATE_HZ``."""
+    if motion.n_frames < 3 or motion.time_s[-1] - motion.time_s[0] < 1.0:
+        return motion, FloorTilt(why="shorter than 1 s: no slope measured")
+    m = motion.resampled(TILT_RATE_HZ)
+    try:
+        m = m.filtered(TILT_CUTOFF_HZ)
+    except ValueError:  # too few frames for the filter: measured unfiltered
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # coordinates the trial lacks are held at neutral
+        qpos = m.to_qpos(model, warn=False)
+    tilt = floor_tilt(model, qpos, TILT_RATE_HZ)
+    return tilt.apply(motion), tilt
+
 __all__ = ["NonLevelSupportError", "SoleCalibration", "calibrate_soles", "sphere_bottoms",
            "sole_spheres", "lowest_foot_points", "kinematic_stance", "stance_clearance",
            "check_level_support", "contact_spheres", "stance_phases", "StancePhase",
+           "FloorTilt", "floor_tilt", "level_floor",
            "CLEARANCE_MEDIAN_TOLERANCE_MM", "CLEARANCE_P95_TOLERANCE_MM", "SLIDE_TOLERANCE_MPS"]

@@ -31,6 +31,8 @@ reproduce on the static floor at z = 0, so the reference is corrected once:
   feet (the learned policy of the first wave) keeps the toes: without them its toes sink in
   push-off (its figures on subject01 and hamner_run get worse: vertical GRF 39 -> 45 and
   90 -> 120 %BW);
+* a tilted capture frame: an overground trial whose stances lie on a slope is first rotated
+  so that they lie level (``floor.level_floor``);
 * treadmill: the belt velocity is estimated as the median horizontal velocity of the lowest
   contact point over the frames where it is within 1.5 cm of the floor; if faster than
   0.2 m/s while the pelvis progresses at less than half of it (a treadmill keeps the body in
@@ -54,7 +56,7 @@ import mujoco
 import numpy as np
 
 from ..motion.motion import Motion
-from .floor import contact_spheres, sole_spheres, sphere_bottoms
+from .floor import FloorTilt, contact_spheres, level_floor, sole_spheres, sphere_bottoms
 
 #: Sites tracked by the body-position reward (must exist in the model).
 DEFAULT_SITES = ("pelvis_origin", "heel_r", "toe_r", "heel_l", "toe_l", "hand_r", "hand_l", "head")
@@ -78,6 +80,7 @@ class TrialReference:
     floor_shift_m: float = 0.0  # subtracted from the source's vertical pelvis position
     belt_velocity: tuple[float, float] = (0.0, 0.0)  # removed treadmill velocity (world x, y)
     qacc: np.ndarray | None = None  # (T, nv) accelerations (spline second derivative)
+    floor_tilt: FloorTilt = FloorTilt()  # the capture frame's tilt, levelled before the rest
 
     @property
     def n_frames(self) -> int:
@@ -200,12 +203,12 @@ def trial_reference(model: mujoco.MjModel, motion: Motion, rate_hz: float = DEFA
                     site_names=DEFAULT_SITES, name: str | None = None,
                     filter_hz: float | None = None, mirrored: bool = False,
                     align_ground: bool = True, toes_set_floor: bool = True) -> TrialReference:
-    """The reference arrays of one motion at ``rate_hz`` (optionally low-passed first; ground
-    alignment and treadmill removal as in the module doc when ``align_ground``; floor level
-    without the toe spheres unless ``toes_set_floor``)."""
+    """The reference arrays of one motion at ``rate_hz`` (optionally low-passed first; levelling,
+    ground alignment and treadmill removal as in the module doc when ``align_ground``; floor
+    level without the toe spheres unless ``toes_set_floor``)."""
     if motion.n_frames < 2:
         raise ValueError("a reference trial needs at least two frames")
-    m = motion
+    m, tilt = level_floor(model, motion) if align_ground else (motion, FloorTilt(why="no ground alignment"))
     if filter_hz is not None:
         m = m.resampled(m.rate_hz).filtered(filter_hz)
     m = m.resampled(rate_hz)
@@ -232,7 +235,8 @@ def trial_reference(model: mujoco.MjModel, motion: Motion, rate_hz: float = DEFA
         site_pos=forward_site_positions(model, qpos, site_ids(model, site_names)),
         joint_mask=mask, mirrored=mirrored,
         height_m=subject.height_m if subject else None, mass_kg=subject.mass_kg if subject else None,
-        floor_shift_m=float(floor), belt_velocity=(float(belt[0]), float(belt[1])), qacc=qacc)
+        floor_shift_m=float(floor), belt_velocity=(float(belt[0]), float(belt[1])), qacc=qacc,
+        floor_tilt=tilt)
 
 
 def build_reference(model: mujoco.MjModel, motions: list[Motion], rate_hz: float = DEFAULT_RATE_HZ,

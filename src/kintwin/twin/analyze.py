@@ -117,13 +117,15 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
     motion.subject.height_m, motion.subject.mass_kg = skeleton.height_m, skeleton.mass_kg
     model = build_model(skeleton, SimOptions(foot_sensors=True))  # the twin reports GRFs
     check_coordinate_ranges(motion, model, allow=job.allow_out_of_range)
-    from ..sim.floor import NonLevelSupportError, check_level_support, lowest_foot_points
+    from ..sim.floor import NonLevelSupportError, check_level_support, level_floor, lowest_foot_points
 
     if _controller(job) == "policy":  # learned on a level floor; the controller twin builds
         check_level_support(model, motion.to_qpos(model, warn=False), motion.rate_hz,  # the
                             t0_s=float(motion.time_s[0]))  # support instead (sim/terrain.py)
+    # plates to feet by the feet in the frame the twin levels to (sim/floor.py, "Tilted floor")
     ref_grf = read_grf(job.grf, loads_xml=job.loads, foot_of=job.foot_of,
-                       feet=lambda: lowest_foot_points(model, motion)) if job.grf else None
+                       feet=lambda: lowest_foot_points(model, level_floor(model, motion)[0])
+                       ) if job.grf else None
     if ref_grf is not None:
         check_grf_overlap(motion, ref_grf, job.grf)
     ref_moments, conv = None, None

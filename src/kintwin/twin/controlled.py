@@ -3,9 +3,9 @@ through a trial in MuJoCo. No training, no policy: it works on every model kintw
 
 Preparation, once per trial (module docs of each step):
 
-1. the reference: the trial low-passed at ``WholeBodyConfig.cutoff_hz`` (6 Hz, as ``kintwin id``),
-   at the physics rate, its floor aligned to z = 0 and a treadmill belt removed
-   (``sim/reference.py``);
+1. the reference: the trial levelled where its capture frame is tilted, low-passed at
+   ``WholeBodyConfig.cutoff_hz`` (6 Hz, as ``kintwin id``), at the physics rate, its floor
+   aligned to z = 0 and a treadmill belt removed (``sim/reference.py``);
 2. the support the feet stand on above the floor (stairs, boxes: ``sim/terrain.py``), as boxes
    in the model where the trial needs them;
 3. sole calibration: the model's foot spheres moved so the reference's stance feet touch the
@@ -161,7 +161,8 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
             "contact_depth_m": CONTACT_DEPTH_M, "stance_clearance_before": before, "stance_clearance": after,
             "terrain_boxes": terrain.to_dict(),
             "terrain_boxes_not_built": [b for b in candidates.to_dict() if b not in terrain.to_dict()], "floor_shift_m": ref.floor_shift_m,
-            "belt_velocity_mps": list(ref.belt_velocity), "contact_prior_qp_failures": est.qp_failures}
+            "belt_velocity_mps": list(ref.belt_velocity), "floor_tilt": ref.floor_tilt.to_dict(),
+            "contact_prior_qp_failures": est.qp_failures}
     if muscle_info is not None:
         info["muscle_model"] = {**muscle_info.summary(), "reserve_gear_nm": muscles.reserves_nm,
                                 "passive_fibre_force": muscles.passive}
@@ -347,8 +348,8 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
                  "realtime_factor": float(time_s[-1] - motion.time_s[0]) / max(wall, 1e-9)})
     results = rec.results(model, time_s, motion, (skeleton.height_m, float(model.body_mass.sum())),
                           f"kintwin twin ({what})", info)
-    # the reference the twin tracked, unfiltered, aligned as it was (floor, belt), frame 0 first
-    m = motion.resampled(cfg.control_rate_hz) if motion.n_frames > 1 else motion
+    # the reference the twin tracked, unfiltered, aligned as it was (tilt, floor, belt), frame 0 first
+    m = ref.floor_tilt.apply(motion.resampled(cfg.control_rate_hz) if motion.n_frames > 1 else motion)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         q = trial_reference(model, m, rate_hz=cfg.control_rate_hz, site_names=(), align_ground=False).qpos
