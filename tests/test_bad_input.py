@@ -107,6 +107,20 @@ def test_one_range_check_for_every_command(walk, tmp_path, capsys):
                      "--out", str(tmp_path / "allowed")]) == 0
 
 
+def test_a_body_lying_on_its_side_is_refused_by_every_command(walk, tmp_path, capsys):
+    """Kinematics of a body lying on its side (OpenSim IK of markers written Z-up and read as
+    Y-up): ``kintwin id`` returned them with 80 %BW of residual and exit 0, the twin fell. Every
+    command now refuses them, saying why; the same walk upright passes."""
+    motion, _ = walk
+    a = np.radians(90.0)
+    lying = write_motion(tmp_path / "lying.mot",
+                         motion.world_rotated(np.array([np.cos(a / 2), np.sin(a / 2), 0, 0]), np.zeros(3)))
+    for cmd in ("id", "analyze", "train", "muscles"):
+        out = tmp_path / f"{cmd}_lying"
+        _run(capsys, [cmd, str(lying), *SUBJECT, "--out", str(out)], 2,
+             "the body is not upright", "kintwin ik", absent=out)
+
+
 # --- subject ----------------------------------------------------------------------------------
 def test_no_silent_default_subject(walk, tmp_path, capsys):
     for cmd in ("id", "analyze", "train"):

@@ -315,6 +315,28 @@ def test_wrong_units_are_detected(factor, words):
         run_ik(mk, H, M, fit_segment_scales=False)
 
 
+@pytest.mark.parametrize("to_file, axis", [(lambda p: np.stack([p[..., 0], -p[..., 2], p[..., 1]], -1), "+Z"),
+                                           (lambda p: np.stack([p[..., 1], -p[..., 0], p[..., 2]], -1), "+X"),
+                                           (lambda p: np.stack([p[..., 0], -p[..., 1], -p[..., 2]], -1), "-Y")])
+def test_a_file_with_another_vertical_is_turned_upright(to_file, axis):
+    """The same markers written Z-up (a lab's convention), with the body along +X, or upside
+    down: read as OpenSim's Y-up, IK fitted the model lying down with a small marker error (a Z-up
+    copy of subject01's walk: 1.1 cm) and the twin fell. Now the file's vertical is found from the
+    body and the markers are turned: the pose is the upright file's, and IK says what it did."""
+    truth = _motion()
+    mk = _synthetic(truth, builtin_map("opensim_example"))
+    upright = run_ik(mk, H, M, fit_segment_scales=False)
+    assert upright.metrics["vertical_axis_turned"] == {}
+    other = Markers(time_s=mk.time_s, names=mk.names, positions_m=to_file(mk.positions_m), rate_hz=100.0)
+    with pytest.warns(UserWarning, match=f"along the file's \\{axis} axis"):
+        res = run_ik(other, H, M, fit_segment_scales=False)
+    assert axis in res.metrics["vertical_axis_turned"]["trial"]
+    joints = [c for c in truth.names if not c.startswith("pelvis_")]
+    assert max(_angle_errors_deg(res, truth, skip=HELD).get(c, 0.0) for c in joints) < 1e-3
+    assert res.motion["pelvis_ty"] == pytest.approx(truth["pelvis_ty"], abs=1e-6)  # standing height
+    assert res.metrics["marker_rmse_m"] < 1e-6
+
+
 def test_zero_coded_gaps_become_missing():
     truth = _motion(n=4)
     mk = _synthetic(truth, builtin_map("opensim_example"))

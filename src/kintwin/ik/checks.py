@@ -2,6 +2,12 @@
 
 ``match_markers`` pairs a file's markers with a map (exact name, alias, then case-insensitive);
 names the map does not know raise a ``ValueError`` that lists them (unless ``ignore_unknown``).
+``vertical_rotation`` finds the file's vertical from the body: OpenSim files are Y up, but a lab
+or a markerless tool may write Z up (or X up, or upside down); IK then fits the model lying on its
+side with a small marker error, and everything after it (ID, the twin) is nonsense. The body's
+feet-to-head direction, from marker pairs the model puts far apart vertically, says which file
+axis is up; more than 45 deg from +Y, the markers are turned so that the nearest file axis to it
+is up (a quarter or half turn), and IK says so.
 ``check_units`` compares distances between markers with the same distances on the subject-sized
 model in its neutral pose: their median ratio is ~1 for right units (0.7-1.4 in practice, as the
 pose varies), ~1000 for millimetres read as metres, ~0.001 for metres read as millimetres, ~100 /
@@ -49,6 +55,56 @@ def match_markers(markers: Markers, mmap: MarkerMap, ignore_unknown: bool = Fals
             "to a --marker-map YAML, or pass --ignore-unknown-markers to leave them out")
     pos = frames.osim_to_mujoco_vec(markers.positions_m[:, cols, :])
     return names, pos, unknown
+
+
+def body_up(measured: np.ndarray, expected: np.ndarray, max_frames: int = 30,
+            min_height_m: float = 0.4) -> np.ndarray | None:
+    """Unit vector (3,) of the body's feet-to-head direction in the frame of ``measured``
+    (T, M, 3, NaN gaps): the mean over frames of the marker pairs whose heights in the upright
+    model ``expected`` (M, 3, MuJoCo world, Z up) differ by more than ``min_height_m``, each
+    pointing from the lower marker to the upper one; None without such pairs."""
+    T, M = measured.shape[:2]
+    dz = expected[:, 2][:, None] - expected[:, 2][None]
+    upper, lower = np.nonzero(dz > min_height_m)
+    if not len(upper) or T == 0:
+        return None
+    acc = np.zeros(3)
+    for t in np.unique(np.linspace(0, T - 1, min(T, max_frames)).astype(int)):
+        v = measured[t, upper] - measured[t, lower]
+        n = np.linalg.norm(v, axis=1)
+        ok = np.isfinite(n) & (n > 0)
+        acc += (v[ok] / n[ok, None]).sum(axis=0)
+    norm = np.linalg.norm(acc)
+    return acc / norm if norm > 0 else None
+
+
+def vertical_rotation(measured: np.ndarray, expected: np.ndarray,
+                      what: str = "marker file") -> tuple[np.ndarray | None, str | None]:
+    """(rotation (3, 3) to apply to ``measured`` (MuJoCo world: ``p @ R.T``), note) when the
+    body's feet-to-head direction (``body_up``) lies more than 45 deg from the vertical: a quarter
+    or half turn taking the nearest signed axis of the file to the vertical (module doc); (None,
+    None) when the file's vertical is right or cannot be told."""
+    up = body_up(measured, expected)
+    if up is None or up[2] >= np.cos(np.radians(45.0)):
+        return None, None
+    k = int(np.argmax(np.abs(up)))
+    axis = np.zeros(3)
+    axis[k] = np.sign(up[k])
+    if k == 2:  # upside down: half a turn about the forward axis
+        R = np.diag([1.0, -1.0, -1.0])
+    else:  # a quarter turn about the horizontal axis perpendicular to it
+        about = np.cross(axis, (0.0, 0.0, 1.0))
+        about /= np.linalg.norm(about)
+        K = np.array([[0, -about[2], about[1]], [about[2], 0, -about[0]], [-about[1], about[0], 0]])
+        R = np.eye(3) + K + K @ K  # Rodrigues, 90 deg
+    osim = frames.mujoco_to_osim_vec(axis)  # the file's (OpenSim ground) axis
+    j = int(np.argmax(np.abs(osim)))
+    file_axis = ("+" if osim[j] > 0 else "-") + "XYZ"[j]
+    angle = np.degrees(np.arccos(np.clip(up[2], -1.0, 1.0)))
+    note = (f"{what}: the body stands along the file's {file_axis} axis, not +Y (OpenSim's "
+            f"vertical; feet-to-head direction {angle:.0f} deg from it): the markers were turned "
+            f"so that {file_axis} is up (a file written Z-up or by a tool with another vertical)")
+    return R, note
 
 
 def distance_ratio(measured: np.ndarray, expected: np.ndarray, max_frames: int = 30) -> float:

@@ -6,7 +6,9 @@
 1. Marker names: pair the trial's (and static trial's) markers with the marker map; unknown names
    are an error that lists them (or are left out with ``ignore_unknown``). Map markers on bodies
    the model lacks are dropped.
-2. Units: distances between markers against the subject-sized model (``checks.check_units``).
+2. Units: distances between markers against the subject-sized model (``checks.check_units``);
+   the file's vertical from the body's feet-to-head direction, turned to +Y where it is another
+   axis (``checks.vertical_rotation``).
 3. Scaling (built-in model only): the segment-group factors and the poses are fitted jointly by
    least squares of marker positions (``solver.fit_scales``): on the median static pose when a
    static trial is given (with a weak prior towards the neutral standing pose), else on up to
@@ -53,7 +55,7 @@ from ..motion.filtering import true_runs
 from ..motion.kinematics_io import write_motion
 from ..motion.motion import Motion, Subject
 from ..motion.trc import Markers
-from .checks import check_units, match_markers
+from .checks import check_units, match_markers, vertical_rotation
 from .markersets import MarkerDef, MarkerMap, builtin_map, save_marker_map
 from .model import MarkerModel, ScaleGeometry, subject_marker_positions
 from .solver import IKOptions, MarkerIK, fit_scales
@@ -217,6 +219,13 @@ def run_ik(trial: Markers, height_m: float, mass_kg: float,
     ratio = check_units(X, neutral, height_m, trial_name, trial.units_in_file)
     if XS is not None:
         check_units(XS, neutral, height_m, static_name, static.units_in_file)
+    turned = {}  # a file whose vertical is not +Y (checks.vertical_rotation)
+    for key, pos, name in (("trial", X, trial_name), ("static", XS, static_name)):
+        R, note = vertical_rotation(pos, neutral, name) if pos is not None else (None, None)
+        if R is not None:
+            pos[:] = pos @ R.T
+            turned[key] = note
+            warnings.warn(note, stacklevel=2)
 
     # ---- scaling ----
     scale_info: dict = {"method": "none", "default_scale": s0}
@@ -406,6 +415,7 @@ def run_ik(trial: Markers, height_m: float, mass_kg: float,
                         if trunk_prior else None),
         "coordinates_locked_deg": {k: float(np.rad2deg(v)) for k, v in (locked or {}).items()},
         "units_distance_ratio": ratio,
+        "vertical_axis_turned": turned,
         "zero_coded_gaps": {"trial": zero_trial, "static": zero_static},
         "scaling": scale_info,
     })

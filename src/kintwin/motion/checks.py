@@ -59,10 +59,44 @@ def out_of_range(motion: Motion, model, tolerance_deg: float = RANGE_TOLERANCE_D
     return out
 
 
-def check_coordinate_ranges(motion: Motion, model, allow: bool = False) -> None:
-    """Every limited hinge of the model within its range (+-5 deg) over the motion: catches wrong
-    units, sign conventions and coordinate maps. ``allow`` turns the error into a warning (the
-    command line's ``--allow-out-of-range``): the model's joint limits then act on the motion."""
+#: the body lies down where its pelvis-to-head direction is this far from the vertical in most frames
+MAX_BODY_LEAN_DEG = 60.0
+
+
+def body_lean_deg(motion: Motion, model, max_frames: int = 50) -> float | None:
+    """Median over frames of the angle (deg) between the pelvis-to-head direction and the
+    vertical (None for a model without a ``head`` site)."""
+    import mujoco
+
+    try:
+        head, pelvis = model.site("head").id, model.site("pelvis_origin").id
+    except KeyError:
+        return None
+    data = mujoco.MjData(model)
+    qpos = motion.to_qpos(model, warn=False)
+    angles = []
+    for q in qpos[np.unique(np.linspace(0, len(qpos) - 1, min(len(qpos), max_frames)).astype(int))]:
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        v = data.site_xpos[head] - data.site_xpos[pelvis]
+        angles.append(np.degrees(np.arccos(np.clip(v[2] / np.linalg.norm(v), -1.0, 1.0))))
+    return float(np.median(angles))
+
+
+def check_pose(motion: Motion, model, allow: bool = False) -> None:
+    """The motion is one the model can take: the body upright (its pelvis-to-head direction
+    within ``MAX_BODY_LEAN_DEG`` of the vertical in most frames: kinematics solved from markers of
+    a file whose vertical is not Y, which ``kintwin ik`` now turns upright, lie on their side) and
+    every limited hinge within its range (+-5 deg; catches wrong units, sign conventions and
+    coordinate maps). ``allow`` turns the range error into a warning (the command line's
+    ``--allow-out-of-range``): the model's joint limits then act on the motion."""
+    lean = body_lean_deg(motion, model)
+    if lean is not None and lean > MAX_BODY_LEAN_DEG:
+        raise InputError(f"the body is not upright: its pelvis-to-head direction is {lean:.0f} deg "
+                         "from the vertical (Y up in OpenSim files) in most frames",
+                         advice="kinematics solved from markers whose file is not Y-up lie on "
+                                "their side: solve them again with kintwin ik, which turns such "
+                                "files upright, or rotate them")
     out = out_of_range(motion, model)
     if not out:
         return
