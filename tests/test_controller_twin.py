@@ -41,9 +41,12 @@ def test_sole_calibration_puts_stance_feet_on_the_floor(shared_data, ik):
         assert after[side]["slide_median_mps"] <= floor.SLIDE_TOLERANCE_MPS  # treadmill removed
     # the right foot floated 8-14 mm above the floor in loaded stance before calibration
     assert before["r"]["clearance_median_mm"] > 5.0
-    # no reference sphere goes deeper than a loaded contact sinks
-    bottoms = floor.sphere_bottoms(model, ref.qpos)
-    assert bottoms[:, :, 2].min() > -CONTACT_DEPTH_M - 1e-6
+    # no reference sphere goes deeper than a loaded contact sinks, in the low-passed reference or,
+    # where the low-pass undershoots, in the unfiltered trial (floor.py, "The filter's undershoot")
+    low = floor.sphere_bottoms(model, ref.qpos)[:, :, 2].min(axis=0)
+    low_unfiltered = floor.sphere_bottoms(model, ref.aligned(model, motion)[1])[:, :, 2].min(axis=0)
+    assert np.maximum(low, low_unfiltered).min() > -CONTACT_DEPTH_M - 1e-6
+    assert low.min() > -CONTACT_DEPTH_M - 0.001  # the 6 Hz undershoot of a walk: < 1 mm
 
 
 def test_calibration_moves_each_sphere_to_touch_the_floor():
@@ -287,7 +290,10 @@ def test_the_controller_twin_steps_up_onto_a_step():
 def test_the_controller_twin_lands_a_jump():
     """A countermovement jump (``motion/sample_moves.countermovement_jump``: 0.29 s of flight from
     a 1.4 m/s take-off): the twin completes it, nothing touches the ground in the flight, the
-    landing loads the feet above body weight, and no support box is built for it."""
+    landing loads the feet above body weight, and no support box is built for it. Standing again
+    after the landing it needs little help: the 6 Hz reference's undershoot of the floor around
+    take-off and landing no longer sets the soles' level (residual there 5.8 -> 2.0 %BW, over the
+    whole jump 7.2 -> 4.9 %BW)."""
     motion = countermovement_jump()
     skeleton = default_skeleton(1.75, 70.0)
     twin = run_controlled_twin(skeleton, motion)
@@ -299,6 +305,8 @@ def test_the_controller_twin_lands_a_jump():
     assert np.all(total[flight] < 0.02)
     assert total[(t > 1.45) & (t < 1.75)].max() > 1.5
     assert np.median(total[t > 2.3]) == pytest.approx(1.0, abs=0.07)  # standing again
+    residual = np.linalg.norm(twin.results.residual_force_n, axis=1) / weight_n
+    assert residual[t > 2.3].mean() < 0.03 and residual.mean() < 0.06
 
 
 # --- the controller recovers a forward simulation ------------------------------------------------

@@ -56,28 +56,31 @@ def test_planned_muscle_forces_are_what_mujoco_applies(walk):
 def test_activation_rises_cost_but_falls_are_free(walk):
     """The activation-rate cost acts on rises only: a muscle made active for no reason falls as
     fast as its deactivation allows (its planned activation is the reachable minimum; a cost on
-    every change would have held it near 0.8 for w_activation_rate / w_activation steps)."""
+    every change would have held every one of them near 0.8 for w_activation_rate / w_activation
+    steps). Some the plan puts to use while they are on (peronei, adductors, hamstrings: how many
+    depends on the moment of the gait cycle, 0-35 % of them in the states measured), so the share
+    is pooled over three states."""
     skeleton = default_skeleton(walk.subject.height_m, walk.subject.mass_kg)
     cfg = WholeBodyConfig()
     model, cref, _, _ = prepare(skeleton, walk, cfg, muscles=MuscleDrive())
-    ctl = WholeBodyController(model, cref, skeleton.height_m, cfg)
-    data = mujoco.MjData(model)
-    data.qpos[:], data.qvel[:] = cref.qpos[0], cref.qvel[0]
-    for k in range(20):
-        data.ctrl[:] = ctl(data, k * ctl.substeps)
-        for _ in range(ctl.substeps):
-            mujoco.mj_step(model, data)
-    adr = ctl.activation.actadr
-    idle = np.flatnonzero(ctl.planned_activation < 0.02)
-    assert len(idle) > 10
-    data.act[adr[idle]] = 0.8  # switched on for no reason
-    i = 20 * ctl.substeps
-    ctl(data, i)
-    lowest, _ = ctl.activation.bounds(data)
-    at_lowest = np.abs(ctl.planned_activation[idle] - lowest[idle]) < 1e-6
-    # (a few, e.g. the peronei, are put to use: 31 muscles switched on unbalance the subtalar)
-    assert at_lowest.mean() > 0.8, [model.actuator(ctl.muscles[j]).name for j in idle[~at_lowest]]
-    assert np.all(lowest[idle] < 0.78)  # mean over the 4 ms step: deactivation at work
+    at_lowest = []
+    for steps in (10, 20, 30):
+        ctl = WholeBodyController(model, cref, skeleton.height_m, cfg)
+        data = mujoco.MjData(model)
+        data.qpos[:], data.qvel[:] = cref.qpos[0], cref.qvel[0]
+        for k in range(steps):
+            data.ctrl[:] = ctl(data, k * ctl.substeps)
+            for _ in range(ctl.substeps):
+                mujoco.mj_step(model, data)
+        adr = ctl.activation.actadr
+        idle = np.flatnonzero(ctl.planned_activation < 0.02)
+        assert len(idle) > 5
+        data.act[adr[idle]] = 0.8  # switched on for no reason
+        ctl(data, steps * ctl.substeps)
+        lowest, _ = ctl.activation.bounds(data)
+        at_lowest += list(np.abs(ctl.planned_activation[idle] - lowest[idle]) < 1e-6)
+        assert np.all(lowest[idle] < 0.78)  # mean over the 4 ms step: deactivation at work
+    assert np.mean(at_lowest) > 0.6
 
 
 def test_muscle_twin_recovers_a_forward_simulation():

@@ -40,6 +40,14 @@ for every sphere), subject01 cut to 0.8-1.2 s lowered the swinging left foot ont
 foot 7-16 mm, which carried 43-96 %BW from 220 ms before its heel strike (57 %BW, r 0.0; now
 14.4, r 0.951); trials where both feet stand are calibrated as before
 (``bench/controller_twin_windows.py``, BENCHMARKS.md).
+**The filter's undershoot.** The reference is low-passed at 6 Hz, and the low-pass of a foot
+that stops or leaves abruptly rings: on the generated countermovement jump the filtered heel dips
+9.3 mm below the floor 50 ms before take-off and 4.2 mm after landing, the unfiltered one 0.3 mm.
+Taken as the heel's level, that dip left the quietly standing feet 8 mm above the loaded depth
+and the twin sank onto the floor with its residual (7.2 %BW over the jump). With the unfiltered
+trial given (``unfiltered_qpos``), a sphere's level is never below its lowest standing point
+there: the jump's residual 4.9 %BW; walks, whose unfiltered IK dips as low as the filtered one,
+are calibrated as before (``bench/generated_moves_twin.py``, ``bench_controller_twin.py``).
 The calibrated geometry is applied to an ``MjSpec`` before compiling (moving ``geom_pos`` of a
 compiled model would leave MuJoCo's collision bounding volumes behind and miss contacts).
 
@@ -209,18 +217,25 @@ class SoleCalibration:
 
 def calibrate_soles(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, max_offset_m: float = 0.03,
                     near_floor_m: float = 0.015, depth_m: float = 0.0,
-                    terrain: Terrain = LEVEL_FLOOR) -> SoleCalibration:
+                    terrain: Terrain = LEVEL_FLOOR, unfiltered_qpos: np.ndarray | None = None) -> SoleCalibration:
     """Per-sphere moves that put each sphere's lowest point while its foot stands in ``qpos``
     (at ``rate_hz``) ``depth_m`` below the floor (module doc; ``depth_m``: how far a loaded
-    contact sinks into the floor; heights above ``terrain``'s support: ``sim/terrain.py``)."""
+    contact sinks into the floor; heights above ``terrain``'s support: ``sim/terrain.py``;
+    ``unfiltered_qpos``: the same frames before the low-pass, whose standing level is a floor for
+    each sphere's: "The filter's undershoot" in the module doc)."""
     geoms, names, side = contact_spheres(model)
     toe = ~np.isin(geoms, sole_spheres(model)[0])
     bottoms = terrain.above(sphere_bottoms(model, qpos, geoms))
     z = bottoms[:, :, 2]
     standing = _standing(bottoms, side, rate_hz, max_offset_m + STANCE_HEIGHT_M, CALIBRATION_SPEED_MPS,
                          cut_by_edges=True)
-    low = np.array([z[standing[side[i]], i].min() if standing[side[i]].any() else np.nan
-                    for i in range(len(geoms))])
+    def standing_low(z):
+        return np.array([z[standing[side[i]], i].min() if standing[side[i]].any() else np.nan
+                         for i in range(len(geoms))])
+
+    low = standing_low(z)
+    if unfiltered_qpos is not None:  # the low-pass's undershoot does not set the level
+        low = np.fmax(low, standing_low(terrain.above(sphere_bottoms(model, unfiltered_qpos, geoms))[:, :, 2]))
     offset = low.copy()
     own = ~np.isnan(low)  # spheres whose own standing level sets their move
     for s in (0, 1):

@@ -9,7 +9,8 @@ Preparation, once per trial (module docs of each step):
 2. the support the feet stand on above the floor (stairs, boxes: ``sim/terrain.py``), as boxes
    in the model where the trial needs them;
 3. sole calibration: the model's foot spheres moved so the reference's stance feet touch the
-   floor (``sim/floor.calibrate_soles``); the model is recompiled with them and foot sensors;
+   floor, never below where the unfiltered trial's feet stand (``sim/floor.calibrate_soles``);
+   the model is recompiled with them and foot sensors;
 4. the kinematics-only contact estimate on that model (``dynamics/contact_estimation``), the
    controller's prior for the split of the load between the feet, and (for a distilled policy)
    its controls as the policy's feed-forward (``feedforward_ctrl``).
@@ -140,7 +141,9 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
     candidates = detect_terrain(model0, ref.qpos, rate, t0_s=float(motion.time_s[0]))
     terrain = _needed(candidates, model0, ref, frames, options, skeleton.height_m)
     before = floor.stance_clearance(model0, ref.qpos, rate, terrain=terrain)
-    calib = floor.calibrate_soles(model0, ref.qpos, rate, depth_m=CONTACT_DEPTH_M, terrain=terrain)
+    unfiltered = ref.aligned(model0, motion)[1][: len(ref.qpos)]
+    calib = floor.calibrate_soles(model0, ref.qpos, rate, depth_m=CONTACT_DEPTH_M, terrain=terrain,
+                                  unfiltered_qpos=unfiltered)
     calib.apply(spec)
     terrain.add_to(spec)
     model = spec.compile()
@@ -349,12 +352,7 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
     results = rec.results(model, time_s, motion, (skeleton.height_m, float(model.body_mass.sum())),
                           f"kintwin twin ({what})", info)
     # the reference the twin tracked, unfiltered, aligned as it was (tilt, floor, belt), frame 0 first
-    m = ref.floor_tilt.apply(motion.resampled(cfg.control_rate_hz) if motion.n_frames > 1 else motion)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        q = trial_reference(model, m, rate_hz=cfg.control_rate_hz, site_names=(), align_ground=False).qpos
-    q[:, 2] -= ref.floor_shift_m
-    q[:, 0:2] -= np.outer(m.time_s - m.time_s[0], ref.belt_velocity)
-    reference = Motion.from_qpos(model, m.time_s[: len(q)], q, subject=motion.subject,
+    t, q = replace(ref, rate_hz=cfg.control_rate_hz).aligned(model, motion)
+    reference = Motion.from_qpos(model, t, q, subject=motion.subject,
                                  source_file=motion.source_file, source_convention="canonical")
     return ControlledTwin(model, reference, results, completed, terminated_at, info)
