@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import InputError
-from ..models.coordinates import ALL_COORDINATES, LEGACY_NEGATED
+from ..models.coordinates import ALL_COORDINATES, LEGACY_NEGATED, PELVIS_COORDINATES
 from .motion import Motion, Subject, is_translation
 from .storage import read_table, write_csv, write_npz, write_table
 
@@ -163,6 +163,9 @@ def read_motion(path: str | Path, convention: str = "auto", coordinates=ALL_COOR
     for j, e in enumerate(entries):
         if e is not None:
             values[:, j] = e.sign * values[:, j] + e.offset_si
+    pelvis = [j for j, n in enumerate(names) if n in PELVIS_COORDINATES[:3]]
+    if pelvis and len(values) > 1:  # a tool that wraps angles at +-180 deg (walking towards -X)
+        values[:, pelvis] = np.unwrap(values[:, pelvis], axis=0)
 
     mapped = [j for j, e in enumerate(entries) if e is not None]
     knees = [j for j, n in enumerate(names) if n in LEGACY_NEGATED and j not in mapped]

@@ -90,13 +90,13 @@ class Motion:
     def world_rotated(self, quat_wxyz: np.ndarray, about: np.ndarray) -> "Motion":
         """The motion seen in a world frame rotated by ``quat_wxyz`` (MuJoCo world, Z up) about
         the point ``about`` (MuJoCo world, m): the pelvis position and orientation move, the
-        joints do not. The pelvis angles stay on their own branch (no 2 pi jumps)."""
+        joints do not. The pelvis angles stay continuous, on the branch of their first frame."""
         tilt, lst, rot, tx, ty, tz = (self._get_or_zero(n) for n in PELVIS_COORDINATES)
         q = frames.quat_mul(np.broadcast_to(np.asarray(quat_wxyz, float), (self.n_frames, 4)),
                             frames.pelvis_quat_mujoco(tilt, lst, rot))
         old = np.stack([tilt, lst, rot], axis=-1)
-        ang = frames.pelvis_angles_from_quat(q)
-        ang = old + np.angle(np.exp(1j * (ang - old)))
+        ang = np.unwrap(frames.pelvis_angles_from_quat(q), axis=0)  # continuous in time
+        ang += 2 * np.pi * np.round((old[0] - ang[0]) / (2 * np.pi))  # the first frame's branch
         R = frames._quat_matrix(np.asarray(quat_wxyz, float))
         p = frames.osim_to_mujoco_vec(np.stack([tx, ty, tz], axis=-1)) - about
         trans = frames.mujoco_to_osim_vec(p @ R.T + about)
