@@ -121,6 +121,23 @@ def test_a_body_lying_on_its_side_is_refused_by_every_command(walk, tmp_path, ca
              "the body is not upright", "kintwin ik", absent=out)
 
 
+@pytest.mark.parametrize("factor, unit", [(1000.0, "millimetres"), (100.0, "centimetres")])
+def test_pelvis_translations_not_in_metres_are_refused(walk, tmp_path, capsys, factor, unit):
+    """Pelvis translations written in millimetres (or centimetres) and read as metres: kintwin id
+    returned 20,000 %BW (2,000 %BW) of residual with exit 0. Every command now refuses them and
+    names the likely unit."""
+    from dataclasses import replace
+
+    motion, _ = walk
+    values = motion.values.copy()
+    for n in ("pelvis_tx", "pelvis_ty", "pelvis_tz"):
+        values[:, motion.names.index(n)] *= factor
+    path = write_motion(tmp_path / "scaled.mot", replace(motion, values=values))
+    for cmd in ("id", "analyze", "train", "muscles"):
+        out = tmp_path / f"{cmd}_scaled"
+        _run(capsys, [cmd, str(path), *SUBJECT, "--out", str(out)], 2, "not in metres", unit, absent=out)
+
+
 # --- subject ----------------------------------------------------------------------------------
 def test_no_silent_default_subject(walk, tmp_path, capsys):
     for cmd in ("id", "analyze", "train"):

@@ -83,13 +83,45 @@ def body_lean_deg(motion: Motion, model, max_frames: int = 50) -> float | None:
     return float(np.median(angles))
 
 
+#: a human's pelvis moves slower than this (sprinters reach ~12 m/s) ...
+MAX_PELVIS_SPEED_MPS = 15.0
+#: ... and stands within this of a lab's origin, vertically (OpenSim IK: ~1 m)
+MAX_PELVIS_HEIGHT_M = 20.0
+
+
+def check_translation_units(motion: Motion) -> None:
+    """Pelvis translations in metres: an ``InputError`` when the pelvis moves faster than
+    ``MAX_PELVIS_SPEED_MPS`` (95th percentile over 0.1 s) or stands higher than
+    ``MAX_PELVIS_HEIGHT_M`` above the origin (median): millimetres or centimetres read as metres
+    (kintwin id returned 20,000 %BW of residual with exit 0 on a walk in millimetres)."""
+    names = [n for n in ("pelvis_tx", "pelvis_ty", "pelvis_tz") if n in motion.names]
+    if not names or motion.n_frames < 2:
+        return
+    p = np.stack([motion[n] for n in names], axis=1)
+    lag = max(1, int(round(0.1 * motion.rate_hz)))
+    speed = (np.linalg.norm(p[lag:] - p[:-lag], axis=1) / (motion.time_s[lag:] - motion.time_s[:-lag])
+             if motion.n_frames > lag else np.zeros(1))
+    v95 = float(np.percentile(speed, 95))
+    height = float(np.median(np.abs(motion["pelvis_ty"]))) if "pelvis_ty" in motion.names else 0.0
+    if v95 <= MAX_PELVIS_SPEED_MPS and height <= MAX_PELVIS_HEIGHT_M:
+        return
+    factor = 10.0 ** max(1, round(np.log10(max(height, v95 / 1.5, 1e-9))))
+    unit = {10.0: "decimetres", 100.0: "centimetres", 1000.0: "millimetres"}.get(factor, f"{factor:g}x metres")
+    raise InputError(f"the pelvis translations are not in metres: the pelvis moves at {v95:.0f} m/s "
+                     f"and stands {height:.0f} m above the origin (a person: < {MAX_PELVIS_SPEED_MPS:g} "
+                     f"m/s, ~1 m); they look like {unit}",
+                     advice="write pelvis_tx, pelvis_ty and pelvis_tz in metres (OpenSim's unit)")
+
+
 def check_pose(motion: Motion, model, allow: bool = False) -> None:
-    """The motion is one the model can take: the body upright (its pelvis-to-head direction
+    """The motion is one the model can take: pelvis translations in metres
+    (``check_translation_units``), the body upright (its pelvis-to-head direction
     within ``MAX_BODY_LEAN_DEG`` of the vertical in most frames: kinematics solved from markers of
     a file whose vertical is not Y, which ``kintwin ik`` now turns upright, lie on their side) and
     every limited hinge within its range (+-5 deg; catches wrong units, sign conventions and
     coordinate maps). ``allow`` turns the range error into a warning (the command line's
     ``--allow-out-of-range``): the model's joint limits then act on the motion."""
+    check_translation_units(motion)
     lean = body_lean_deg(motion, model)
     if lean is not None and lean > MAX_BODY_LEAN_DEG:
         raise InputError(f"the body is not upright: its pelvis-to-head direction is {lean:.0f} deg "
