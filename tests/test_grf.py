@@ -206,3 +206,36 @@ def test_external_loads_xml_layouts_and_errors(tmp_path):
     with pytest.raises(ValueError, match="cannot tell the foot side of body 'pelvis'"):
         read_grf(mot, loads_xml=xml(force.format(n="R", flag="", b="pelvis", e="ground",
                                                  p="calcn_r")))
+
+
+@pytest.mark.parametrize("change, words", [("swap_yz", "do not point up along Y"), ("negate", "point down")])
+def test_ground_reactions_that_do_not_point_up_are_refused(tmp_path, change, words):
+    """A GRF file whose vertical is Z (a Z-up lab's plates), or that holds the force on the plate
+    instead of on the foot: classical ID with it returned 139 %BW of residual with exit 0. The
+    reader now refuses both, saying which; the same file in OpenSim's frame reads."""
+    from kintwin.errors import InputError
+
+    t = np.linspace(0.0, 1.0, 101)
+    load = 700.0 * np.clip(np.sin(2 * np.pi * t), 0.0, None)  # N, a stance on each foot in turn
+    grf = GroundReactions(time_s=t)
+    for side, sign in (("r", 1.0), ("l", -1.0)):
+        fy = np.clip(sign * 700.0 * np.sin(2 * np.pi * t), 0.0, None)
+        grf.force_n[side] = np.column_stack([0.15 * fy, fy, 0.03 * fy])
+        grf.cop_m[side] = np.column_stack([t, 0 * t, 0.1 * sign + 0 * t])
+        grf.torque_nm[side] = np.zeros((len(t), 3))
+    assert load.max() > 600
+    good = grf.write_mot(tmp_path / "good.mot")
+    xml = grf.write_external_loads_xml(tmp_path / "loads.xml", good)
+    read_grf(good, loads_xml=xml)
+    table = read_table(good)
+    data = table.data.copy()
+    for i, label in enumerate(table.labels):
+        if label.endswith("force_vy"):
+            j = table.labels.index(label[:-1] + "z")
+            if change == "swap_yz":
+                data[:, [i, j]] = data[:, [j, i]]
+            else:
+                data[:, [i - 1, i, i + 1]] *= -1
+    bad = write_table(tmp_path / "good.mot", table.labels, table.time_s, data, in_degrees=False)
+    with pytest.raises(InputError, match=words):
+        read_grf(bad, loads_xml=xml)

@@ -350,7 +350,42 @@ def read_grf(path: str | Path, loads_xml: str | Path | None = None,
                                    [block(c["point"]) for c in mine],
                                    [block(c["torque"]) if "torque" in c else zeros for c in mine])
         grf.force_n[side], grf.cop_m[side], grf.torque_nm[side] = f, p, t
+    check_vertical(grf, path)
     return grf
+
+
+#: a foot's ground reaction points up within its friction cone: the vertical (Y) is at least this
+#: share of its magnitude (cos 60 deg) in most loaded samples
+MIN_VERTICAL_SHARE = 0.5
+
+
+def check_vertical(grf: GroundReactions, source) -> None:
+    """An ``InputError`` when the loaded samples (> 50 N) of the ground reactions do not point up
+    along Y: a file whose vertical is another axis (a Z-up lab's plates: kintwin id returned 139
+    %BW of residual with exit 0 on one) or that holds the force on the plate instead of on the
+    foot (pointing down)."""
+    forces = [grf.force_n[s] for s in grf.sides]
+    if not forces:
+        return
+    f = np.concatenate(forces)
+    mag = np.linalg.norm(f, axis=1)
+    loaded = mag > 50.0
+    if loaded.sum() < 5:
+        return
+    share = np.median(f[loaded] / mag[loaded, None], axis=0)
+    if share[1] >= MIN_VERTICAL_SHARE:
+        return
+    axis = int(np.argmax(np.abs(share)))
+    if axis == 1:  # along Y, but down
+        raise InputError(f"{source}: the ground reactions point down (median vertical share "
+                         f"{share[1]:.2f}): the force on the plate, not on the foot?",
+                         advice="negate the force columns (kintwin expects the reaction on the foot, "
+                                "Y up, as OpenSim)")
+    raise InputError(f"{source}: the ground reactions do not point up along Y (OpenSim's vertical): "
+                     f"most of the load is along {'-' if share[axis] < 0 else '+'}{'XYZ'[axis]} (median shares "
+                     f"x {share[0]:.2f}, y {share[1]:.2f}, z {share[2]:.2f})",
+                     advice="write the ground reactions in OpenSim's ground frame (Y up), as the "
+                            "kinematics")
 
 
 def _read_c3d_plates(path, foot_of, feet) -> GroundReactions:
@@ -372,6 +407,7 @@ def _read_c3d_plates(path, foot_of, feet) -> GroundReactions:
         raise InputError(f"{path}: which foot is on which force plate? Give --foot-of, e.g. "
                          f"--foot-of {','.join(f'{i + 1}=r' for i in range(plates.n_plates))}")
     grf = from_force_plates(plates, assignment)
+    check_vertical(grf, path)
     span = plate_coverage(plates, *track) if track is not None else None
     if span is not None:
         print(f"force plates: every foot on the floor stands on a plate only at {span[0]:.2f}-"
