@@ -75,7 +75,7 @@ def run(args):
     from ..analysis.metrics import compute_metrics, load_reference_moments
     from ..analysis.results import write_results
     from ..dynamics.contact_estimation import estimate_contacts
-    from ..dynamics.inverse_dynamics import inverse_dynamics
+    from ..dynamics.inverse_dynamics import inverse_dynamics, warn_plate_sync
     from ..models.build import build_model
     from ..motion.checks import check_pose, check_grf_overlap, check_time_overlap
     from ..motion.grf import read_grf
@@ -115,6 +115,8 @@ def run(args):
                if args.compare_grf else grf)
     if args.compare_grf:
         check_grf_overlap(motion, ref_grf, args.compare_grf)
+    sync = (warn_plate_sync(motion, model, ref_grf, args.compare_grf or args.grf)
+            if ref_grf is not None else None)
     if args.reference_id:
         check_time_overlap(motion, read_table(args.reference_id).time_s, "reference moments",
                            args.reference_id)
@@ -128,7 +130,8 @@ def run(args):
     else:
         results = estimate_contacts(motion, model, cutoff_hz=cutoff, mass_kg=mass_kg,
                                     height_m=skeleton.height_m)
-    results.info.update({"trial": str(args.trial), "grf_file": str(args.grf) if args.grf else None,
+    results.info.update({"plate_sync": sync,
+                         "trial": str(args.trial), "grf_file": str(args.grf) if args.grf else None,
                          "model": str(args.osim) if args.osim else "built-in anthropometric",
                          "trial_convention": convention})
     if ref_grf is not None:

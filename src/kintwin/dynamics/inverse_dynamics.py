@@ -35,13 +35,16 @@ Choices made explicit here (see ``id_model``):
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 
 import mujoco
 import numpy as np
 
 from ..models import coupling
+from ..models.build import GRAVITY
 from ..motion import frames
+from ..motion.filtering import lowpass
 from ..motion.grf import DEFAULT_BODIES, SIDES, GroundReactions
 from ..motion.motion import Motion
 
@@ -281,6 +284,79 @@ class States:
         return self.motion.time_s
 
 
+#: plates whose best agreement with the body's centre of mass is this far from zero lag (s) ...
+MAX_PLATE_LAG_S = 0.02
+#: ... where that agreement is good (r) and better than at zero lag by this much
+MIN_SYNC_R, MIN_SYNC_GAIN = 0.8, 0.02
+
+
+@dataclass(frozen=True)
+class PlateSync:
+    """The shift of the plates' time (s; positive: the plates' events come late) at which their
+    total vertical force agrees best with the kinematics' m (g + z''_COM), and the correlations
+    there and at zero shift."""
+
+    lag_s: float
+    r: float
+    r_at_zero: float
+
+    @property
+    def off(self) -> bool:
+        return (abs(self.lag_s) >= MAX_PLATE_LAG_S and self.r >= MIN_SYNC_R
+                and self.r - self.r_at_zero >= MIN_SYNC_GAIN)
+
+    def to_dict(self) -> dict:
+        return {"lag_ms": round(1000 * self.lag_s, 1), "r": round(self.r, 3),
+                "r_at_zero_lag": round(self.r_at_zero, 3), "out_of_sync": self.off}
+
+
+def plate_sync(motion: Motion, model: mujoco.MjModel, grf: GroundReactions, cutoff_hz: float = 8.0,
+               max_lag_s: float = 0.15, rate_hz: float = 500.0) -> PlateSync | None:
+    """How the plates' clock sits against the kinematics' (``PlateSync``): the total vertical
+    force of every foot equals m (g + z''_COM) where the plates see every foot, so the two,
+    low-passed alike at ``cutoff_hz``, are cross-correlated over shifts up to ``max_lag_s``.
+    None where they overlap too briefly (< 0.5 s besides the shifts). On subject01 and
+    hamner_run the best shift is 2 ms (r 0.967, 0.995) and the plates shifted by +50 / -80 ms are
+    found at +52 / -78 ms."""
+    from ..sim.reference import centre_of_mass
+
+    t0 = max(motion.time_s[0], grf.time_s[0]) + max_lag_s + 0.2
+    t1 = min(motion.time_s[-1], grf.time_s[-1]) - max_lag_s - 0.2
+    if t1 - t0 < 0.5 or not grf.sides:
+        return None
+    m = motion.resampled(rate_hz)
+    t = m.time_s
+    z = centre_of_mass(model, m.to_qpos(model, warn=False))[:, 2]
+    acc = np.gradient(np.gradient(lowpass(z, rate_hz, cutoff_hz), t), t)
+    com_force = float(model.body_mass.sum()) * (GRAVITY + acc)
+    tg = np.arange(grf.time_s[0], grf.time_s[-1], 1.0 / rate_hz)
+    plates = lowpass(np.interp(tg, grf.time_s, sum(grf.vertical_n(s) for s in grf.sides)),
+                     rate_hz, cutoff_hz)
+    inner = (t >= t0) & (t <= t1)
+    lags = np.arange(-max_lag_s, max_lag_s + 1e-9, 0.002)
+    r = np.array([np.corrcoef(com_force[inner], np.interp(t[inner] + lag, tg, plates))[0, 1]
+                  for lag in lags])
+    if not np.all(np.isfinite(r)):
+        return None
+    k = int(np.argmax(r))
+    return PlateSync(float(lags[k]), float(r[k]), float(r[np.argmin(np.abs(lags))]))
+
+
+def warn_plate_sync(motion: Motion, model: mujoco.MjModel, grf: GroundReactions, source) -> dict | None:
+    """``plate_sync`` as a dict for metrics.json, with a warning when the plates are out of sync."""
+    sync = plate_sync(motion, model, grf)
+    if sync is None:
+        return None
+    if sync.off:
+        warnings.warn(f"{source}: the force plates look {abs(1000 * sync.lag_s):.0f} ms "
+                      f"{'late' if sync.lag_s > 0 else 'early'} against the kinematics (their total "
+                      f"vertical force agrees with the body's centre of mass at r {sync.r:.2f} when "
+                      f"shifted, {sync.r_at_zero:.2f} as they are): check the synchronisation of "
+                      "plates and motion capture; kinetics from them are off by that much",
+                      stacklevel=2)
+    return sync.to_dict()
+
+
 def prepare_states(motion: Motion, model: mujoco.MjModel, cutoff_hz: float | None = DEFAULT_CUTOFF_HZ,
                    order: int = 4) -> States:
     """Low-pass the coordinates (zero-lag Butterworth; None/<=0: no filter), then positions and
@@ -290,8 +366,6 @@ def prepare_states(motion: Motion, model: mujoco.MjModel, cutoff_hz: float | Non
         motion = motion.resampled(motion.rate_hz)
     if cutoff_hz and cutoff_hz > 0:
         motion = motion.filtered(cutoff_hz, order=order)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # coordinates absent from the file are held at neutral
         qpos = motion.to_qpos(model)

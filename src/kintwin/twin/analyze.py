@@ -97,6 +97,7 @@ class CheckedTrial:
     reference_grf: object | None
     reference_moments: tuple | None  # (time_s, {coordinate: N*m}) in canonical signs
     reference_convention: str | None
+    plate_sync: dict | None = None  # dynamics.inverse_dynamics.plate_sync of the plates
 
 
 def _controller(job: TrialJob) -> str:
@@ -126,8 +127,12 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
     ref_grf = read_grf(job.grf, loads_xml=job.loads, foot_of=job.foot_of,
                        feet=lambda: lowest_foot_points(model, level_floor(model, motion)[0])
                        ) if job.grf else None
+    sync = None
     if ref_grf is not None:
+        from ..dynamics.inverse_dynamics import warn_plate_sync
+
         check_grf_overlap(motion, ref_grf, job.grf)
+        sync = warn_plate_sync(motion, model, ref_grf, job.grf)
     ref_moments, conv = None, None
     if job.reference_id:
         check_time_overlap(motion, read_table(job.reference_id).time_s, "reference moments",
@@ -145,7 +150,7 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
                                  advice="give --reference-convention legacy|canonical") from None
         t, m, conv = load_reference_moments(job.reference_id, job.reference_convention, estimate)
         ref_moments = (t, m)
-    return CheckedTrial(motion, skeleton, model, ref_grf, ref_moments, conv)
+    return CheckedTrial(motion, skeleton, model, ref_grf, ref_moments, conv, sync)
 
 
 def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | None = None) -> dict:
@@ -218,7 +223,7 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
                          "controller": controller,
                          "policy": str(job.policy or "shipped") if controller == "policy" else None,
                          "finetune_steps": job.finetune_steps,
-                         "reference_convention": c.reference_convention})
+                         "reference_convention": c.reference_convention, "plate_sync": c.plate_sync})
     write_results(out, results, metrics)
     video = None
     if job.video:
