@@ -138,6 +138,33 @@ def test_pelvis_translations_not_in_metres_are_refused(walk, tmp_path, capsys, f
         _run(capsys, [cmd, str(path), *SUBJECT, "--out", str(out)], 2, "not in metres", unit, absent=out)
 
 
+def test_ground_reactions_not_in_newtons_are_refused(walk, tmp_path, capsys):
+    """Plates in kilonewtons (or per body weight) read as newtons: classical ID returned ~100 %BW
+    of residual. The reactions' peak is checked against the subject's weight; in newtons they
+    pass."""
+    from dataclasses import replace
+
+    from kintwin.dynamics.contact_estimation import estimate_contacts
+    from kintwin.models.anthropometry import default_skeleton
+    from kintwin.models.build import build_model
+
+    motion, path = walk
+    grf = estimate_contacts(motion, build_model(default_skeleton(SAMPLE_HEIGHT_M, SAMPLE_MASS_KG)),
+                            mass_kg=SAMPLE_MASS_KG, height_m=SAMPLE_HEIGHT_M).grf
+    newtons = grf.write_mot(tmp_path / "n.mot")
+    loads = grf.write_external_loads_xml(tmp_path / "n.xml", newtons)
+    assert main(["id", str(path), *SUBJECT, "--grf", str(newtons), "--loads", str(loads),
+                 "--out", str(tmp_path / "ok")]) == 0
+    kn = replace(grf, force_n={s: f / 1000 for s, f in grf.force_n.items()},
+                 torque_nm={s: t / 1000 for s, t in grf.torque_nm.items()})
+    kn_mot = kn.write_mot(tmp_path / "kn.mot")
+    kn_xml = kn.write_external_loads_xml(tmp_path / "kn.xml", kn_mot)
+    for cmd, flag in (("id", "--grf"), ("id", "--compare-grf"), ("analyze", "--grf")):
+        out = tmp_path / f"{cmd}{flag}"
+        _run(capsys, [cmd, str(path), *SUBJECT, flag, str(kn_mot), "--loads", str(kn_xml), "--out", str(out)],
+             2, "not newtons", absent=out)
+
+
 # --- subject ----------------------------------------------------------------------------------
 def test_no_silent_default_subject(walk, tmp_path, capsys):
     for cmd in ("id", "analyze", "train"):

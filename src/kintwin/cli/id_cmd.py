@@ -102,7 +102,7 @@ def run(args):
 
     grf = read_grf(args.grf, loads_xml=args.loads, foot_of=foot_of, feet=feet) if args.grf else None
     if grf is not None:
-        check_grf_overlap(motion, grf, args.grf)
+        check_grf_overlap(motion, grf, args.grf, mass_kg=mass_kg)
         lo, hi = max(motion.time_s[0], grf.time_s[0]), min(motion.time_s[-1], grf.time_s[-1])
         if (lo, hi) != (motion.time_s[0], motion.time_s[-1]):
             print(f"kintwin id: analysing {lo:.3f}-{hi:.3f} s, where both kinematics and "
@@ -114,7 +114,7 @@ def run(args):
     ref_grf = (read_grf(args.compare_grf, loads_xml=args.loads, foot_of=foot_of, feet=feet)
                if args.compare_grf else grf)
     if args.compare_grf:
-        check_grf_overlap(motion, ref_grf, args.compare_grf)
+        check_grf_overlap(motion, ref_grf, args.compare_grf, mass_kg=mass_kg)
     sync = (warn_plate_sync(motion, model, ref_grf, args.compare_grf or args.grf)
             if ref_grf is not None else None)
     if args.reference_id:

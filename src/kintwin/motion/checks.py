@@ -152,9 +152,30 @@ def check_time_overlap(motion: Motion, time_s: np.ndarray, what: str, source,
                                 "--start/--end")
 
 
-def check_grf_overlap(motion: Motion, grf, source) -> None:
-    """``check_time_overlap`` for ground reactions (``motion.grf.GroundReactions``); reactions
-    cut to the stretch the force plates measure (``cut_to_plates``) cover part of the trial on
-    purpose and are not checked."""
+#: the ground reactions' highest total vertical force over a trial, in body weights, lies in this
+#: range (walking ~1.2, running ~2.5, landings up to ~6): outside, their units are not newtons
+GRF_PEAK_RANGE_BW = (0.2, 10.0)
+
+
+def check_grf_overlap(motion: Motion, grf, source, mass_kg: float | None = None) -> None:
+    """``check_time_overlap`` for ground reactions (``motion.grf.GroundReactions``; reactions
+    cut to the stretch the force plates measure, ``cut_to_plates``, cover part of the trial on
+    purpose and are not checked), and with ``mass_kg`` their size: the 99th percentile of the
+    total vertical force within the trial within ``GRF_PEAK_RANGE_BW`` body weights (kilonewtons
+    or body-weight-normalised forces read as newtons gave classical ID ~100 %BW of residual)."""
     if not grf.cut_to_plates:
         check_time_overlap(motion, grf.time_s, "ground reactions", source)
+    if mass_kg is None or not grf.sides:
+        return
+    inside = (grf.time_s >= motion.time_s[0]) & (grf.time_s <= motion.time_s[-1])
+    if not inside.any():
+        return
+    total = sum(grf.vertical_n(s) for s in grf.sides)[inside]
+    peak_bw = float(np.percentile(total, 99)) / (mass_kg * 9.81)
+    lo, hi = GRF_PEAK_RANGE_BW
+    if not lo <= peak_bw <= hi:
+        raise InputError(f"{source}: the ground reactions peak at {100 * peak_bw:.3g} %BW of a "
+                         f"{mass_kg:g} kg subject within the trial (a person: {100 * lo:.0f}-"
+                         f"{100 * hi:.0f} %BW): not newtons (kilonewtons, forces per body weight?), "
+                         "the wrong subject mass, or plates nobody stands on in this window",
+                         advice="give the forces in N (OpenSim's unit) and check --mass")

@@ -131,7 +131,7 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
     if ref_grf is not None:
         from ..dynamics.inverse_dynamics import warn_plate_sync
 
-        check_grf_overlap(motion, ref_grf, job.grf)
+        check_grf_overlap(motion, ref_grf, job.grf, mass_kg=skeleton.mass_kg)
         sync = warn_plate_sync(motion, model, ref_grf, job.grf)
     ref_moments, conv = None, None
     if job.reference_id:
