@@ -81,6 +81,21 @@ def test_trailing_tabs_and_free_text_header(tmp_path):
     np.testing.assert_array_equal(tab.column("b"), [2, 4])
 
 
+def test_a_row_written_twice_is_left_out_but_a_clash_is_not(tmp_path):
+    """An exporter that writes a row twice (same time, same values) is harmless: the repeat is
+    left out with a warning. The same time with other values is an error, naming the file row."""
+    path = _write(tmp_path / "twice.sto", HEADER4.format(n=4, deg="no")
+                  + "time\ta\tb\n0\t1\t2\n0.1\t3\t4\n0.2\t5\t6\n0.2\t5\t6\n")
+    with pytest.warns(UserWarning, match="1 row.s. repeated exactly"):
+        tab = read_table(path)
+    np.testing.assert_array_equal(tab.time_s, [0.0, 0.1, 0.2])
+    np.testing.assert_array_equal(tab.column("b"), [2, 4, 6])
+    clash = _write(tmp_path / "clash.sto", HEADER4.format(n=4, deg="no")
+                   + "time\ta\tb\n0\t1\t2\n0.1\t3\t4\n0.1\t5\t6\n0.2\t5\t6\n")
+    with pytest.raises(ValueError, match="data row 3 has t = 0.1 s after t = 0.1 s"):
+        read_table(clash)
+
+
 @pytest.mark.parametrize("text, message", [
     (HEADER4.format(n=3, deg="no") + "time\ta\tb\n0\t1\t2\n0.1\t3\t4\n", "truncated file"),
     (HEADER4.format(n=3, deg="no") + "time\ta\tb\n0\t1\t2\n0.1\t3\t4\n0.2\t5\n", "ragged last row"),

@@ -199,10 +199,16 @@ def read_table(path: str | Path, allow_nonfinite: bool = False) -> Table:
     if not np.all(np.isfinite(time_s)):
         raise InputError(f"{path}: time column has NaN/inf values")
     step = np.diff(time_s)
-    if np.any(step <= 0):
-        r = int(np.flatnonzero(step <= 0)[0])
+    repeated = (step == 0) & np.all(values[1:] == values[:-1], axis=1)  # a row written twice
+    if np.any((step <= 0) & ~repeated):
+        r = int(np.flatnonzero((step <= 0) & ~repeated)[0])
         raise InputError(f"{path}: time is not strictly increasing: data row {r + 2} has "
-                         f"t={time_s[r + 1]!r} after t={time_s[r]!r}")
+                         f"t = {time_s[r + 1]:g} s after t = {time_s[r]:g} s")
+    if repeated.any():  # an exporter's artefact (often the last row): harmless, left out
+        warnings.warn(f"{path}: {int(repeated.sum())} row(s) repeated exactly (same time, same "
+                      f"values) left out, first at t = {time_s[np.argmax(repeated)]:g} s", stacklevel=2)
+        values = values[np.concatenate([[True], ~repeated])]
+        time_s = values[:, 0]
     return Table(labels=labels[1:], time_s=time_s, data=values[:, 1:], in_degrees=in_degrees,
                  header=header, path=path)
 
