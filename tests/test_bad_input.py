@@ -165,6 +165,26 @@ def test_ground_reactions_not_in_newtons_are_refused(walk, tmp_path, capsys):
              2, "not newtons", absent=out)
 
 
+def test_feet_swapped_in_the_loads_file_are_refused(walk, tmp_path, capsys):
+    """An ExternalLoads file that applies each plate to the other foot: classical ID gave the same
+    residual (the whole body does not see which foot is pushed) and wrong joint moments, with
+    exit 0. The centre of pressure lies under the other foot: refused, saying so."""
+    from kintwin.dynamics.contact_estimation import estimate_contacts
+    from kintwin.models.anthropometry import default_skeleton
+    from kintwin.models.build import build_model
+
+    motion, path = walk
+    grf = estimate_contacts(motion, build_model(default_skeleton(SAMPLE_HEIGHT_M, SAMPLE_MASS_KG)),
+                            mass_kg=SAMPLE_MASS_KG, height_m=SAMPLE_HEIGHT_M).grf
+    mot = grf.write_mot(tmp_path / "grf.mot")
+    swapped = grf.write_external_loads_xml(tmp_path / "swapped.xml", mot,
+                                           bodies={"r": "calcn_l", "l": "calcn_r"})
+    for cmd, flag in (("id", "--grf"), ("analyze", "--grf")):
+        out = tmp_path / f"{cmd}_swapped"
+        _run(capsys, [cmd, str(path), *SUBJECT, flag, str(mot), "--loads", str(swapped), "--out", str(out)],
+             2, "foot's ground reaction acts where the", "swapped", absent=out)
+
+
 # --- subject ----------------------------------------------------------------------------------
 def test_no_silent_default_subject(walk, tmp_path, capsys):
     for cmd in ("id", "analyze", "train"):

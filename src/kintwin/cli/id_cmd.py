@@ -77,7 +77,7 @@ def run(args):
     from ..dynamics.contact_estimation import estimate_contacts
     from ..dynamics.inverse_dynamics import inverse_dynamics, warn_plate_sync
     from ..models.build import build_model
-    from ..motion.checks import check_pose, check_grf_overlap, check_time_overlap
+    from ..motion.checks import check_pose, check_reactions, check_time_overlap
     from ..motion.grf import read_grf
     from ..motion.storage import read_table
 
@@ -96,13 +96,17 @@ def run(args):
     check_pose(motion, model, allow=args.allow_out_of_range)
     from ..sim.floor import level_floor, lowest_foot_points
 
+    cache = {}
+
     def feet():  # the lowest foot points of the kinematics as analysed when the plates are read
         # (without --grf the estimate levels a tilted capture frame first: sim/floor.py)
-        return lowest_foot_points(model, motion if args.grf else level_floor(model, motion)[0])
+        if not cache:
+            cache["feet"] = lowest_foot_points(model, motion if args.grf else level_floor(model, motion)[0])
+        return cache["feet"]
 
     grf = read_grf(args.grf, loads_xml=args.loads, foot_of=foot_of, feet=feet) if args.grf else None
     if grf is not None:
-        check_grf_overlap(motion, grf, args.grf, mass_kg=mass_kg)
+        check_reactions(motion, grf, args.grf, mass_kg=mass_kg, feet=feet)
         lo, hi = max(motion.time_s[0], grf.time_s[0]), min(motion.time_s[-1], grf.time_s[-1])
         if (lo, hi) != (motion.time_s[0], motion.time_s[-1]):
             print(f"kintwin id: analysing {lo:.3f}-{hi:.3f} s, where both kinematics and "
@@ -114,7 +118,7 @@ def run(args):
     ref_grf = (read_grf(args.compare_grf, loads_xml=args.loads, foot_of=foot_of, feet=feet)
                if args.compare_grf else grf)
     if args.compare_grf:
-        check_grf_overlap(motion, ref_grf, args.compare_grf, mass_kg=mass_kg)
+        check_reactions(motion, ref_grf, args.compare_grf, mass_kg=mass_kg, feet=feet)
     sync = (warn_plate_sync(motion, model, ref_grf, args.compare_grf or args.grf)
             if ref_grf is not None else None)
     if args.reference_id:

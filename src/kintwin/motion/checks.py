@@ -157,14 +157,20 @@ def check_time_overlap(motion: Motion, time_s: np.ndarray, what: str, source,
 GRF_PEAK_RANGE_BW = (0.2, 10.0)
 
 
-def check_grf_overlap(motion: Motion, grf, source, mass_kg: float | None = None) -> None:
-    """``check_time_overlap`` for ground reactions (``motion.grf.GroundReactions``; reactions
-    cut to the stretch the force plates measure, ``cut_to_plates``, cover part of the trial on
-    purpose and are not checked), and with ``mass_kg`` their size: the 99th percentile of the
-    total vertical force within the trial within ``GRF_PEAK_RANGE_BW`` body weights (kilonewtons
-    or body-weight-normalised forces read as newtons gave classical ID ~100 %BW of residual)."""
+def check_reactions(motion: Motion, grf, source, mass_kg: float | None = None, feet=None) -> None:
+    """Ground reactions (``motion.grf.GroundReactions``) that fit the trial: ``check_time_overlap``
+    (reactions cut to the stretch the force plates measure, ``cut_to_plates``, cover part of the
+    trial on purpose and are not checked); with ``feet`` (the trial's lowest foot points, as
+    ``read_grf`` takes them) each foot's reaction under that foot (``grf.check_feet``); with
+    ``mass_kg`` their size: the 99th percentile of the total vertical force within the trial
+    within ``GRF_PEAK_RANGE_BW`` body weights (kilonewtons or body-weight-normalised forces read
+    as newtons gave classical ID ~100 %BW of residual)."""
+    from .grf import check_feet
+
     if not grf.cut_to_plates:
         check_time_overlap(motion, grf.time_s, "ground reactions", source)
+    if feet is not None:
+        check_feet(grf, feet, source)
     if mass_kg is None or not grf.sides:
         return
     inside = (grf.time_s >= motion.time_s[0]) & (grf.time_s <= motion.time_s[-1])

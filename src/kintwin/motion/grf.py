@@ -388,6 +388,39 @@ def check_vertical(grf: GroundReactions, source) -> None:
                             "kinematics")
 
 
+def check_feet(grf: GroundReactions, feet, source, min_vertical_n: float = 50.0) -> None:
+    """An ``InputError`` when a foot's ground reaction acts where the OTHER foot stands: its
+    centre of pressure, over the loaded samples (> ``min_vertical_n``), nearer (median,
+    horizontally) to the other foot's lowest point than to its own and more than 10 cm from its
+    own (``feet``: ``(time_s, {side: (T, 3) lowest foot points, OpenSim ground})`` as
+    ``read_grf`` takes it). Feet swapped in an ExternalLoads file left the residual unchanged
+    (the whole body's equations do not see which foot is pushed) and the joint moments wrong,
+    silently."""
+    t, points = feet()
+    for side in grf.sides:
+        other = "l" if side == "r" else "r"
+        if side not in points or other not in points:
+            continue
+        f = grf.force_n[side]
+        loaded = (f[:, 1] > min_vertical_n) & (grf.time_s >= t[0]) & (grf.time_s <= t[-1])
+        if loaded.sum() < 5:
+            continue
+        ts, cop = grf.time_s[loaded], grf.cop_m[side][loaded]
+
+        def dist(s):
+            at = np.column_stack([np.interp(ts, t, points[s][:, k]) for k in range(3)])
+            return float(np.median(np.linalg.norm((cop - at)[:, [0, 2]], axis=1)))
+
+        own, theirs = dist(side), dist(other)
+        if theirs < own and own > 0.10:
+            name = {"r": "right", "l": "left"}
+            raise InputError(f"{source}: the {name[side]} foot's ground reaction acts where the "
+                             f"{name[other]} foot stands (its centre of pressure {100 * theirs:.0f} cm "
+                             f"from the {name[other]} foot, {100 * own:.0f} cm from the {name[side]}): "
+                             "are the feet swapped in the loads file (applied_to_body)?",
+                             advice="apply each plate's force to the foot that stands on it")
+
+
 def _read_c3d_plates(path, foot_of, feet) -> GroundReactions:
     from .c3d import read_c3d
 

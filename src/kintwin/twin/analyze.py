@@ -11,7 +11,7 @@ from ..analysis.results import write_results
 from ..errors import InputError
 from ..models.build import SimOptions, build_model
 from ..models.subject import SubjectSpec, resolve_subject
-from ..motion.checks import (check_pose, check_grf_overlap, check_time_overlap,
+from ..motion.checks import (check_pose, check_reactions, check_time_overlap,
                              time_window)
 from ..motion.kinematics_io import read_motion, write_motion
 from ..motion.motion import Motion
@@ -124,14 +124,14 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
         check_level_support(model, motion.to_qpos(model, warn=False), motion.rate_hz,  # the
                             t0_s=float(motion.time_s[0]))  # support instead (sim/terrain.py)
     # plates to feet by the feet in the frame the twin levels to (sim/floor.py, "Tilted floor")
+    feet = lowest_foot_points(model, level_floor(model, motion)[0]) if job.grf else None
     ref_grf = read_grf(job.grf, loads_xml=job.loads, foot_of=job.foot_of,
-                       feet=lambda: lowest_foot_points(model, level_floor(model, motion)[0])
-                       ) if job.grf else None
+                       feet=lambda: feet) if job.grf else None
     sync = None
     if ref_grf is not None:
         from ..dynamics.inverse_dynamics import warn_plate_sync
 
-        check_grf_overlap(motion, ref_grf, job.grf, mass_kg=skeleton.mass_kg)
+        check_reactions(motion, ref_grf, job.grf, mass_kg=skeleton.mass_kg, feet=lambda: feet)
         sync = warn_plate_sync(motion, model, ref_grf, job.grf)
     ref_moments, conv = None, None
     if job.reference_id:
