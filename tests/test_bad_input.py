@@ -185,6 +185,22 @@ def test_feet_swapped_in_the_loads_file_are_refused(walk, tmp_path, capsys):
              2, "foot's ground reaction acts where the", "swapped", absent=out)
 
 
+def test_reference_moments_not_in_newton_metres_are_refused(walk, tmp_path, capsys):
+    """Reference moments normalised by body mass (N*m/kg) scored as N*m made the twin's moments
+    look 50x wrong. Their knee moments are compared in size with the trial's own inverse dynamics
+    when the convention is detected: refused; the same file in N*m is accepted."""
+    motion, path = walk
+    assert main(["id", str(path), *SUBJECT, "--out", str(tmp_path / "ref")]) == 0
+    table = read_table(tmp_path / "ref" / "torques.sto")
+    per_kg = write_table(tmp_path / "per_kg.sto", table.labels, table.time_s,
+                         table.data / SAMPLE_MASS_KG, in_degrees=False)
+    assert main(["id", str(path), *SUBJECT, "--reference-id", str(tmp_path / "ref" / "torques.sto"),
+                 "--out", str(tmp_path / "ok")]) == 0
+    out = tmp_path / "per_kg"
+    _run(capsys, ["id", str(path), *SUBJECT, "--reference-id", str(per_kg), "--out", str(out)], 2,
+         "not in N*m", absent=out)
+
+
 # --- subject ----------------------------------------------------------------------------------
 def test_no_silent_default_subject(walk, tmp_path, capsys):
     for cmd in ("id", "analyze", "train"):

@@ -138,6 +138,15 @@ def detect_reference_convention(path, ref_time: np.ndarray, ref_moments_as_read:
                          f"(their knee moments correlate r={r:.2f} with this trial's inverse "
                          "dynamics)", advice="check the reference belongs to the trial, or give "
                                              "--reference-convention legacy|canonical")
+    ratio = np.median([np.std(np.interp(estimate.time_s[keep], ref_time, ref_moments_as_read[k]))
+                       / max(np.std(estimate.torque(k)[keep]), 1e-9)
+                       for k in ("knee_angle_r", "knee_angle_l")
+                       if k in ref_moments_as_read and k in estimate.coordinate_names])
+    if not 0.2 <= ratio <= 5.0:
+        raise InputError(f"{path}: the reference knee moments are {ratio:.3g} times this trial's "
+                         "inverse dynamics: not in N*m (normalised by mass, N*m/kg, or by body "
+                         "weight and height?)", advice="give the reference moments in N*m, as "
+                                                       "OpenSim's ID writes them")
     return ("canonical" if r > 0 else "legacy"), r
 
 

@@ -124,7 +124,7 @@ def run(args):
     if args.reference_id:
         check_time_overlap(motion, read_table(args.reference_id).time_s, "reference moments",
                            args.reference_id)
-    check_out_dir(args.out)
+    check_out_dir(args.out, create=False)  # created with the results, once the references are read
 
     if grf is not None:
         gc = args.grf_cutoff if args.grf_cutoff is not None else cutoff
