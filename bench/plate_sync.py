@@ -1,6 +1,7 @@
 """Are the force plates in sync with the kinematics? ``dynamics.inverse_dynamics.plate_sync`` on
 the shared trials whose plates see every foot (subject01 walk, hamner_run), as recorded and with
-the plates' clock shifted by +50 and -80 ms: the shift it finds, and its correlations.
+the plates' clock shifted by +50 and -80 ms: the shift it finds, its correlations and the mass
+the plates weigh; and with a model 25 % heavier than the subject (a wrong --mass).
 
     .venv/bin/python bench/plate_sync.py     # bench/results/plate_sync.json
 """
@@ -46,6 +47,9 @@ def main() -> int:
             sync = plate_sync(motion, model, replace(grf, time_s=grf.time_s + shift))
             result.setdefault(name, {})[f"{1000 * shift:+.0f}_ms"] = sync.to_dict()
             print(name, f"plates shifted {1000 * shift:+.0f} ms:", sync.to_dict(), flush=True)
+        heavier = plate_sync(motion, build_model(default_skeleton(height, 1.25 * mass)), grf)
+        result[name]["model_25pct_heavier"] = heavier.to_dict()
+        print(name, "model 25 % heavier:", heavier.to_dict(), flush=True)
     path = REPO / "bench" / "results" / "plate_sync.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     return 0

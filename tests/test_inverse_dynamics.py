@@ -586,3 +586,8 @@ def test_plates_out_of_sync_are_found():
     with pytest.warns(UserWarning, match="60 ms late"):
         assert warn_plate_sync(walk, model, late, "plates.mot")["out_of_sync"]
     assert plate_sync(walk.slice_time(0.0, 1.0), model, grf) is None  # too short to tell
+    # the plates weigh the subject: within 2 % as they are; a 30 % heavier load is a wrong mass
+    assert plate_sync(walk, model, grf).plate_mass_kg == pytest.approx(model.body_mass.sum(), rel=0.02)
+    heavy = replace(grf, force_n={s: 1.3 * f for s, f in grf.force_n.items()})
+    with pytest.warns(UserWarning, match="weigh the subject at 9[0-9].[0-9] kg"):
+        assert warn_plate_sync(walk, model, heavy, "plates.mot")["mass_mismatch"]

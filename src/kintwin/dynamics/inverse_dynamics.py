@@ -288,26 +288,37 @@ class States:
 MAX_PLATE_LAG_S = 0.02
 #: ... where that agreement is good (r) and better than at zero lag by this much
 MIN_SYNC_R, MIN_SYNC_GAIN = 0.8, 0.02
+#: plates that weigh the subject this far (fraction) from the model's mass, where they agree (r)
+MAX_MASS_MISMATCH = 0.15
 
 
 @dataclass(frozen=True)
 class PlateSync:
     """The shift of the plates' time (s; positive: the plates' events come late) at which their
-    total vertical force agrees best with the kinematics' m (g + z''_COM), and the correlations
-    there and at zero shift."""
+    total vertical force agrees best with the kinematics' m (g + z''_COM), the correlations there
+    and at zero shift, the mass the plates weigh at that shift (least squares of their force on
+    g + z''_COM, kg) and the model's."""
 
     lag_s: float
     r: float
     r_at_zero: float
+    plate_mass_kg: float
+    model_mass_kg: float
 
     @property
     def off(self) -> bool:
         return (abs(self.lag_s) >= MAX_PLATE_LAG_S and self.r >= MIN_SYNC_R
                 and self.r - self.r_at_zero >= MIN_SYNC_GAIN)
 
+    @property
+    def mass_off(self) -> bool:
+        return self.r >= MIN_SYNC_R and abs(self.plate_mass_kg / self.model_mass_kg - 1) > MAX_MASS_MISMATCH
+
     def to_dict(self) -> dict:
         return {"lag_ms": round(1000 * self.lag_s, 1), "r": round(self.r, 3),
-                "r_at_zero_lag": round(self.r_at_zero, 3), "out_of_sync": self.off}
+                "r_at_zero_lag": round(self.r_at_zero, 3), "out_of_sync": self.off,
+                "plates_weigh_kg": round(self.plate_mass_kg, 1), "model_mass_kg": round(self.model_mass_kg, 1),
+                "mass_mismatch": self.mass_off}
 
 
 def plate_sync(motion: Motion, model: mujoco.MjModel, grf: GroundReactions, cutoff_hz: float = 8.0,
@@ -328,7 +339,8 @@ def plate_sync(motion: Motion, model: mujoco.MjModel, grf: GroundReactions, cuto
     t = m.time_s
     z = centre_of_mass(model, m.to_qpos(model, warn=False))[:, 2]
     acc = np.gradient(np.gradient(lowpass(z, rate_hz, cutoff_hz), t), t)
-    com_force = float(model.body_mass.sum()) * (GRAVITY + acc)
+    mass = float(model.body_mass.sum())
+    com_force = mass * (GRAVITY + acc)
     tg = np.arange(grf.time_s[0], grf.time_s[-1], 1.0 / rate_hz)
     plates = lowpass(np.interp(tg, grf.time_s, sum(grf.vertical_n(s) for s in grf.sides)),
                      rate_hz, cutoff_hz)
@@ -339,11 +351,14 @@ def plate_sync(motion: Motion, model: mujoco.MjModel, grf: GroundReactions, cuto
     if not np.all(np.isfinite(r)):
         return None
     k = int(np.argmax(r))
-    return PlateSync(float(lags[k]), float(r[k]), float(r[np.argmin(np.abs(lags))]))
+    force, accel = np.interp(t[inner] + lags[k], tg, plates), GRAVITY + acc[inner]
+    return PlateSync(float(lags[k]), float(r[k]), float(r[np.argmin(np.abs(lags))]),
+                     float(force @ accel / (accel @ accel)), mass)
 
 
 def warn_plate_sync(motion: Motion, model: mujoco.MjModel, grf: GroundReactions, source) -> dict | None:
-    """``plate_sync`` as a dict for metrics.json, with a warning when the plates are out of sync."""
+    """``plate_sync`` as a dict for metrics.json, with a warning when the plates are out of sync
+    or weigh the subject more than ``MAX_MASS_MISMATCH`` off the model's mass."""
     sync = plate_sync(motion, model, grf)
     if sync is None:
         return None
@@ -354,6 +369,11 @@ def warn_plate_sync(motion: Motion, model: mujoco.MjModel, grf: GroundReactions,
                       f"shifted, {sync.r_at_zero:.2f} as they are): check the synchronisation of "
                       "plates and motion capture; kinetics from them are off by that much",
                       stacklevel=2)
+    if sync.mass_off:
+        warnings.warn(f"{source}: the force plates weigh the subject at {sync.plate_mass_kg:.1f} kg "
+                      f"(their force against the body's centre of mass), the model at "
+                      f"{sync.model_mass_kg:.1f} kg: check --mass (kinetics in %BW and the twin's "
+                      "loads scale with it)", stacklevel=2)
     return sync.to_dict()
 
 
