@@ -337,6 +337,21 @@ def test_a_file_with_another_vertical_is_turned_upright(to_file, axis):
     assert res.metrics["marker_rmse_m"] < 1e-6
 
 
+def test_vicon_subject_prefixes_are_understood():
+    """Vicon Nexus names a subject's markers ``Subject01:RASI``: they resolve by the part after
+    the colon (before: every marker unknown), for the built-in set chosen from the file too."""
+    from kintwin.ik.markersets import choose_builtin_map
+
+    truth = _motion(n=4)
+    mk = _synthetic(truth, builtin_map("opensim_example"))
+    prefixed = Markers(time_s=mk.time_s, names=[f"Subject01:{n}" for n in mk.names],
+                       positions_m=mk.positions_m, rate_hz=mk.rate_hz)
+    chosen, known = choose_builtin_map(prefixed.names)
+    assert chosen.name == "opensim_example" and known == len(mk.names)
+    res = run_ik(prefixed, H, M, fit_segment_scales=False)
+    assert max(_angle_errors_deg(res, truth).values()) < 1e-3
+
+
 def test_zero_coded_gaps_become_missing():
     truth = _motion(n=4)
     mk = _synthetic(truth, builtin_map("opensim_example"))

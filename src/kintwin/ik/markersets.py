@@ -89,7 +89,9 @@ class MarkerMap:
         return len(self.markers)
 
     def resolve(self, name: str) -> str | None:
-        """The map's marker for a file's marker name: exact, alias, then case-insensitive match."""
+        """The map's marker for a file's marker name: exact, alias, then case-insensitive match;
+        a name with a subject prefix (Vicon Nexus writes ``Subject01:RASI``) also by the part
+        after its last colon."""
         if name in self.markers:
             return name
         if name in self.aliases:
@@ -98,6 +100,8 @@ class MarkerMap:
         hits = [m for m in list(self.markers) + list(self.aliases) if m.lower() == low]
         if len(hits) == 1:
             return self.aliases.get(hits[0], hits[0])
+        if ":" in name:
+            return self.resolve(name.rsplit(":", 1)[1])
         return None
 
     def subset(self, names) -> "MarkerMap":
