@@ -114,13 +114,19 @@ def check_translation_units(motion: Motion) -> None:
 
 
 def check_pose(motion: Motion, model, allow: bool = False) -> None:
-    """The motion is one the model can take: pelvis translations in metres
+    """The motion is one the model can take: a vertical pelvis translation, in metres
     (``check_translation_units``), the body upright (its pelvis-to-head direction
     within ``MAX_BODY_LEAN_DEG`` of the vertical in most frames: kinematics solved from markers of
     a file whose vertical is not Y, which ``kintwin ik`` now turns upright, lie on their side) and
     every limited hinge within its range (+-5 deg; catches wrong units, sign conventions and
     coordinate maps). ``allow`` turns the range error into a warning (the command line's
     ``--allow-out-of-range``): the model's joint limits then act on the motion."""
+    if "pelvis_ty" not in motion.names:
+        raise InputError("the trial has no vertical pelvis translation (pelvis_ty): the body's "
+                         "vertical path, and with it the ground reactions, cannot be known (held "
+                         "still, a walk's total vertical force comes out flat at ~100 %BW)",
+                         advice="kinematics without translations (e.g. from IMUs) are not enough; "
+                                "add pelvis_tx, pelvis_ty and pelvis_tz from motion capture")
     check_translation_units(motion)
     lean = body_lean_deg(motion, model)
     if lean is not None and lean > MAX_BODY_LEAN_DEG:
