@@ -214,6 +214,24 @@ def test_a_trial_without_pelvis_translations_is_refused(walk, tmp_path, capsys):
              absent=out)
 
 
+def test_a_trial_with_missing_frames_is_refused(walk, tmp_path, capsys):
+    """0.3 s of frames missing mid-trial: the spline bridged the gap without a word (kintwin id,
+    exit 0). Every command now names the gap; a trial sampled with a little jitter passes."""
+    from dataclasses import replace
+
+    motion, _ = walk
+    keep = (motion.time_s < 0.5) | (motion.time_s > 0.8)
+    gap = write_motion(tmp_path / "gap.mot", replace(motion, time_s=motion.time_s[keep], values=motion.values[keep]))
+    for cmd in ("id", "analyze", "train", "muscles"):
+        out = tmp_path / f"{cmd}_gap"
+        _run(capsys, [cmd, str(gap), *SUBJECT, "--out", str(out)], 2, "frames are missing", "after t = 0.49",
+             absent=out)
+    rng = np.random.default_rng(0)
+    jitter = motion.time_s + rng.uniform(-0.002, 0.002, motion.n_frames) * (np.arange(motion.n_frames) % 2)
+    jittered = write_motion(tmp_path / "jitter.mot", replace(motion, time_s=jitter))
+    assert main(["id", str(jittered), *SUBJECT, "--out", str(tmp_path / "jitter")]) == 0
+
+
 # --- subject ----------------------------------------------------------------------------------
 def test_no_silent_default_subject(walk, tmp_path, capsys):
     for cmd in ("id", "analyze", "train"):

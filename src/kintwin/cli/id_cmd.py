@@ -77,7 +77,7 @@ def run(args):
     from ..dynamics.contact_estimation import estimate_contacts
     from ..dynamics.inverse_dynamics import inverse_dynamics, warn_plate_sync
     from ..models.build import build_model
-    from ..motion.checks import check_pose, check_reactions, check_time_overlap
+    from ..motion.checks import check_kinematics, check_reactions, check_time_overlap
     from ..motion.grf import read_grf
     from ..motion.storage import read_table
 
@@ -93,7 +93,7 @@ def run(args):
     model = build_model(skeleton)
     convention = motion.source_convention
     motion = _model_motion(motion, model)
-    check_pose(motion, model, allow=args.allow_out_of_range)
+    check_kinematics(motion, model, allow=args.allow_out_of_range)
     from ..sim.floor import level_floor, lowest_foot_points
 
     cache = {}

@@ -114,7 +114,7 @@ def run(args):
     from ..dynamics.static_optimization import (SOOptions, read_torques, static_optimization,
                                                 write_static_optimization)
     from ..models.coordinates import PELVIS_COORDINATES
-    from ..motion.checks import check_pose
+    from ..motion.checks import check_kinematics
 
     check_files(args.trial, args.torques, args.grf, args.loads)
     motion = time_window(read_trial(args.trial, args), args, min_frames=4)
@@ -128,7 +128,7 @@ def run(args):
         print(f"kintwin muscles: ignoring coordinates the model lacks: "
               f"{[n for n in motion.names if n not in keep]}", file=sys.stderr)
         motion = motion.reordered(keep)
-    check_pose(motion, model, allow=args.allow_out_of_range)
+    check_kinematics(motion, model, allow=args.allow_out_of_range)
     check_out_dir(args.out)
     if args.torques:
         torques = read_torques(args.torques, args.torques_convention, kinematics_convention=convention)

@@ -77,12 +77,12 @@ def build_subject_model(args, motions):
     """(skeleton, model, (height, mass)) of the subject (``models.subject`` rules; the first trial may carry
     height and mass), checked against every trial's coordinate ranges."""
     from ..models.build import build_model
-    from ..motion.checks import check_pose
+    from ..motion.checks import check_kinematics
 
     skel = skeleton_from_args(args, motions[0].subject)
     model = build_model(skel)
     for m in motions:
-        check_pose(m, model, allow=args.allow_out_of_range)
+        check_kinematics(m, model, allow=args.allow_out_of_range)
     return skel, model, (float(skel.height_m), float(model.body_mass.sum()))
 
 

@@ -113,14 +113,37 @@ def check_translation_units(motion: Motion) -> None:
                      advice="write pelvis_tx, pelvis_ty and pelvis_tz in metres (OpenSim's unit)")
 
 
-def check_pose(motion: Motion, model, allow: bool = False) -> None:
-    """The motion is one the model can take: a vertical pelvis translation, in metres
+#: a time step this many times the trial's median step is a gap (frames missing)
+MAX_STEP_RATIO = 3.0
+
+
+def check_frames(motion: Motion) -> None:
+    """An ``InputError`` where frames are missing: a time step longer than ``MAX_STEP_RATIO``
+    median steps (a 0.3 s gap in a walk was bridged by the spline without a word)."""
+    if motion.n_frames < 3:
+        return
+    step = np.diff(motion.time_s)
+    median = float(np.median(step))
+    gaps = np.flatnonzero(step > MAX_STEP_RATIO * median)
+    if len(gaps):
+        k = int(gaps[0])
+        raise InputError(f"frames are missing: {len(gaps)} gap(s) in the time column, the first "
+                         f"{step[k]:.3f} s long after t = {motion.time_s[k]:.3f} s (frames every "
+                         f"{1000 * median:.1f} ms otherwise)",
+                         advice="fill the gap (e.g. interpolate the markers before IK) or analyse "
+                                "the part before or after it (--start/--end)")
+
+
+def check_kinematics(motion: Motion, model, allow: bool = False) -> None:
+    """The trial is sampled without gaps (``check_frames``) and is one the model can take: a
+    vertical pelvis translation, in metres
     (``check_translation_units``), the body upright (its pelvis-to-head direction
     within ``MAX_BODY_LEAN_DEG`` of the vertical in most frames: kinematics solved from markers of
     a file whose vertical is not Y, which ``kintwin ik`` now turns upright, lie on their side) and
     every limited hinge within its range (+-5 deg; catches wrong units, sign conventions and
     coordinate maps). ``allow`` turns the range error into a warning (the command line's
     ``--allow-out-of-range``): the model's joint limits then act on the motion."""
+    check_frames(motion)
     if "pelvis_ty" not in motion.names:
         raise InputError("the trial has no vertical pelvis translation (pelvis_ty): the body's "
                          "vertical path, and with it the ground reactions, cannot be known (held "

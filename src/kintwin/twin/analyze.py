@@ -11,7 +11,7 @@ from ..analysis.results import write_results
 from ..errors import InputError
 from ..models.build import SimOptions, build_model
 from ..models.subject import SubjectSpec, resolve_subject
-from ..motion.checks import (check_pose, check_reactions, check_time_overlap,
+from ..motion.checks import (check_kinematics, check_reactions, check_time_overlap,
                              time_window)
 from ..motion.kinematics_io import read_motion, write_motion
 from ..motion.motion import Motion
@@ -117,7 +117,7 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
     skeleton = resolve_subject(job.subject, motion.subject, **kw)
     motion.subject.height_m, motion.subject.mass_kg = skeleton.height_m, skeleton.mass_kg
     model = build_model(skeleton, SimOptions(foot_sensors=True))  # the twin reports GRFs
-    check_pose(motion, model, allow=job.allow_out_of_range)
+    check_kinematics(motion, model, allow=job.allow_out_of_range)
     from ..sim.floor import NonLevelSupportError, check_level_support, level_floor, lowest_foot_points
 
     if _controller(job) == "policy":  # learned on a level floor; the controller twin builds
