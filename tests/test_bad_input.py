@@ -183,6 +183,15 @@ def test_feet_swapped_in_the_loads_file_are_refused(walk, tmp_path, capsys):
         out = tmp_path / f"{cmd}_swapped"
         _run(capsys, [cmd, str(path), *SUBJECT, flag, str(mot), "--loads", str(swapped), "--out", str(out)],
              2, "foot's ground reaction acts where the", "swapped", absent=out)
+    # a centre of pressure in millimetres lies under neither foot: said so, not "swapped"
+    from dataclasses import replace
+
+    mm = replace(grf, cop_m={s: 1000 * c for s, c in grf.cop_m.items()})
+    mm_mot = mm.write_mot(tmp_path / "mm.mot")
+    mm_xml = mm.write_external_loads_xml(tmp_path / "mm.xml", mm_mot)
+    out = tmp_path / "id_mm"
+    _run(capsys, ["id", str(path), *SUBJECT, "--grf", str(mm_mot), "--loads", str(mm_xml), "--out", str(out)],
+         2, "not in metres (millimetres?)", absent=out)
 
 
 def test_reference_moments_not_in_newton_metres_are_refused(walk, tmp_path, capsys):

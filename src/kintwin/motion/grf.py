@@ -392,7 +392,7 @@ def check_feet(grf: GroundReactions, feet, source, min_vertical_n: float = 50.0)
     """An ``InputError`` when a foot's ground reaction acts where the OTHER foot stands: its
     centre of pressure, over the loaded samples (> ``min_vertical_n``), nearer (median,
     horizontally) to the other foot's lowest point than to its own and more than 10 cm from its
-    own (``feet``: ``(time_s, {side: (T, 3) lowest foot points, OpenSim ground})`` as
+    own; or where neither foot stands (more than 0.5 m from both: millimetres, another frame) (``feet``: ``(time_s, {side: (T, 3) lowest foot points, OpenSim ground})`` as
     ``read_grf`` takes it). Feet swapped in an ExternalLoads file left the residual unchanged
     (the whole body's equations do not see which foot is pushed) and the joint moments wrong,
     silently."""
@@ -412,8 +412,13 @@ def check_feet(grf: GroundReactions, feet, source, min_vertical_n: float = 50.0)
             return float(np.median(np.linalg.norm((cop - at)[:, [0, 2]], axis=1)))
 
         own, theirs = dist(side), dist(other)
+        name = {"r": "right", "l": "left"}
+        if min(own, theirs) > 0.5:
+            raise InputError(f"{source}: the {name[side]} foot's centre of pressure lies {own:.3g} m "
+                             f"from that foot and {theirs:.3g} m from the other: not in metres "
+                             "(millimetres?) or not in the kinematics' frame",
+                             advice="give the centre of pressure in m, in the kinematics' ground frame")
         if theirs < own and own > 0.10:
-            name = {"r": "right", "l": "left"}
             raise InputError(f"{source}: the {name[side]} foot's ground reaction acts where the "
                              f"{name[other]} foot stands (its centre of pressure {100 * theirs:.0f} cm "
                              f"from the {name[other]} foot, {100 * own:.0f} cm from the {name[side]}): "
