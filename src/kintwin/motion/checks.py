@@ -113,6 +113,9 @@ def check_translation_units(motion: Motion) -> None:
                      advice="write pelvis_tx, pelvis_ty and pelvis_tz in metres (OpenSim's unit)")
 
 
+#: coordinates whose absence from a trial (held at 0) changes the kinetics, by prefix (arms, neck,
+#: wrists and toes held still matter little)
+HELD_STILL_MATTERS = ("pelvis_", "hip_", "knee_", "ankle_", "subtalar_", "lumbar_")
 #: a time step this many times the trial's median step is a gap (frames missing)
 MAX_STEP_RATIO = 3.0
 
@@ -151,6 +154,12 @@ def check_kinematics(motion: Motion, model, allow: bool = False) -> None:
                          advice="kinematics without translations (e.g. from IMUs) are not enough; "
                                 "add pelvis_tx, pelvis_ty and pelvis_tz from motion capture")
     check_translation_units(motion)
+    missing = [n for n in motion.missing_coordinates(model) if n.startswith(HELD_STILL_MATTERS)]
+    if missing:
+        warnings.warn(f"the trial lacks {len(missing)} coordinate(s) of the model that move the body's "
+                      f"mass, held at 0 throughout: {', '.join(missing)} (a planar or partial model's "
+                      "kinematics: the frontal and transverse kinetics are then the model's guess)",
+                      stacklevel=2)
     lean = body_lean_deg(motion, model)
     if lean is not None and lean > MAX_BODY_LEAN_DEG:
         raise InputError(f"the body is not upright: its pelvis-to-head direction is {lean:.0f} deg "

@@ -138,6 +138,10 @@ class Motion:
                 missing.append(name)
         return qadr, cols, missing
 
+    def missing_coordinates(self, model: mujoco.MjModel) -> list[str]:
+        """The model's coordinates (the pelvis's six, then its joints') this motion lacks."""
+        return [n for n in PELVIS_COORDINATES if n not in self.names] + self._model_columns(model)[2]
+
     def check_model(self, model: mujoco.MjModel) -> list[str]:
         """Motion coordinates the model does not have (e.g. locked in an imported model)."""
         joints = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(model.njnt)}
