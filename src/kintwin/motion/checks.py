@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import warnings
 
+import mujoco
 import numpy as np
 
 from ..errors import InputError
+from ..models.build import GRAVITY
 from .motion import Motion
 
 RANGE_TOLERANCE_DEG = 5.0
@@ -42,8 +44,6 @@ def time_window(motion: Motion, start_s: float | None, end_s: float | None,
 def out_of_range(motion: Motion, model, tolerance_deg: float = RANGE_TOLERANCE_DEG) -> list[str]:
     """Descriptions of the model's limited hinges that the motion leaves by more than the
     tolerance (empty when none)."""
-    import mujoco
-
     qpos = motion.to_qpos(model, warn=False)
     out = []
     tol = np.deg2rad(tolerance_deg)
@@ -66,8 +66,6 @@ MAX_BODY_LEAN_DEG = 60.0
 def body_lean_deg(motion: Motion, model, max_frames: int = 50) -> float | None:
     """Median over frames of the angle (deg) between the pelvis-to-head direction and the
     vertical (None for a model without a ``head`` site)."""
-    import mujoco
-
     try:
         head, pelvis = model.site("head").id, model.site("pelvis_origin").id
     except KeyError:
@@ -116,18 +114,21 @@ def check_translation_units(motion: Motion) -> None:
 #: coordinates whose absence from a trial (held at 0) changes the kinetics, by prefix (arms, neck,
 #: wrists and toes held still matter little)
 HELD_STILL_MATTERS = ("pelvis_", "hip_", "knee_", "ankle_", "subtalar_", "lumbar_")
-#: a time step this many times the trial's median step is a gap (frames missing)
-MAX_STEP_RATIO = 3.0
+#: a time step longer than this many median steps and than MAX_BRIDGED_S is a gap (frames
+#: missing); shorter ones (a video's dropped frames) the spline bridges well below 6 Hz
+MAX_STEP_RATIO = 3.5
+MAX_BRIDGED_S = 0.1
 
 
 def check_frames(motion: Motion) -> None:
     """An ``InputError`` where frames are missing: a time step longer than ``MAX_STEP_RATIO``
-    median steps (a 0.3 s gap in a walk was bridged by the spline without a word)."""
+    median steps and than ``MAX_BRIDGED_S`` (a 0.3 s gap in a walk was bridged by the spline
+    without a word)."""
     if motion.n_frames < 3:
         return
     step = np.diff(motion.time_s)
     median = float(np.median(step))
-    gaps = np.flatnonzero(step > MAX_STEP_RATIO * median)
+    gaps = np.flatnonzero(step > max(MAX_STEP_RATIO * median, MAX_BRIDGED_S))
     if len(gaps):
         k = int(gaps[0])
         raise InputError(f"frames are missing: {len(gaps)} gap(s) in the time column, the first "
@@ -215,7 +216,7 @@ def check_reactions(motion: Motion, grf, source, mass_kg: float | None = None, f
     if not inside.any():
         return
     total = sum(grf.vertical_n(s) for s in grf.sides)[inside]
-    peak_bw = float(np.percentile(total, 99)) / (mass_kg * 9.81)
+    peak_bw = float(np.percentile(total, 99)) / (mass_kg * GRAVITY)
     lo, hi = GRF_PEAK_RANGE_BW
     if not lo <= peak_bw <= hi:
         raise InputError(f"{source}: the ground reactions peak at {100 * peak_bw:.3g} %BW of a "
