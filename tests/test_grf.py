@@ -239,3 +239,53 @@ def test_ground_reactions_that_do_not_point_up_are_refused(tmp_path, change, wor
     bad = write_table(tmp_path / "good.mot", table.labels, table.time_s, data, in_degrees=False)
     with pytest.raises(InputError, match=words):
         read_grf(bad, loads_xml=xml)
+
+
+def test_nan_centres_of_pressure_of_unloaded_plates_are_read(tmp_path):
+    """Exporters write NaN for a plate's centre of pressure while nothing loads it: read (the
+    point of a zero force does not matter), the loaded samples unchanged. A NaN force, or a NaN
+    centre of pressure under load, is still an error."""
+    from kintwin.errors import InputError
+
+    t = np.linspace(0.0, 1.0, 101)
+    grf = GroundReactions(time_s=t)
+    for side, sign in (("r", 1.0), ("l", -1.0)):
+        fy = np.clip(sign * 700.0 * np.sin(2 * np.pi * t), 0.0, None)
+        grf.force_n[side] = np.column_stack([0.1 * fy, fy, 0 * fy])
+        grf.cop_m[side] = np.column_stack([t, 0 * t, 0.1 * sign + 0 * t])
+        grf.torque_nm[side] = np.zeros((len(t), 3))
+    path = grf.write_mot(tmp_path / "g.mot")
+    xml = grf.write_external_loads_xml(tmp_path / "g.xml", path)
+    table = read_table(path)
+
+    def rewrite(mask_fn):
+        data = table.data.copy()
+        mask_fn(data)
+        head = path.read_text().split("endheader\n")[0] + "endheader\n"
+        rows = ["\t".join(["time", *table.labels])] + [
+            "\t".join(f"{v:.9g}" for v in (tk, *row)) for tk, row in zip(table.time_s, data)]
+        out = tmp_path / "nan.mot"
+        out.write_text(head + "\n".join(rows) + "\n")
+        (tmp_path / "nan.xml").write_text(xml.read_text().replace("g.mot", "nan.mot"))
+        return out, tmp_path / "nan.xml"
+
+    def unloaded_cop_nan(data):
+        for prefix in ("ground", "1_ground"):
+            fy = data[:, table.labels.index(f"{prefix}_force_vy")]
+            for ax in "xyz":
+                data[fy < 20, table.labels.index(f"{prefix}_force_p{ax}")] = np.nan
+
+    nan_path, nan_xml = rewrite(unloaded_cop_nan)
+    got = read_grf(nan_path, loads_xml=nan_xml)
+    for side in ("r", "l"):
+        loaded = grf.force_n[side][:, 1] > 20
+        np.testing.assert_allclose(got.cop_m[side][loaded], grf.cop_m[side][loaded], atol=1e-6)
+        np.testing.assert_allclose(got.force_n[side], grf.force_n[side], atol=1e-6)
+        assert np.all(np.isfinite(got.cop_m[side]))
+
+    def loaded_force_nan(data):
+        data[30, table.labels.index("ground_force_vy")] = np.nan
+
+    bad_path, bad_xml = rewrite(loaded_force_nan)
+    with pytest.raises(InputError, match="only a centre of pressure may be NaN"):
+        read_grf(bad_path, loads_xml=bad_xml)

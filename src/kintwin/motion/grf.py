@@ -307,7 +307,7 @@ def read_grf(path: str | Path, loads_xml: str | Path | None = None,
         raise ValueError("give either loads_xml or foot_of, not both")
     if Path(path).suffix.lower() == ".c3d":
         return _read_c3d_plates(path, foot_of, feet)
-    table = read_table(path)
+    table = read_table(path, allow_nonfinite=True)  # NaN centres of pressure: _unloaded_cop
     labels = table.labels
     if loads_xml is not None:
         assigned = _groups_from_xml(loads_xml, labels, path)
@@ -337,6 +337,8 @@ def read_grf(path: str | Path, loads_xml: str | Path | None = None,
                 raise ValueError(f"{path}: force columns {cols['force']} have no matching "
                                  "point (COP) columns")
 
+    _unloaded_cop(table, [cols for _, cols in assigned], path)
+
     def block(cols):
         return np.column_stack([table.column(c) for c in cols])
 
@@ -352,6 +354,27 @@ def read_grf(path: str | Path, loads_xml: str | Path | None = None,
         grf.force_n[side], grf.cop_m[side], grf.torque_nm[side] = f, p, t
     check_vertical(grf, path)
     return grf
+
+
+def _unloaded_cop(table, groups, path, min_vertical_n: float = 20.0) -> None:
+    """Many exporters write NaN for a plate's centre of pressure where nothing loads it: those
+    cells become 0 (a point where no force acts does not matter), in ``table`` itself. Any other
+    NaN/inf (a force or a torque, or a centre of pressure under load) is an ``InputError``."""
+    data = table.data
+    cop_ok = np.zeros(data.shape, bool)
+    for cols in groups:
+        force = np.column_stack([table.column(c) for c in cols["force"]])
+        unloaded = ~(np.abs(np.nan_to_num(force[:, 1], nan=0.0)) > min_vertical_n)
+        for c in cols["point"]:
+            cop_ok[:, table.labels.index(c)] = unloaded
+    bad = ~np.isfinite(data)
+    if (bad & ~cop_ok).any():
+        rows = np.flatnonzero((bad & ~cop_ok).any(axis=1))
+        names = [table.labels[c] for c in np.flatnonzero((bad & ~cop_ok).any(axis=0))]
+        raise InputError(f"{path}: NaN/inf values in {len(rows)} row(s) (data rows "
+                         f"{(rows[:10] + 1).tolist()}{'...' if len(rows) > 10 else ''}) in column(s) "
+                         f"{names} (only a centre of pressure may be NaN, where its plate is unloaded)")
+    data[bad & cop_ok] = 0.0
 
 
 #: a foot's ground reaction points up within its friction cone: the vertical (Y) is at least this
