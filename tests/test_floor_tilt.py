@@ -18,6 +18,11 @@ from kintwin.sim import floor
 from kintwin.twin.controlled import run_controlled_twin
 
 
+def residual(res, weight_n: float = 70.0 * 9.81) -> float:
+    """Mean pelvis residual force of results ``res`` (%BW)."""
+    return 100 * np.mean(np.linalg.norm(res.residual_force_n, axis=1)) / weight_n
+
+
 def _pitched(motion, deg: float):
     """The motion seen from a capture frame pitched by ``deg`` about the lateral (MuJoCo y) axis:
     walking along x, the stances rise by tan(deg) per metre."""
@@ -82,12 +87,7 @@ def test_the_twin_and_inverse_dynamics_on_a_tilted_capture_frame(tmp_path):
     0.05 %BW. The report says the trial was levelled."""
     walk = sample_walk()
     skeleton = default_skeleton(1.75, 70.0)
-    weight_n = 70.0 * 9.81
     tilted = _pitched(walk, 2.0)
-
-    def residual(res):
-        return 100 * np.mean(np.linalg.norm(res.residual_force_n, axis=1)) / weight_n
-
     flat, tw = (run_controlled_twin(skeleton, m) for m in (walk, tilted))
     assert flat.completed and tw.completed
     assert not flat.info["floor_tilt"]["levelled"] and tw.info["floor_tilt"]["levelled"]
@@ -123,10 +123,6 @@ def test_the_walking_direction_changes_nothing():
     walk = sample_walk(duration_s=1.2)
     skeleton = default_skeleton(1.75, 70.0)
     model = build_model(skeleton)
-    weight_n = 70.0 * 9.81
-
-    def residual(res):
-        return 100 * np.mean(np.linalg.norm(res.residual_force_n, axis=1)) / weight_n
 
     base_id = residual(estimate_contacts(walk, model, mass_kg=70.0, height_m=1.75))
     base_twin = residual(run_controlled_twin(skeleton, walk).results)

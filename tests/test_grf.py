@@ -208,6 +208,18 @@ def test_external_loads_xml_layouts_and_errors(tmp_path):
                                                  p="calcn_r")))
 
 
+def _two_stances() -> GroundReactions:
+    """1 s, a 700 N stance on each foot in turn, with fore-aft and lateral shear."""
+    t = np.linspace(0.0, 1.0, 101)
+    grf = GroundReactions(time_s=t)
+    for side, sign in (("r", 1.0), ("l", -1.0)):
+        fy = np.clip(sign * 700.0 * np.sin(2 * np.pi * t), 0.0, None)
+        grf.force_n[side] = np.column_stack([0.15 * fy, fy, 0.03 * fy])
+        grf.cop_m[side] = np.column_stack([t, 0 * t, 0.1 * sign + 0 * t])
+        grf.torque_nm[side] = np.zeros((len(t), 3))
+    return grf
+
+
 @pytest.mark.parametrize("change, words", [("swap_yz", "do not point up along Y"), ("negate", "point down")])
 def test_ground_reactions_that_do_not_point_up_are_refused(tmp_path, change, words):
     """A GRF file whose vertical is Z (a Z-up lab's plates), or that holds the force on the plate
@@ -215,15 +227,7 @@ def test_ground_reactions_that_do_not_point_up_are_refused(tmp_path, change, wor
     reader now refuses both, saying which; the same file in OpenSim's frame reads."""
     from kintwin.errors import InputError
 
-    t = np.linspace(0.0, 1.0, 101)
-    load = 700.0 * np.clip(np.sin(2 * np.pi * t), 0.0, None)  # N, a stance on each foot in turn
-    grf = GroundReactions(time_s=t)
-    for side, sign in (("r", 1.0), ("l", -1.0)):
-        fy = np.clip(sign * 700.0 * np.sin(2 * np.pi * t), 0.0, None)
-        grf.force_n[side] = np.column_stack([0.15 * fy, fy, 0.03 * fy])
-        grf.cop_m[side] = np.column_stack([t, 0 * t, 0.1 * sign + 0 * t])
-        grf.torque_nm[side] = np.zeros((len(t), 3))
-    assert load.max() > 600
+    grf = _two_stances()
     good = grf.write_mot(tmp_path / "good.mot")
     xml = grf.write_external_loads_xml(tmp_path / "loads.xml", good)
     read_grf(good, loads_xml=xml)
@@ -247,13 +251,7 @@ def test_nan_centres_of_pressure_of_unloaded_plates_are_read(tmp_path):
     centre of pressure under load, is still an error."""
     from kintwin.errors import InputError
 
-    t = np.linspace(0.0, 1.0, 101)
-    grf = GroundReactions(time_s=t)
-    for side, sign in (("r", 1.0), ("l", -1.0)):
-        fy = np.clip(sign * 700.0 * np.sin(2 * np.pi * t), 0.0, None)
-        grf.force_n[side] = np.column_stack([0.1 * fy, fy, 0 * fy])
-        grf.cop_m[side] = np.column_stack([t, 0 * t, 0.1 * sign + 0 * t])
-        grf.torque_nm[side] = np.zeros((len(t), 3))
+    grf = _two_stances()
     path = grf.write_mot(tmp_path / "g.mot")
     xml = grf.write_external_loads_xml(tmp_path / "g.xml", path)
     table = read_table(path)

@@ -11,6 +11,7 @@ against the ``--grf`` plates themselves (then a check of the export only).
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import warnings
@@ -96,13 +97,10 @@ def run(args):
     check_kinematics(motion, model, allow=args.allow_out_of_range)
     from ..sim.floor import level_floor, lowest_foot_points
 
-    cache = {}
-
+    @functools.cache
     def feet():  # the lowest foot points of the kinematics as analysed when the plates are read
         # (without --grf the estimate levels a tilted capture frame first: sim/floor.py)
-        if not cache:
-            cache["feet"] = lowest_foot_points(model, motion if args.grf else level_floor(model, motion)[0])
-        return cache["feet"]
+        return lowest_foot_points(model, motion if args.grf else level_floor(model, motion)[0])
 
     grf = read_grf(args.grf, loads_xml=args.loads, foot_of=foot_of, feet=feet) if args.grf else None
     if grf is not None:

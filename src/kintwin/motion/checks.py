@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..models.build import GRAVITY
+from .grf import check_feet
 from .motion import Motion
 
 RANGE_TOLERANCE_DEG = 5.0
@@ -204,8 +205,6 @@ def check_reactions(motion: Motion, grf, source, mass_kg: float | None = None, f
     ``mass_kg`` their size: the 99th percentile of the total vertical force within the trial
     within ``GRF_PEAK_RANGE_BW`` body weights (kilonewtons or body-weight-normalised forces read
     as newtons gave classical ID ~100 %BW of residual)."""
-    from .grf import check_feet
-
     if not grf.cut_to_plates:
         check_time_overlap(motion, grf.time_s, "ground reactions", source)
     if feet is not None:

@@ -90,12 +90,14 @@ class TrialReference:
     def duration_s(self) -> float:
         return (self.n_frames - 1) / self.rate_hz
 
-    def aligned(self, model: mujoco.MjModel, motion: Motion) -> tuple[np.ndarray, np.ndarray]:
-        """(time_s, qpos) of ``motion`` at this reference's rate, not low-passed, aligned as this
-        reference was (levelled, its floor at z = 0, a treadmill belt removed)."""
+    def aligned(self, model: mujoco.MjModel, motion: Motion,
+                rate_hz: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(time_s, qpos) of ``motion`` at ``rate_hz`` (default this reference's rate), not
+        low-passed, aligned as this reference was (levelled, its floor at z = 0, a treadmill belt
+        removed)."""
         m = self.floor_tilt.apply(motion)
         if m.n_frames > 1:
-            m = m.resampled(self.rate_hz)
+            m = m.resampled(rate_hz or self.rate_hz)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # coordinates the trial lacks are held at neutral
             qpos = m.to_qpos(model, warn=False)

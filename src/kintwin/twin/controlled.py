@@ -352,7 +352,7 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
     results = rec.results(model, time_s, motion, (skeleton.height_m, float(model.body_mass.sum())),
                           f"kintwin twin ({what})", info)
     # the reference the twin tracked, unfiltered, aligned as it was (tilt, floor, belt), frame 0 first
-    t, q = replace(ref, rate_hz=cfg.control_rate_hz).aligned(model, motion)
+    t, q = ref.aligned(model, motion, cfg.control_rate_hz)
     reference = Motion.from_qpos(model, t, q, subject=motion.subject,
                                  source_file=motion.source_file, source_convention="canonical")
     return ControlledTwin(model, reference, results, completed, terminated_at, info)
