@@ -222,6 +222,47 @@ def test_report_warns_when_inputs_warrant(tmp_path):
     assert text.count("Do not trust:") >= 3
 
 
+def test_cycle_normalisation_leaves_out_cycles_the_series_does_not_cover():
+    from kintwin.report.figures import normalize
+
+    t = np.arange(0.0, 1.0001, 0.01)  # a series over 0-1 s, e.g. force plates over part of a trial
+    y = np.sin(2 * np.pi * t)
+    rows = normalize(t, y, [(0.0, 1.0), (0.5, 1.5), (0.2, 0.7)], n=11)
+    assert rows.shape == (2, 11)  # (0.5, 1.5) is left out, not extrapolated flat
+    np.testing.assert_allclose(rows[0], np.sin(2 * np.pi * np.linspace(0, 1, 11)), atol=2e-3)
+    np.testing.assert_allclose(rows[1], np.sin(2 * np.pi * np.linspace(0.2, 0.7, 11)), atol=2e-3)
+
+
+def test_grf_figure_is_over_the_gait_cycle_like_the_joint_figures():
+    from kintwin.analysis.gait_events import GaitEvents
+    from kintwin.report.figures import cycles, fig_grf, normalize
+
+    ref, res, model = fake_twin(duration_s=5.5)
+    metrics = tm.compute_all(res, ref, model=model)
+    events = GaitEvents.from_dict(metrics["gait_events"]["reference"])
+    g = res.grf
+    bw = res.mass_kg * GRAVITY
+    plates = GroundReactions(time_s=g.time_s[: len(g.time_s) // 2],  # plates over the first half
+                             force_n={s: g.force_n[s][: len(g.time_s) // 2] for s in "rl"})
+    fig = fig_grf(res, plates, events)
+    vertical = fig.axes[0]
+    assert vertical.get_xlabel() == "% gait cycle"
+    lines = {ln.get_label(): ln.get_ydata() for ln in vertical.get_lines()}
+    cyc = cycles(events.get("r", "foot_strike"), g.time_s[0], g.time_s[-1])
+    assert len(cyc) >= 2
+    np.testing.assert_allclose(lines["right twin"],
+                               normalize(g.time_s, 100 * g.force_n["r"][:, 1] / bw, cyc).mean(axis=0))
+    covered = [(a, b) for a, b in cyc if b <= plates.time_s[-1]]
+    assert 1 <= len(covered) < len(cyc)
+    np.testing.assert_allclose(lines["right force plate"],
+                               normalize(g.time_s, 100 * g.force_n["r"][:, 1] / bw, covered).mean(axis=0))
+    # without events, or with fewer than two cycles of each foot, over time (both feet visible)
+    assert fig_grf(res, plates).axes[0].get_xlabel() == "time (s)"
+    short = GaitEvents.from_dict({**metrics["gait_events"]["reference"],
+                                  "l": {"foot_strike": [], "foot_off": []}})
+    assert fig_grf(res, plates, short).axes[0].get_xlabel() == "time (s)"
+
+
 def test_summary_csv_and_html(good_twin, tmp_path):
     import csv
 

@@ -59,8 +59,12 @@ def cycles(strikes, t_start: float, t_stop: float) -> list[tuple[float, float]]:
 
 
 def normalize(time_s, y, cyc: list[tuple[float, float]], n: int = N_POINTS) -> np.ndarray:
-    """(n_cycles, n) y interpolated at 0..100 % of each cycle."""
+    """(n_cycles, n) y interpolated at 0..100 % of each cycle that ``time_s`` covers (to within
+    one sample); a cycle beyond the series (force plates or reference moments over part of the
+    trial) is left out, not extrapolated."""
     time_s, y = np.asarray(time_s, float), np.asarray(y, float)
+    step = float(np.median(np.diff(time_s))) if len(time_s) > 1 else 0.0
+    cyc = [(a, b) for a, b in cyc if a >= time_s[0] - step and b <= time_s[-1] + step]
     pct = np.linspace(0.0, 1.0, n)
     return np.array([np.interp(a + pct * (b - a), time_s, y) for a, b in cyc]).reshape(-1, n)
 
@@ -157,19 +161,19 @@ def _finish(fig, axes, xlabel, handles_from=None, title=None):
     return fig
 
 
-def _plot_series(ax, t, y_ref, y_twin, side, cyc, use_cycles):
+def _plot_series(ax, t, y_ref, y_twin, side, cyc, use_cycles, ref_name="reference"):
     c = SIDE_COLOR[side]
     if use_cycles:
         x = np.linspace(0, 100, N_POINTS)
         if not cyc:
             return
         if y_ref is not None:
-            _band(ax, x, normalize(t[0], y_ref, cyc), c, f"{SIDE_NAME[side]} reference", REF_STYLE)
+            _band(ax, x, normalize(t[0], y_ref, cyc), c, f"{SIDE_NAME[side]} {ref_name}", REF_STYLE)
         if y_twin is not None:
             _band(ax, x, normalize(t[1], y_twin, cyc), c, f"{SIDE_NAME[side]} twin", TWIN_STYLE)
     else:
         if y_ref is not None:
-            ax.plot(t[0], y_ref, color=c, label=f"{SIDE_NAME[side]} reference", **REF_STYLE)
+            ax.plot(t[0], y_ref, color=c, label=f"{SIDE_NAME[side]} {ref_name}", **REF_STYLE)
         if y_twin is not None:
             ax.plot(t[1], y_twin, color=c, label=f"{SIDE_NAME[side]} twin", **TWIN_STYLE)
 
@@ -280,27 +284,39 @@ def fig_activations(results, events=None, panels=MUSCLE_PANELS):
     return _finish(fig, list(axes), "% gait cycle" if use else "time (s)")
 
 
-def fig_grf(results, reference_grf=None):
-    """Ground reaction forces per foot (% body weight) over time; force plates dashed."""
+#: the GRF figure is drawn over the gait cycle when ``events`` give each foot this many complete
+#: cycles (the steps of a long trial overlap unreadably over time); with fewer, over time, where
+#: every step and both feet stay visible
+MIN_GRF_CYCLES = 2
+
+
+def fig_grf(results, reference_grf=None, events=None):
+    """Ground reaction forces per foot (% body weight), twin solid, force plates dashed; over the
+    gait cycle (mean, twin +-1 SD) when the reference's ``events`` give each foot
+    ``MIN_GRF_CYCLES`` complete cycles, else over time."""
     bw = results.mass_kg * GRAVITY
     g = results.grf
     t0, t1 = g.time_s[0], g.time_s[-1]
+    cyc = _cycles_by_side(events, t0, t1)
+    use = bool(cyc) and all(len(cyc[s]) >= MIN_GRF_CYCLES for s in g.force_n)
     fig = Figure(figsize=(11, 3.0))
     axes = fig.subplots(1, 3, squeeze=False)
     axes = list(axes.flat)
     comps = ((1, "Vertical"), (0, "Anterior(+) / posterior"), (2, "Medio-lateral (+ right)"))
     for ax, (k, title) in zip(axes, comps):
         for s in ("r", "l"):
-            if s in g.force_n:
-                ax.plot(g.time_s, 100 * g.force_n[s][:, k] / bw, color=SIDE_COLOR[s],
-                        label=f"{SIDE_NAME[s]} twin", **TWIN_STYLE)
+            y_twin = 100 * g.force_n[s][:, k] / bw if s in g.force_n else None
+            t_ref, y_ref = g.time_s, None
             if reference_grf is not None and s in reference_grf.force_n:
-                keep = (reference_grf.time_s >= t0) & (reference_grf.time_s <= t1)
-                ax.plot(reference_grf.time_s[keep], 100 * reference_grf.force_n[s][keep, k] / bw,
-                        color=SIDE_COLOR[s], label=f"{SIDE_NAME[s]} force plate", **REF_STYLE)
+                keep = slice(None) if use else (reference_grf.time_s >= t0) & (reference_grf.time_s <= t1)
+                t_ref = reference_grf.time_s[keep]
+                y_ref = 100 * reference_grf.force_n[s][keep, k] / bw
+            _plot_series(ax, (t_ref, g.time_s), y_ref, y_twin, s, cyc.get(s, []), use, "force plate")
+            if use:
+                _mark_foot_off(ax, events, cyc.get(s, []), s)
         ax.set_title(title, fontsize=9)
         ax.set_ylabel("% body weight", fontsize=8)
-    return _finish(fig, list(axes), "time (s)")
+    return _finish(fig, list(axes), "% gait cycle" if use else "time (s)")
 
 
 def fig_residuals(results, warn_pct_bw: float = 5.0, poor_pct_bw: float = 10.0):

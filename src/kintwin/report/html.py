@@ -445,10 +445,11 @@ def write_report(out_dir, results, metrics: dict, reference_motion, reference_gr
     figs.append(("Joint moments", F.fig_torques(results, events, reference_moments),
                  "Net joint moments of the twin per kg body mass"
                  + (" (dashed: reference inverse dynamics)" if reference_moments else "") + "."))
-    figs.append(("Ground reaction forces", F.fig_grf(results, reference_grf),
+    figs.append(("Ground reaction forces", F.fig_grf(results, reference_grf, events),
                  "Force of the ground on each foot, % body weight"
-                 + (" (dashed: force plates)" if reference_grf is not None else
-                    " (the twin's estimate; no force plates given)") + "."))
+                 + (" (dashed: force plates, over the cycles they cover)" if reference_grf is not None else
+                    " (the twin's estimate; no force plates given)") + "; over the gait cycle when each foot "
+                 f"has {F.MIN_GRF_CYCLES} or more, else over time."))
     figs.append(("Residuals (outside help)", F.fig_residuals(results),
                  "Help from outside the body at the pelvis. Dashed lines: 5 % BW (check) and "
                  "10 % BW (poor). Real people need none."))
