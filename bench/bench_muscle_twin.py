@@ -8,7 +8,11 @@ SCORE the twin. Figures: completion, joint MAE, pelvis residual, per-foot vertic
 moments, reserve use (% of the joint moment) at hip, knee and ankle, activations vs SO and CMC
 (per-muscle Pearson r on the 18 major muscles, ``MAJOR_18``), and speed: simulated s per wall s of the simulation loop (one
 process) and the physics step rate of the muscle model against the torque model (one step from each of
-the twin's states, zero velocity and controls).
+the twin's states, zero velocity and controls; the torque model as the torque twin builds it for
+the same trial, soles calibrated like the muscle model's, so both have the same foot contacts in
+those states; timed in turn, ``bench_tendon_cost.paired_step_us``). Until 2026-12-06 the torque
+model was the uncalibrated built-in one, whose feet touched the floor in none of those states
+(0 contacts against 2, constraint stage 7.9 against 16.3 us), which understated the ratio.
 
     .venv/bin/python bench/bench_muscle_twin.py [--shipped]   # bench/results/muscle_twin*.json
 """
@@ -25,7 +29,7 @@ import mujoco
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_tendon_cost import call_time_us  # noqa: E402
+from bench_tendon_cost import paired_step_us  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "osim_subject01_walk"
@@ -52,11 +56,6 @@ def correlations(t, act, names, ref_table) -> dict:
     return out
 
 
-def step_rate(model: mujoco.MjModel, qpos: np.ndarray, repeats: int = 10) -> float:
-    """Physics steps per second (one thread) from each of the twin's states (zero controls)."""
-    return 1e6 / call_time_us(model, qpos, mujoco.mj_step, repeats)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shipped", action="store_true", help="the shipped generic gait2392 muscles")
@@ -67,11 +66,10 @@ def main():
     from kintwin.analysis.tracking_metrics import compute_all
     from kintwin.control.wholebody import default_config
     from kintwin.models.anthropometry import default_skeleton
-    from kintwin.models.build import build_model
     from kintwin.motion.grf import read_grf
     from kintwin.motion.kinematics_io import read_motion
     from kintwin.motion.storage import read_table
-    from kintwin.twin.controlled import CONTROLLER_SIM_OPTIONS, MuscleDrive, run_controlled_twin
+    from kintwin.twin.controlled import MuscleDrive, prepare, run_controlled_twin
 
     if args.shipped:
         from kintwin.models.muscles import SHIPPED_MUSCLES
@@ -97,11 +95,23 @@ def main():
                   for lab in cmc.labels]
     r_so = correlations(tw.results.time_s, mus.activation, mus.names, so)
     r_cmc = correlations(tw.results.time_s, mus.activation, mus.names, cmc)
-    torque_model = build_model(skeleton, CONTROLLER_SIM_OPTIONS)
+    torque_model = prepare(skeleton, motion, default_config())[0]
     states = tw.results.kinematics.to_qpos(tw.model, warn=False)
-    rates = {"muscle_model_steps_per_s": step_rate(tw.model, states),
-             "torque_model_steps_per_s": step_rate(torque_model, states)}
-    rates["ratio"] = rates["muscle_model_steps_per_s"] / rates["torque_model_steps_per_s"]
+    paired = paired_step_us({"torque": torque_model, "muscle": tw.model}, states)
+
+    def mean_contacts(model):
+        d = mujoco.MjData(model)
+        n = []
+        for q in states:
+            d.qpos[:], d.qvel[:] = q, 0.0
+            mujoco.mj_forward(model, d)
+            n.append(d.ncon)
+        return float(np.mean(n))
+
+    rates = {"muscle_model_steps_per_s": 1e6 / paired["muscle"]["median_us"],
+             "torque_model_steps_per_s": 1e6 / paired["torque"]["median_us"],
+             "ratio": paired["muscle"]["ratio_to_first"],
+             "mean_contacts": {"torque": mean_contacts(torque_model), "muscle": mean_contacts(tw.model)}}
     keys = ("completed", "joint_angle_mae_deg", "residual_force_mean_pct_bw",
             "grf_vertical_rmse_pct_bw", "grf_vertical_r", "grf_vertical_rmse_pct_bw_lowpass",
             "moment_sagittal_rmse_nm_per_kg", "moment_sagittal_rmse_nm_per_kg_lowpass",

@@ -1,5 +1,11 @@
 """Where the muscle model's physics step goes, against the torque model's (issue 18's step rate).
 
+Since the muscle twin steps its muscle model with fixed tendons refreshed from the spatial paths
+at every control step (``models/linear_paths.py``), that model is timed too
+(``muscle_linear_paths``), with the refresh itself (``refresh_us``: one Python call) and the
+ratio the loop gets with one refresh per control step of 8 (125 Hz, the muscle twin) or 4 (250
+Hz, a distilled muscle policy) physics steps of 1 ms.
+
 Models: the built-in torque model of the controller twin and the shipped 92-muscle model as
 ``kintwin analyze --muscles`` builds it (generic gait2392 muscles scaled to the skeleton), both on
 the sample subject, plus a lower bound for "fewer via points": the same muscle model with every
@@ -43,6 +49,21 @@ def call_time_us(model: mujoco.MjModel, states: np.ndarray, fn, repeats: int = 5
     return 1e6 * total / (repeats * len(states))
 
 
+def paired_step_us(models: dict, states: np.ndarray, rounds: int = 15) -> dict:
+    """Median ``mj_step`` time (us) of each model, the models timed in turn within each round
+    (``call_time_us`` over every state once) so that this VM's drifts in speed (2x between
+    minutes) hit them alike; also each model's median per-round ratio to the first model's
+    (``ratio_to_first``: the first model's time / this model's, i.e. a step-rate ratio)."""
+    times = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, m in models.items():
+            times[name].append(call_time_us(m, states, mujoco.mj_step, 1))
+    first = np.asarray(next(iter(times.values())))
+    return {name: {"median_us": float(np.median(t)),
+                   "ratio_to_first": float(np.median(first / np.asarray(t)))}
+            for name, t in times.items()}
+
+
 def stage_times_us(model: mujoco.MjModel, states: np.ndarray, repeats: int = 5) -> dict:
     """Mean wall time (us) of each stage (``call_time_us``)."""
     return {name: call_time_us(model, states, getattr(mujoco, name), repeats) for name in STAGES}
@@ -64,6 +85,7 @@ def endpoints_only(spec: mujoco.MjSpec, model: mujoco.MjModel) -> mujoco.MjModel
 def main():
     from kintwin.models.anthropometry import default_skeleton
     from kintwin.models.build import build_model
+    from kintwin.models.linear_paths import LinearPaths
     from kintwin.motion.sample import sample_walk
     from kintwin.twin.controlled import CONTROLLER_SIM_OPTIONS, MuscleDrive
 
@@ -74,9 +96,12 @@ def main():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         muscle = spec.compile()
+        paths = LinearPaths(spec.copy(), muscle)
         straight = endpoints_only(spec, muscle)
         states = motion.to_qpos(torque, warn=False)
-    models = {"torque": torque, "muscle": muscle, "muscle_endpoints_only": straight}
+    paths.refresh(paths.model, states[0])
+    models = {"torque": torque, "muscle": muscle, "muscle_linear_paths": paths.model,
+              "muscle_endpoints_only": straight}
     result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "mujoco": mujoco.__version__, "states": len(states), "models": {}}
     for name, m in models.items():
@@ -84,13 +109,25 @@ def main():
         t = stage_times_us(m, states)
         result["models"][name] = {"ntendon": m.ntendon, "nsite": m.nsite, "nwrap": m.nwrap,
                                   "nu": m.nu, "timestep_s": m.opt.timestep, "us": t}
-    step = {k: v["us"]["mj_step"] for k, v in result["models"].items()}
+    paired = paired_step_us(models, states)
+    result["paired_mj_step"] = paired
+    step = {k: v["median_us"] for k, v in paired.items()}
     mus = result["models"]["muscle"]["us"]
-    result["step_rate_ratio"] = step["torque"] / step["muscle"]
-    result["step_rate_ratio_endpoints_only"] = step["torque"] / step["muscle_endpoints_only"]
+    result["step_rate_ratio"] = paired["muscle"]["ratio_to_first"]
+    result["step_rate_ratio_endpoints_only"] = paired["muscle_endpoints_only"]["ratio_to_first"]
     #: the ratio if the 92 tendons cost nothing (the muscle step without mj_tendon)
-    result["step_rate_ratio_without_tendon_stage"] = step["torque"] / (mus["mj_step"] - mus["mj_tendon"])
+    result["step_rate_ratio_without_tendon_stage"] = (  # from the stage times (one pass each)
+        result["models"]["torque"]["us"]["mj_step"] / (mus["mj_step"] - mus["mj_tendon"]))
     result["tendon_us_per_tendon"] = mus["mj_tendon"] / result["models"]["muscle"]["ntendon"]
+    result["step_rate_ratio_linear_paths"] = paired["muscle_linear_paths"]["ratio_to_first"]
+    paths.refresh(paths.model, states[0])  # warm up
+    t0 = time.perf_counter()
+    for q in np.tile(states, (5, 1)):
+        paths.refresh(paths.model, q)
+    result["refresh_us"] = 1e6 * (time.perf_counter() - t0) / (5 * len(states))
+    for steps in (8, 4):  # physics steps per control step (one refresh each)
+        result[f"step_rate_ratio_linear_paths_refresh_every_{steps}"] = step["torque"] / (
+            step["muscle_linear_paths"] + result["refresh_us"] / steps)
     print(json.dumps(result, indent=1))
     out = Path(__file__).with_name("results") / "tendon_cost.json"
     out.write_text(json.dumps(result, indent=1) + "\n")

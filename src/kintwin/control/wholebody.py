@@ -85,6 +85,7 @@ import mujoco
 import numpy as np
 
 from ..dynamics.qp import INFINITY, solve_qp
+from ..models.linear_paths import LinearPaths
 from ..models.build import GRAVITY
 from ..models.muscles import muscle_actuators, reserve_actuators
 
@@ -169,6 +170,15 @@ class ControlReference:
     sphere_force_n: np.ndarray
     prior_index: np.ndarray
     feedforward_ctrl: np.ndarray | None = None
+    #: a muscle model's paths, written into its fixed tendons before every control step by
+    #: whatever steps the model (``models/linear_paths.py``); None for the torque model
+    paths: LinearPaths | None = None
+
+    def refresh_paths(self, model: mujoco.MjModel, data: mujoco.MjData, substeps: int) -> None:
+        """Linearise the muscle paths over the coming control step of ``substeps`` physics steps
+        (no-op without ``paths``)."""
+        if self.paths is not None:
+            self.paths.refresh(model, data.qpos, data.qvel, 0.5 * substeps * model.opt.timestep)
 
 
 def default_config(muscles: bool = False) -> WholeBodyConfig:

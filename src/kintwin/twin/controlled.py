@@ -43,6 +43,7 @@ from ..dynamics.contact_estimation import ContactOptions, solve_contact_forces
 from ..errors import InputError
 from ..models.build import GRAVITY, SimOptions, build_spec
 from ..models.coordinates import RESERVE_PREFIX
+from ..models.linear_paths import LinearPaths
 from ..models.muscles import SHIPPED_MUSCLES, muscle_actuators, reserve_actuators
 from ..models.skeleton import Skeleton
 from ..motion.motion import Motion
@@ -123,7 +124,9 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
             options: SimOptions | None = None, muscles: MuscleDrive | None = None,
             feedforward: bool = False):
     """(calibrated model, ControlReference, reference TrialReference, info) for a trial;
-    ``feedforward``: with the reference's ``feedforward_ctrl`` (what a distilled policy needs)."""
+    ``feedforward``: with the reference's ``feedforward_ctrl`` (what a distilled policy needs).
+    A muscle model comes with fixed tendons (``models/linear_paths.py``), which ``simulate`` and
+    every other stepping loop refresh through ``ControlReference.refresh_paths``."""
     opts = options or CONTROLLER_SIM_OPTIONS
     if muscles is None:
         spec, muscle_info = build_spec(skeleton, opts), None
@@ -155,10 +158,12 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
                                    options, keep_armature=True, height_m=skeleton.height_m,
                                    terrain=terrain)
     prior_index = np.minimum(np.searchsorted(frames, np.arange(len(ref.qpos))), len(frames) - 1)
+    # a muscle model is stepped with fixed tendons refreshed from its spatial paths
+    paths = LinearPaths(spec, model) if muscles is not None else None
     cref = ControlReference(ref.qpos, ref.qvel, ref.qacc, [p.geom for p in est.points],
                             est.forces, prior_index,
                             feedforward_ctrl(model, est, ref.qpos[frames], config.control_rate_hz)
-                            if feedforward else None)
+                            if feedforward else None, paths)
     info = {"sole_calibration_mm": calib.to_dict(),
             "sole_calibration_from_other_foot": list(calib.from_other_foot),
             "contact_depth_m": CONTACT_DEPTH_M, "stance_clearance_before": before, "stance_clearance": after,
@@ -169,7 +174,7 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
     if muscle_info is not None:
         info["muscle_model"] = {**muscle_info.summary(), "reserve_gear_nm": muscles.reserves_nm,
                                 "passive_fibre_force": muscles.passive}
-    return model, cref, ref, info
+    return (model if paths is None else paths.model), cref, ref, info
 
 
 def _needed(candidates, model0, ref, frames, options: ContactOptions, height_m: float):
@@ -214,6 +219,7 @@ def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int
     data = mujoco.MjData(model)
     data.qpos[:] = cref.qpos[start] if qpos0 is None else qpos0
     data.qvel[:] = cref.qvel[start] if qvel0 is None else qvel0
+    cref.refresh_paths(model, data, substeps)
     mujoco.mj_forward(model, data)
     n = substeps
     steps = (len(cref.qpos) - 1 - start) // n
@@ -230,6 +236,7 @@ def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int
     cforce, sink = np.zeros(6), np.zeros(2)
     for k in range(steps):
         i = start + k * n
+        cref.refresh_paths(model, data, n)
         data.ctrl[:] = drive(data, i)
         force, qfrc, act = np.zeros(model.nu), np.zeros(model.nv), np.zeros(model.na)
         for s in range(n):
