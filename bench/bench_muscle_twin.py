@@ -96,8 +96,9 @@ def main():
     r_so = correlations(tw.results.time_s, mus.activation, mus.names, so)
     r_cmc = correlations(tw.results.time_s, mus.activation, mus.names, cmc)
     torque_model = prepare(skeleton, motion, default_config())[0]
+    muscle_model = prepare(skeleton, motion, default_config(True), muscles=MuscleDrive(source))[0]
     states = tw.results.kinematics.to_qpos(tw.model, warn=False)
-    paired = paired_step_us({"torque": torque_model, "muscle": tw.model}, states)
+    paired = paired_step_us({"torque": torque_model, "muscle": muscle_model}, states)
 
     def mean_contacts(model):
         d = mujoco.MjData(model)
@@ -111,7 +112,7 @@ def main():
     rates = {"muscle_model_steps_per_s": 1e6 / paired["muscle"]["median_us"],
              "torque_model_steps_per_s": 1e6 / paired["torque"]["median_us"],
              "ratio": paired["muscle"]["ratio_to_first"],
-             "mean_contacts": {"torque": mean_contacts(torque_model), "muscle": mean_contacts(tw.model)}}
+             "mean_contacts": {"torque": mean_contacts(torque_model), "muscle": mean_contacts(muscle_model)}}
     keys = ("completed", "joint_angle_mae_deg", "residual_force_mean_pct_bw",
             "grf_vertical_rmse_pct_bw", "grf_vertical_r", "grf_vertical_rmse_pct_bw_lowpass",
             "moment_sagittal_rmse_nm_per_kg", "moment_sagittal_rmse_nm_per_kg_lowpass",

@@ -70,7 +70,7 @@ MIN_PELVIS_HEIGHT_FRAC = 0.6
 
 @dataclass
 class ControlledTwin:
-    model: mujoco.MjModel  # calibrated soles, foot sensors
+    model: mujoco.MjModel  # calibrated soles, foot sensors (a muscle model: with its spatial paths)
     reference: Motion  # the trial (unfiltered, aligned) at the output frames, frame 0 first
     results: object  # analysis.results.Results
     completed: bool
@@ -347,6 +347,8 @@ def run_controlled_twin(skeleton: Skeleton, motion: Motion, config: WholeBodyCon
         raise ValueError("the controller twin lost track in its first control steps: nothing to report")
     dt = 1.0 / cfg.control_rate_hz
     time_s = motion.time_s[0] + dt * np.arange(1, len(rec) + 1)
+    if cref.paths is not None:  # outputs, metrics and video on the muscle model with its paths
+        model = cref.paths.spatial
     what = ("whole-body controller" if policy is None else
             "policy distilled from the whole-body controller") + ("" if muscles is None else ", muscles")
     info.update({"controller": "qp" if policy is None else "distilled policy",
