@@ -1,6 +1,7 @@
-"""Distil the whole-body controller into the general policy shipped as
-``src/kintwin/data/policy.npz`` (``kintwin analyze`` and ``kintwin demo``'s default), and score it
-against the controller on subject01, hamner_run and the sample walk.
+"""Distil the whole-body controller into a general policy (``--ship``: as
+``src/kintwin/data/policy.npz``, what ``kintwin analyze --controller policy`` runs without
+``--policy``; the default controller is the QP), and score it against the controller on
+subject01, hamner_run and the sample walk.
 
 Motion library (every trial also mirrored left/right; each on the built-in model scaled to its
 subject, as ``kintwin analyze`` builds it):
