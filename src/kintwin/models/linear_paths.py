@@ -95,19 +95,14 @@ class LinearPaths:
         m = self.model
         # (tendon, joint) pairs in the fixed model's wrap order, and where their values come from
         self._tendon = np.repeat(np.arange(m.ntendon), m.tendon_num)
-        wraps = np.arange(m.nwrap)  # the fixed tendons' wraps are the model's only ones
-        self._qpos = m.jnt_qposadr[m.wrap_objid[wraps]]
-        dof = model.jnt_dofadr[m.wrap_objid[wraps]]  # same joint ids in both models
-        # the entry of the spatial model's sparse tendon Jacobian for each (tendon, dof)
-        if self.data.ten_J.size == model.ntendon * model.nv:  # dense storage
-            self._entry = self._tendon * model.nv + dof
-        else:
-            sparse = {}
-            for t in range(model.ntendon):
-                adr, nnz = model.ten_J_rowadr[t], model.ten_J_rownnz[t]
-                for k in range(adr, adr + nnz):
-                    sparse[(t, int(model.ten_J_colind[k]))] = k
-            self._entry = np.array([sparse.get((int(t), int(d)), -1) for t, d in zip(self._tendon, dof)])
+        # the fixed tendons' wraps are the model's only ones; same joint ids in both models
+        self._qpos = m.jnt_qposadr[m.wrap_objid]
+        dof = model.jnt_dofadr[m.wrap_objid]
+        # the entry of the spatial model's tendon Jacobian (MuJoCo keeps it sparse, with a fixed
+        # pattern) for each (tendon, dof)
+        sparse = {(t, int(model.ten_J_colind[k])): k for t in range(model.ntendon)
+                  for k in range(model.ten_J_rowadr[t], model.ten_J_rowadr[t] + model.ten_J_rownnz[t])}
+        self._entry = np.array([sparse.get((int(t), int(d)), -1) for t, d in zip(self._tendon, dof)])
         if np.any(self._entry < 0):  # a crossed joint the spatial Jacobian never reaches
             raise ValueError("a muscle path's Jacobian lacks a dof of the joints it crosses")
         self._starts = m.tendon_adr.copy()  # each tendon's wraps, contiguous
