@@ -116,3 +116,21 @@ def test_bad_input_gives_clear_errors_and_writes_nothing(tmp_path, capsys):
     assert main(["analyze", "sample", "--policy", str(tmp_path / "missing.npz"), "--out", str(out)]) != 0
     assert "missing.npz" in capsys.readouterr().err
     assert not (out / "metrics.json").exists()
+
+
+def test_reference_kinematics_are_written_in_the_trials_convention(tmp_path):
+    """A gait2392-style file (knee flexion negative) gets kinematics.mot and
+    reference_kinematics.mot in that convention, so both open side by side in OpenSim, and the
+    metrics recomputed from the folder are the twin's."""
+    walk = sample_walk().slice_time(0.0, 0.8)
+    write_motion(tmp_path / "legacy.mot", walk, convention="legacy")
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "legacy.mot"), "--height", "1.75", "--mass", "70",
+                 "--out", str(out)]) == 0
+    twin, ref = read_table(out / "kinematics.mot"), read_table(out / "reference_kinematics.mot")
+    k = twin.labels.index("knee_angle_r")
+    assert np.median(twin.data[:, k]) < -10 and np.median(ref.data[:, ref.labels.index("knee_angle_r")]) < -10
+    doc = json.loads((out / "metrics.json").read_text())
+    again = recompute_from_output(out)
+    assert again["joint_angle_mae_deg"] == pytest.approx(doc["metrics"]["joint_angle_mae_deg"], rel=1e-4)
+    assert doc["metrics"]["joint_angle_mae_deg"] < 2.0

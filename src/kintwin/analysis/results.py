@@ -156,7 +156,7 @@ def _jsonable(x):
 
 README = """kintwin dynamics results ({method})
 
-Sign convention of kinematics.mot and torques.sto: {note}.
+Sign convention of kinematics.mot, torques.sto (and a twin's reference_kinematics.mot): {note}.
 
 kinematics.mot  coordinates used (after filtering), degrees / metres.
 torques.sto     joint moments <coordinate>_moment in N*m: generalized force along each

@@ -243,7 +243,9 @@ def recompute_from_output(out_dir: str | Path, reference: Motion | str | Path | 
         if not reference.exists():
             raise FileNotFoundError(f"{out}: no reference kinematics ({name}); pass reference=")
     if not isinstance(reference, Motion):
-        reference = read_motion(reference, convention="canonical", height_m=res.height_m,
+        # canonical in folders written before the convention was recorded
+        convention = res.info.get("reference_kinematics_convention", "canonical")
+        reference = read_motion(reference, convention=convention, height_m=res.height_m,
                                 mass_kg=res.mass_kg)
     term = res.metrics.get("terminated_at_s", res.info.get("terminated_at_s"))
     return compute_all(res, reference, reference_grf=reference_grf,

@@ -218,8 +218,11 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
                           reference_moments=c.reference_moments, model=model,
                           terminated_at_s=terminated_at)
     metrics["completed"] = completed
-    write_motion(out / "reference_kinematics.mot", reference, convention="canonical")
-    results.info.update({"reference_kinematics": "reference_kinematics.mot", "trial": job.trial,
+    # in kinematics.mot's convention, so the two open side by side in OpenSim
+    convention = results.kinematics.source_convention
+    write_motion(out / "reference_kinematics.mot", reference, convention=convention)
+    results.info.update({"reference_kinematics": "reference_kinematics.mot",
+                         "reference_kinematics_convention": convention, "trial": job.trial,
                          "controller": controller,
                          "policy": str(job.policy or "shipped") if controller == "policy" else None,
                          "finetune_steps": job.finetune_steps,
