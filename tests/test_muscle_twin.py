@@ -239,18 +239,27 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     assert (res / "activations.sto").is_file()
 
 
-def test_committed_muscle_policies_record_their_reserve_gear():
+def test_committed_muscle_policies_record_their_reserve_gear_and_action_kind(tmp_path):
     """A muscle policy's reserve actions are in units of the reserve motors' gear; one loaded with
-    another gear than it was distilled with falls (the 40 N*m policy of bench/results run at the
-    100 N*m that a checkpoint without the record defaults to: MAE 17 deg, not completed). Every
-    committed muscle checkpoint records its gear."""
+    another gear than it was distilled with falls (a 40 N*m policy run at 100 N*m: MAE 17 deg, not
+    completed). Its muscle actions are excitations; one whose muscle actions were planned
+    activations (distilled before) is refused, not run with the wrong meaning. Every committed
+    muscle checkpoint records both and loads."""
     from pathlib import Path
 
-    from kintwin.learn.checkpoint import load_checkpoint
+    from kintwin.errors import InputError
+    from kintwin.learn.checkpoint import load_checkpoint, save_checkpoint
+    from kintwin.learn.distill import MUSCLE_ACTIONS, load_distilled
 
     files = sorted((Path(__file__).resolve().parents[1] / "bench" / "results").glob("*.npz"))
-    meta = {f.name: load_checkpoint(f).metadata for f in files}
-    muscle = [name for name, m in meta.items() if m.get("muscles") is not None]
+    cks = {f: load_checkpoint(f) for f in files}
+    muscle = [f for f, ck in cks.items() if ck.metadata.get("muscles") is not None]
     assert muscle, "no committed muscle policy found"
-    for name in muscle:
-        assert meta[name].get("reserves_nm") is not None, name
+    for f in muscle:
+        policy = load_distilled(f)
+        assert policy.reserves_nm is not None and policy.metadata["muscle_actions"] == MUSCLE_ACTIONS, f.name
+    ck = cks[muscle[0]]
+    old = {k: v for k, v in ck.metadata.items() if k != "muscle_actions"}
+    save_checkpoint(tmp_path / "old.npz", ck.state, ck.config, old)
+    with pytest.raises(InputError, match="distil it again|planned activations"):
+        load_distilled(tmp_path / "old.npz")

@@ -11,12 +11,19 @@ output in actuator units: joint torque / peak torque of each motor, residual for
 moment / (m g h) (the residual actuators' gears), so an action of 1 is the motor's peak torque.
 
 Muscle-driven twin (``distill(..., muscles=MuscleDrive)``, ``kintwin train --distill --muscles``):
-the teacher plans muscle activations; the policy also observes the activation state and its
-muscle actions are the mean activations over the coming control step (the controller's plan, a
-smooth signal), which the driver turns into excitations with MuJoCo's activation dynamics
-(``control/wholebody.MuscleActivation``: the muscle's own dynamics, no optimisation). The
-feed-forward of the muscles is static optimization of the same kinematics-only inverse dynamics
-(``twin/controlled.feedforward_ctrl``), so the policy again learns the feedback.
+the teacher plans muscle activations and sends the excitations that reach them; the policy also
+observes the activation state and its muscle actions are those excitations (``MUSCLE_ACTIONS``),
+MuJoCo's activation dynamics doing the rest. The feed-forward of the muscles is static
+optimization of the same kinematics-only inverse dynamics (``twin/controlled.feedforward_ctrl``:
+activations, which are also the excitations that hold them), so the policy again learns the
+feedback. Actions that were the planned mean activations instead (a smooth signal, turned into
+excitations by inverting the activation dynamics) co-contracted: a muscle the teacher relaxes
+has the label ``rho a0`` (its decay), and any error of the fit above it, amplified by
+``1 / (1 - rho)`` (~10 for a relaxing muscle at 250 Hz), held the excitation up; alone on
+subject01 the policy's mean activation was 0.21-0.26 against the controller's 0.11, with reserves
+against it. As excitations (12 DAgger iterations each): mean activation 0.12, joint MAE 0.65-0.69
+-> 0.58 deg, worst hip/knee/ankle reserve 8.8-12.3 -> 7.8 %, activations vs OpenSim SO median r
+0.70-0.73 -> 0.84 (BENCHMARKS.md, issue 18).
 
 DAgger (Ross et al. 2011): iteration 0 rolls out the teacher; iteration j > 0 rolls out the
 student, the teacher acting instead at each control step with probability ``beta0 * beta_decay^j``.
@@ -38,7 +45,7 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
-from ..control.wholebody import MuscleActivation, WholeBodyConfig, WholeBodyController
+from ..control.wholebody import WholeBodyConfig, WholeBodyController
 from ..models.muscles import muscle_actuators
 from ..models.build import GRAVITY
 from ..sim import floor
@@ -93,6 +100,8 @@ class DistillConfig:
 
 
 KIND = "distilled from the whole-body controller"  #: ``Policy.kind`` (and checkpoint "kind")
+#: what a muscle policy's muscle actions are (checkpoint "muscle_actions"; module doc)
+MUSCLE_ACTIONS = "excitation"
 
 
 class PolicyDriver:
@@ -124,7 +133,7 @@ class PolicyDriver:
 
         self.lo, self.hi = ctrl_limits(model)
         self.muscles = muscle_actuators(model)
-        self.activation = MuscleActivation(model, self.muscles, self.n) if len(self.muscles) else None
+        self.actadr = model.actuator_actadr[self.muscles]
 
 
     def observe(self, data, i: int, forward: bool = True) -> np.ndarray:
@@ -162,27 +171,17 @@ class PolicyDriver:
         return np.clip(ctrl, self.lo, self.hi)
 
     def act(self, data, obs: np.ndarray, i: int) -> np.ndarray:
-        """Controls = feed-forward + the policy's mean feedback, clipped to the actuator range.
-        A muscle's action is its mean activation over the control step (as the controller plans
-        it); the excitation sent is the one MuJoCo's activation dynamics turn into it."""
+        """Controls = feed-forward + the policy's mean feedback, clipped to the actuator range."""
         return self.controls(data, self.feedforward(i) + self.policy.mean_action(obs)[0])
 
     def controls(self, data, action: np.ndarray) -> np.ndarray:
-        """The actuator controls of an action (muscle entries: mean activations, module doc)."""
+        """The actuator controls of an action: clipped to the actuators' range. A fresh
+        simulation starts its muscles at the activation their first excitation holds (as the
+        controller starts them where its first plan needs them)."""
         ctrl = self.clip(action)
-        if self.activation is not None:
-            if data.time == 0.0:  # a fresh simulation: start the muscles where the plan needs
-                data.act[self.activation.actadr] = ctrl[self.muscles]  # them (as the controller)
-            ctrl[self.muscles] = self.activation.excitation(data, ctrl[self.muscles])
+        if len(self.muscles) and data.time == 0.0:
+            data.act[self.actadr] = ctrl[self.muscles]
         return ctrl
-
-    def label(self, teacher: WholeBodyController, ctrl: np.ndarray) -> np.ndarray:
-        """The action that reproduces the teacher's controls ``ctrl`` (its planned activations on
-        the muscle entries), less the feed-forward: what the policy learns."""
-        action = ctrl.copy()
-        if self.activation is not None:
-            action[self.muscles] = teacher.planned_activation
-        return action
 
     def __call__(self, data, i: int) -> np.ndarray:
         return self.act(data, self.observe(data, i), i)
@@ -213,6 +212,7 @@ class DistilledPolicy(Policy):
         meta = {"kind": KIND, "tracking": self.tracking.to_dict(),
                 "controller": dataclasses.asdict(self.controller), "muscles": self.muscles,
                 "reserves_nm": self.reserves_nm,
+                "muscle_actions": MUSCLE_ACTIONS if self.muscles is not None else None,
                 **(metadata or {})}
         return save_checkpoint(path, state, config, meta)
 
@@ -228,8 +228,11 @@ def load_distilled(path, checkpoint=None) -> DistilledPolicy:
     tracking = TrackingConfig.from_dict({**ck.metadata["tracking"],
                                          "future_frames": tuple(ck.metadata["tracking"]["future_frames"])})
     muscles = ck.metadata.get("muscles")
-    # muscle policies saved before the gear was recorded were distilled with 100 N*m reserves
-    reserves = ck.metadata.get("reserves_nm", 100.0 if muscles is not None else None)
+    if muscles is not None and ck.metadata.get("muscle_actions") != MUSCLE_ACTIONS:
+        raise InputError(f"{path}: a muscle policy whose muscle actions are planned activations "
+                         f"(distilled before they became excitations); this kintwin runs "
+                         f"{MUSCLE_ACTIONS}s", advice="distil it again: kintwin train --distill --muscles")
+    reserves = ck.metadata.get("reserves_nm")
     return DistilledPolicy(ck.state.policy, ck.state.obs_norm, tracking, KIND, ck.metadata, Path(path),
                            WholeBodyConfig(**ck.metadata["controller"]), muscles, reserves)
 
@@ -256,7 +259,7 @@ class _Dagger:
             return label
         obs = self.student.observe(data, i, forward=False)  # the teacher ran mj_forward
         self.obs.append(obs[0])
-        self.labels.append(self.student.label(self.teacher, label) - self.student.feedforward(i))
+        self.labels.append(label - self.student.feedforward(i))
         self.tracked += 1
         if self.cfg.augment_copies and data.time > 0:
             self._augment(data, i)
@@ -276,7 +279,7 @@ class _Dagger:
             s.qpos[FREE_QPOS:] += self.rng.normal(0, self.cfg.start_noise_rad, nj)
             s.qvel[FREE_QVEL:] += self.rng.normal(0, self.cfg.start_noise_rad_s, nj)
             with t.state_kept():
-                label = self.student.label(t, t(s, i))
+                label = t(s, i)
             self.obs.append(self.student.observe(s, i, forward=False)[0])
             self.labels.append(label - self.student.feedforward(i))
 

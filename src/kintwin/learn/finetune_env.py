@@ -29,8 +29,8 @@ units, of the size of the twin's targets:
   (3 cm);
 * the residual force, in body weights (3 %BW);
 * penalty: ``w_torque_rate x mean((change of control / torque_rate_scale)^2)`` over the
-  torque motors (5 % of peak torque per 4 ms step; not the residuals, not the muscles: their
-  activation dynamics smooth them, and their excitations jump with the exploration noise);
+  torque motors (5 % of peak torque per 4 ms step; not the residuals, not the muscles, whose
+  activation dynamics smooth their excitations);
 * penalty (muscle-driven twin): ``w_reserve x mean((reserve torque / reserve_scale_nm)^2)`` over
   the reserve motors (5 N*m: the controller's reserves are 2-4 % of the hip, knee and ankle
   moments, ~1-3 N*m; a distilled policy's were 10-30 %). A torque model has no reserves.
@@ -114,9 +114,10 @@ class ControlledTrackingEnv:
         self.obs_size, self.action_size = policy.obs_size, policy.action_size
         self.residuals = np.flatnonzero(model.actuator_trntype == mujoco.mjtTrn.mjTRN_SITE)
         self.reserves = reserve_actuators(model)
-        #: the torque motors (not the residuals; not the muscles, whose excitations jump by the
-        #: exploration noise x 1 / (1 - rho), ~5-10x: the rate penalty was -0.50 per step with
-        #: the fine-tuning noise against +0.3-0.4 for all the tracking terms together)
+        #: the torque motors (not the residuals; not the muscles, whose activation dynamics smooth
+        #: their excitations: when the muscle actions were activations, inverting those dynamics
+        #: made each excitation jump by 5-10x the exploration noise, and the rate penalty on them
+        #: was -0.50 per step against +0.3-0.4 for all the tracking terms together)
         self.motors = np.setdiff1d(np.arange(model.nu), np.r_[self.residuals, muscle_actuators(model)])
         self.gear = np.abs(model.actuator_gear).max(axis=1)
         self.estimate = []
