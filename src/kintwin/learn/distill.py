@@ -21,9 +21,9 @@ excitations by inverting the activation dynamics) co-contracted: a muscle the te
 has the label ``rho a0`` (its decay), and any error of the fit above it, amplified by
 ``1 / (1 - rho)`` (~10 for a relaxing muscle at 250 Hz), held the excitation up; alone on
 subject01 the policy's mean activation was 0.21-0.26 against the controller's 0.11, with reserves
-against it. As excitations (12 DAgger iterations each): mean activation 0.12, joint MAE 0.65-0.69
--> 0.58 deg, worst hip/knee/ankle reserve 8.8-12.3 -> 7.8 %, activations vs OpenSim SO median r
-0.70-0.73 -> 0.84 (BENCHMARKS.md, issue 18).
+against it. As excitations (three runs: two seeds, 12 and 20 DAgger iterations): mean activation
+0.12-0.13, activations vs OpenSim SO median r 0.79-0.84 (before 0.70-0.75), worst hip/knee/ankle
+reserve 6.0-7.8 % (8.2-12.3), joint MAE 0.58-0.74 deg (0.62-0.69) (BENCHMARKS.md, issue 18).
 
 DAgger (Ross et al. 2011): iteration 0 rolls out the teacher; iteration j > 0 rolls out the
 student, the teacher acting instead at each control step with probability ``beta0 * beta_decay^j``.
