@@ -99,7 +99,7 @@ def main():
         paths = LinearPaths(spec.copy(), muscle)
         straight = endpoints_only(spec, muscle)
         states = motion.to_qpos(torque, warn=False)
-    paths.refresh(paths.model, states[0])
+    paths.refresh(states[0])
     models = {"torque": torque, "muscle": muscle, "muscle_linear_paths": paths.model,
               "muscle_endpoints_only": straight}
     result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
@@ -120,10 +120,10 @@ def main():
         result["models"]["torque"]["us"]["mj_step"] / (mus["mj_step"] - mus["mj_tendon"]))
     result["tendon_us_per_tendon"] = mus["mj_tendon"] / result["models"]["muscle"]["ntendon"]
     result["step_rate_ratio_linear_paths"] = paired["muscle_linear_paths"]["ratio_to_first"]
-    paths.refresh(paths.model, states[0])  # warm up
+    paths.refresh(states[0])  # warm up
     t0 = time.perf_counter()
     for q in np.tile(states, (5, 1)):
-        paths.refresh(paths.model, q)
+        paths.refresh(q)
     result["refresh_us"] = 1e6 * (time.perf_counter() - t0) / (5 * len(states))
     for steps in (8, 4):  # physics steps per control step (one refresh each)
         result[f"step_rate_ratio_linear_paths_refresh_every_{steps}"] = step["torque"] / (

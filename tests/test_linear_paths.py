@@ -48,7 +48,7 @@ def test_fixed_tendons_are_the_spatial_paths_at_the_refresh_pose(models):
     for q in poses[::40]:
         qvel = rng.normal(0.0, 1.0, spatial.nv)
         act = rng.uniform(0.0, 1.0, spatial.na)
-        paths.refresh(fast, q)
+        paths.refresh(q)
         ds, ms = _state(spatial, q, qvel, act)
         df, mf = _state(fast, q, qvel, act)
         np.testing.assert_allclose(mf[mus], ms[mus], atol=1e-12)  # moment arms (m)
@@ -69,7 +69,7 @@ def test_lengths_stay_right_to_first_order_within_a_control_step(models):
     for q0 in poses[5::40]:
         q1 = q0.copy()
         q1[7:] += rng.normal(0.0, 0.02, spatial.nq - 7)
-        paths.refresh(fast, q0)
+        paths.refresh(q0)
         d0, _ = _state(spatial, q0, zero_v, act)
         ds, _ = _state(spatial, q1, zero_v, act)
         df, _ = _state(fast, q1, zero_v, act)
@@ -79,7 +79,7 @@ def test_lengths_stay_right_to_first_order_within_a_control_step(models):
         # linearised at the pose half a step ahead: exact there
         v = np.zeros(spatial.nv)
         v[6:] = (q1[7:] - q0[7:]) / 0.004
-        paths.refresh(fast, q0, v, 0.004)
+        paths.refresh(q0, v, 0.004)
         df, mf = _state(fast, q1, zero_v, act)
         _, ms = _state(spatial, q1, zero_v, act)
         np.testing.assert_allclose(mf[mus], ms[mus], atol=1e-12)

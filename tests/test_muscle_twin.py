@@ -33,7 +33,7 @@ def test_planned_muscle_forces_are_what_mujoco_applies(walk):
     dense = np.zeros((model.nu, model.nv))
     errors, scale = [], []
     for k in range(60):
-        cref.refresh_paths(model, data, ctl.substeps)  # the muscle paths over the control step
+        cref.refresh_paths(data, ctl.substeps)  # the muscle paths over the control step
         data.ctrl[:] = ctl(data, k * ctl.substeps)
         mujoco.mj_forward(model, data)
         gain, bias, _ = ctl.activation.force_terms(data)
@@ -70,7 +70,7 @@ def test_activation_rises_cost_but_falls_are_free(walk):
         data = mujoco.MjData(model)
         data.qpos[:], data.qvel[:] = cref.qpos[0], cref.qvel[0]
         for k in range(steps):
-            cref.refresh_paths(model, data, ctl.substeps)
+            cref.refresh_paths(data, ctl.substeps)
             data.ctrl[:] = ctl(data, k * ctl.substeps)
             for _ in range(ctl.substeps):
                 mujoco.mj_step(model, data)
@@ -78,7 +78,7 @@ def test_activation_rises_cost_but_falls_are_free(walk):
         idle = np.flatnonzero(ctl.planned_activation < 0.02)
         assert len(idle) > 5
         data.act[adr[idle]] = 0.8  # switched on for no reason
-        cref.refresh_paths(model, data, ctl.substeps)
+        cref.refresh_paths(data, ctl.substeps)
         ctl(data, steps * ctl.substeps)
         lowest, _ = ctl.activation.bounds(data)
         at_lowest += list(np.abs(ctl.planned_activation[idle] - lowest[idle]) < 1e-6)

@@ -174,11 +174,11 @@ class ControlReference:
     #: whatever steps the model (``models/linear_paths.py``); None for the torque model
     paths: LinearPaths | None = None
 
-    def refresh_paths(self, model: mujoco.MjModel, data: mujoco.MjData, substeps: int) -> None:
-        """Linearise the muscle paths over the coming control step of ``substeps`` physics steps
-        (no-op without ``paths``)."""
+    def refresh_paths(self, data: mujoco.MjData, substeps: int) -> None:
+        """Linearise the muscle paths (into ``paths.model``, the model stepped) over the coming
+        control step of ``substeps`` physics steps (no-op without ``paths``)."""
         if self.paths is not None:
-            self.paths.refresh(model, data.qpos, data.qvel, 0.5 * substeps * model.opt.timestep)
+            self.paths.refresh(data.qpos, data.qvel, 0.5 * substeps * self.paths.model.opt.timestep)
 
 
 def default_config(muscles: bool = False) -> WholeBodyConfig:

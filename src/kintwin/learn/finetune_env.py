@@ -181,7 +181,7 @@ class ControlledTrackingEnv:
         sens = np.zeros((N, n, self.sims[0].model.nsensordata))
         for e in range(N):  # the physics
             sim, drv, d = self.sims[self.sim_of[e]], self.drivers[self.sim_of[e]], self.datas[e]
-            sim.cref.refresh_paths(sim.model, d, n)  # envs of one model in turn (linear_paths)
+            sim.cref.refresh_paths(d, n)  # envs of one model in turn (linear_paths)
             ctrl[e] = drv.controls(d, drv.feedforward(self.frame[e]) + a[e])
             d.ctrl[:] = ctrl[e]
             for s in range(n):

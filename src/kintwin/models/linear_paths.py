@@ -9,7 +9,7 @@ nothing.
 What: ``LinearPaths(spec, model)`` builds, from a muscle model with spatial tendons (``model``,
 compiled from ``spec``), the same model in which each tendon is a fixed tendon over the joints
 its path crosses (``.model``: same bodies, joints, actuators and names; the path sites left
-out). ``refresh(model, qpos)``, called before each control step, evaluates the spatial paths at
+out). ``refresh(qpos)``, called before each control step, evaluates the spatial paths at
 ``qpos`` (length ``L0`` and Jacobian ``J``, the moment arms) and writes them into that model:
 
 * each fixed tendon's joint coefficients become ``J``;
@@ -112,9 +112,8 @@ class LinearPaths:
         self._lengthrange = model.actuator_lengthrange[self._muscles].copy()
         self._shifted = self._lengthrange.copy()
 
-    def refresh(self, model: mujoco.MjModel, qpos: np.ndarray, qvel: np.ndarray | None = None,
-                ahead_s: float = 0.0) -> None:
-        """Write into ``model`` (``self.model``) the spatial paths linearised at ``qpos`` moved on
+    def refresh(self, qpos: np.ndarray, qvel: np.ndarray | None = None, ahead_s: float = 0.0) -> None:
+        """Write into ``self.model`` the spatial paths linearised at ``qpos`` moved on
         by ``qvel`` for ``ahead_s`` (half the coming control step: the linearisation's error is
         then split between the step's start and end)."""
         d = self.data
@@ -125,6 +124,7 @@ class LinearPaths:
         mujoco.mj_comPos(self.spatial, d)
         mujoco.mj_tendon(self.spatial, d)
         coef = d.ten_J[self._entry]
+        model = self.model
         model.wrap_prm[: len(coef)] = coef
         offset = d.ten_length - np.add.reduceat(coef * d.qpos[self._qpos], self._starts)
         np.subtract(self._lengthrange, (self._gear * offset[self._muscle_tendon])[:, None],

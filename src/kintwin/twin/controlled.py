@@ -219,7 +219,7 @@ def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int
     data = mujoco.MjData(model)
     data.qpos[:] = cref.qpos[start] if qpos0 is None else qpos0
     data.qvel[:] = cref.qvel[start] if qvel0 is None else qvel0
-    cref.refresh_paths(model, data, substeps)
+    cref.refresh_paths(data, substeps)
     mujoco.mj_forward(model, data)
     n = substeps
     steps = (len(cref.qpos) - 1 - start) // n
@@ -236,7 +236,7 @@ def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int
     cforce, sink = np.zeros(6), np.zeros(2)
     for k in range(steps):
         i = start + k * n
-        cref.refresh_paths(model, data, n)
+        cref.refresh_paths(data, n)
         data.ctrl[:] = drive(data, i)
         force, qfrc, act = np.zeros(model.nu), np.zeros(model.nv), np.zeros(model.na)
         for s in range(n):
