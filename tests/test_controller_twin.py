@@ -391,6 +391,47 @@ def test_controller_plan_is_what_mujoco_simulates():
     assert np.median(errors) < 1e-6
 
 
+def test_a_foot_being_loaded_has_its_ankle_tracked_loosely(monkeypatch):
+    """Weight acceptance: where the estimate's load on a foot is >= 0.5 BW and still rising 40 ms
+    later, the QP weighs that foot's ankle acceleration error at ``w_joint_stance_loose``, and
+    nothing else in the problem changes."""
+    import kintwin.control.wholebody as wholebody
+
+    walk = sample_walk()
+    skeleton = default_skeleton(walk.subject.height_m, walk.subject.mass_kg)
+    cfg = WholeBodyConfig()
+    model, cref, _, _ = prepare(skeleton, walk, cfg)
+    ctl = WholeBodyController(model, cref, skeleton.height_m, cfg)
+    # the rule, from the estimate itself
+    ids, _, side = floor.contact_spheres(model)
+    side_of = dict(zip(ids, side))
+    sides = np.array([side_of[g] for g in cref.sphere_geoms])
+    fz = cref.sphere_force_n[cref.prior_index, :, 2]
+    load = np.stack([fz[:, sides == s].sum(1) for s in (0, 1)], 1) / ctl.bw
+    ahead = int(round(0.04 / model.opt.timestep))
+    later = load[np.minimum(np.arange(len(load)) + ahead, len(load) - 1)]
+    np.testing.assert_array_equal(ctl.accepting, (load >= 0.5) & (later >= load))
+    assert ctl.accepting[:, 0].any() and ctl.accepting[:, 1].any()
+    assert not ctl.accepting.all(axis=1).any()  # never both feet: one is being unloaded
+    # the QP at an accepting frame of the right foot, with and without the loose ankle
+    i = int(np.flatnonzero(ctl.accepting[:, 0] & ~ctl.accepting[:, 1])[0])
+    i -= i % ctl.substeps
+    while not ctl.accepting[i, 0]:
+        i += ctl.substeps
+    hessians = []
+    monkeypatch.setattr(wholebody, "solve_qp", lambda H, *a, **k: (hessians.append(H.copy()), (None, False))[1])
+    tight = WholeBodyController(model, cref, skeleton.height_m, replace(cfg, w_joint_stance_loose=cfg.w_joint))
+    for c in (ctl, tight):
+        data = mujoco.MjData(model)
+        data.qpos[:], data.qvel[:] = cref.qpos[i], cref.qvel[i]
+        c(data, i)
+    diff = hessians[1] - hessians[0]
+    ankle = model.jnt_dofadr[model.joint("ankle_angle_r").id]
+    assert diff[ankle, ankle] == pytest.approx(cfg.w_joint - cfg.w_joint_stance_loose)
+    diff[ankle, ankle] = 0.0
+    assert np.abs(diff).max() == 0.0
+
+
 # --- metrics and the CLI -----------------------------------------------------------------------
 def test_analyze_with_the_controller_writes_kinetic_scores(shared_data, tmp_path):
     d = shared_data / "osim_subject01_walk"
