@@ -128,9 +128,9 @@ class WholeBodyConfig:
     #: 26.4 %BW, residual 15.4 -> 10.9 %BW); over the whole stance, walking's heel rise went
     #: early (subject01 toe-off 31 ms earlier). BENCHMARKS, issue 15.
     stance_loose_coordinates: tuple[str, ...] = ("ankle_angle",)
-    w_joint_stance_loose: float = 1e-3
-    stance_loose_load_bw: float = 0.5
-    stance_loose_lookahead_s: float = 0.04
+    w_joint_stance_loose: float = 1e-3  #: per (rad/s^2)^2, as w_joint
+    stance_loose_load_bw: float = 0.5  #: body weights
+    stance_loose_lookahead_s: float = 0.04  #: s
     w_residual: float = 1e4  #: per (residual force / BW)^2
     w_residual_moment: float = 1e4  #: per (residual moment / (BW h))^2
     w_contact_prior: float = 1000.0  #: per (sphere force deviation / BW)^2
@@ -249,7 +249,7 @@ class WholeBodyController:
         self.accepting = self._weight_acceptance(model, reference)
         joints = [[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"{c}_{side}")
                    for c in cfg.stance_loose_coordinates] for side in ("r", "l")]
-        #: per foot (right, left): the dofs tracked at w_joint_stance_loose while it is loaded
+        #: per foot (right, left): the dofs tracked at w_joint_stance_loose while it is being loaded
         self.stance_loose_dofs = [model.jnt_dofadr[[j for j in js if j >= 0]] for js in joints]
         self._M = np.zeros((nv, nv))
         self._moment = np.zeros((nu, nv))
