@@ -189,6 +189,11 @@ class ControlReference:
     #: whatever steps the model (``models/linear_paths.py``); None for the torque model
     paths: LinearPaths | None = None
 
+    def sphere_sides(self, model: mujoco.MjModel) -> np.ndarray:
+        """(S,) the foot of each prior sphere of ``model``: 0 right, 1 left."""
+        ids, _, side = floor.contact_spheres(model)
+        return np.asarray(side)[[list(ids).index(g) for g in self.sphere_geoms]]
+
     def refresh_paths(self, data: mujoco.MjData, substeps: int) -> None:
         """Linearise the muscle paths (into ``paths.model``, the model stepped) over the coming
         control step of ``substeps`` physics steps (no-op without ``paths``)."""
@@ -241,16 +246,18 @@ class WholeBodyController:
         self.res_scale = np.r_[np.full(3, np.sqrt(cfg.w_residual) / self.bw),
                                np.full(3, np.sqrt(cfg.w_residual_moment) / (self.bw * height_m))]
         self.acc_weight = np.r_[np.full(6, cfg.w_root), np.full(nv - 6, cfg.w_joint)]
+        #: per foot (right, left): the dofs tracked at w_joint_stance_loose while it is being loaded
+        self.stance_loose_dofs: list[list[int]] = [[], []]
         for j in range(model.njnt):
             name = model.joint(j).name
-            if name[:-2] in cfg.loose_coordinates and name[-2:] in ("_r", "_l"):
+            if name[-2:] not in ("_r", "_l"):
+                continue
+            if name[:-2] in cfg.loose_coordinates:
                 self.acc_weight[model.jnt_dofadr[j]] = cfg.w_joint_loose
+            if name[:-2] in cfg.stance_loose_coordinates:
+                self.stance_loose_dofs[("_r", "_l").index(name[-2:])].append(int(model.jnt_dofadr[j]))
         self.sphere_of_geom = {g: k for k, g in enumerate(reference.sphere_geoms)}
         self.accepting = self._weight_acceptance(model, reference)
-        joints = [[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"{c}_{side}")
-                   for c in cfg.stance_loose_coordinates] for side in ("r", "l")]
-        #: per foot (right, left): the dofs tracked at w_joint_stance_loose while it is being loaded
-        self.stance_loose_dofs = [model.jnt_dofadr[[j for j in js if j >= 0]] for js in joints]
         self._M = np.zeros((nv, nv))
         self._moment = np.zeros((nu, nv))
         self.tau_prev: np.ndarray | None = None
@@ -263,9 +270,7 @@ class WholeBodyController:
         """(T, 2) bool per physics frame and foot (right, left): the estimate's load on the foot
         is at least ``stance_loose_load_bw`` and no lower ``stance_loose_lookahead_s`` later."""
         cfg = self.config
-        ids, _, side = floor.contact_spheres(model)
-        side_of = dict(zip(ids, side))
-        sides = np.array([side_of.get(g, -1) for g in reference.sphere_geoms])
+        sides = reference.sphere_sides(model)
         fz = reference.sphere_force_n[reference.prior_index, :, 2]  # (T, S)
         load = np.stack([fz[:, sides == s].sum(axis=1) for s in (0, 1)], axis=1) / self.bw
         ahead = int(round(cfg.stance_loose_lookahead_s / model.opt.timestep))

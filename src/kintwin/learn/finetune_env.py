@@ -120,10 +120,7 @@ class ControlledTrackingEnv:
         #: was -0.50 per step against +0.3-0.4 for all the tracking terms together)
         self.motors = np.setdiff1d(np.arange(model.nu), np.r_[self.residuals, muscle_actuators(model)])
         self.gear = np.abs(model.actuator_gear).max(axis=1)
-        self.estimate = []
-        for s in sims:
-            ids, _, side = floor.contact_spheres(s.model)
-            self.estimate.append(_foot_estimate(s, side[[ids.index(g) for g in s.cref.sphere_geoms]]))
+        self.estimate = [_foot_estimate(s, s.cref.sphere_sides(s.model)) for s in sims]
         self.substeps = sims[0].teacher.substeps
         if any(s.teacher.substeps != self.substeps for s in sims):
             raise ValueError("every trial must have the same control and physics rates")
