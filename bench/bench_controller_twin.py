@@ -9,6 +9,9 @@ mass. Trials (``../shared/data``):
 * hamner_run: IK over the high-frequency plate window (0.70-1.43 s), plates
   ``subject02_grf_HiFreq``, reference ``RRA/rra_run_1_Actuation_force.sto`` (RRA torques); 1.83 m,
   65.9 kg;
+* hamner_run_long: the same IK over 1.5-5.5 s (11 stances, treadmill), scored by the trial's 60 Hz
+  plates (``subject02_running_grf.mot``); no reference moments. Two stances are few to judge a
+  change to running by: what won 5 %BW on the plate window lost 2-8 %BW here (BENCHMARKS.md);
 * the generated sample walk (no references).
 
 For each: every metric of ``metrics.json`` that matters for the issue, raw and with the twin's
@@ -43,8 +46,8 @@ KEYS = ("completed", "joint_angle_mae_deg", "pelvis_position_error_cm", "residua
 
 
 def trials(folder: Path) -> dict:
-    """``bench_twin``'s trials, hamner_run cut to the high-frequency plate window, and the
-    gait2392 IK of subject01."""
+    """``bench_twin``'s trials, hamner_run cut to the high-frequency plate window and to 4 s with
+    the 60 Hz plates, and the gait2392 IK of subject01."""
     from kintwin.motion.kinematics_io import read_motion, write_motion
 
     s01, run = DATA / "osim_subject01_walk", DATA / "hamner_run"
@@ -53,6 +56,12 @@ def trials(folder: Path) -> dict:
         folder / "hamner_run_0.70-1.43.mot",
         read_motion(run / "IK" / "subject02_running_ik.mot").slice_time(0.70, 1.43),
         convention="legacy"))
+    out["hamner_run_long"] = {
+        **out["hamner_run"], "reference_id": None,
+        "grf": str(run / "experimental" / "subject02_running_grf.mot"),
+        "trial": str(write_motion(folder / "hamner_run_1.5-5.5.mot",
+                                  read_motion(run / "IK" / "subject02_running_ik.mot").slice_time(1.5, 5.5),
+                                  convention="legacy"))}
     gait2392 = write_motion(folder / "subject01_gait2392_0.5-1.6.mot",
                             read_motion(s01 / "gait2392" / "subject01_walk1_ik.mot").slice_time(0.5, 1.6),
                             convention="legacy")

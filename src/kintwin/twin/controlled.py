@@ -11,9 +11,7 @@ Preparation, once per trial (module docs of each step):
 3. sole calibration: the model's foot spheres moved so the reference's stance feet touch the
    floor, never below where the unfiltered trial's feet stand (``sim/floor.calibrate_soles``);
    the model is recompiled with them and foot sensors;
-4. flights made ballistic: the pelvis moved by the smallest smooth vertical offset that makes
-   the centre of mass fall at g between the steps (``sim/flight.py``);
-5. the kinematics-only contact estimate on that model (``dynamics/contact_estimation``), the
+4. the kinematics-only contact estimate on that model (``dynamics/contact_estimation``), the
    controller's prior for the split of the load between the feet, and (for a distilled policy)
    its controls as the policy's feed-forward (``feedforward_ctrl``).
 
@@ -50,7 +48,6 @@ from ..models.muscles import SHIPPED_MUSCLES, muscle_actuators, reserve_actuator
 from ..models.skeleton import Skeleton
 from ..motion.motion import Motion
 from ..sim import floor
-from ..sim.flight import make_flights_ballistic
 from ..sim.reference import trial_reference
 from ..sim.terrain import detect_terrain
 from ..motion.checks import check_trial_span
@@ -153,7 +150,6 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
     calib.apply(spec)
     terrain.add_to(spec)
     model = spec.compile()
-    flights = make_flights_ballistic(model, ref, terrain)
     after = floor.stance_clearance(model, ref.qpos, rate, depth_m=CONTACT_DEPTH_M, terrain=terrain)
 
     with warnings.catch_warnings():
@@ -174,7 +170,7 @@ def prepare(skeleton: Skeleton, motion: Motion, config: WholeBodyConfig,
             "terrain_boxes": terrain.to_dict(),
             "terrain_boxes_not_built": [b for b in candidates.to_dict() if b not in terrain.to_dict()], "floor_shift_m": ref.floor_shift_m,
             "belt_velocity_mps": list(ref.belt_velocity), "floor_tilt": ref.floor_tilt.to_dict(),
-            "contact_prior_qp_failures": est.qp_failures, "ballistic_flights": flights}
+            "contact_prior_qp_failures": est.qp_failures}
     if muscle_info is not None:
         info["muscle_model"] = {**muscle_info.summary(), "reserve_gear_nm": muscles.reserves_nm,
                                 "passive_fibre_force": muscles.passive}
