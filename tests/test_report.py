@@ -222,6 +222,23 @@ def test_report_warns_when_inputs_warrant(tmp_path):
     assert text.count("Do not trust:") >= 3
 
 
+def test_report_says_when_a_stance_foot_floats_after_calibration(good_twin, tmp_path):
+    """A foot whose calibrated stance clearance is beyond the tolerance (2 mm median, 10 mm 95th
+    percentile: ``sim.floor``) gets a "read with care" line naming it; one within it does not."""
+    from kintwin.report.html import write_report
+
+    ref, res, model, metrics = good_twin
+    clearance = {"r": {"stance_frames": 90, "clearance_median_mm": 1.0, "clearance_p95_mm": 6.4,
+                       "slide_median_mps": 0.05},
+                 "l": {"stance_frames": 97, "clearance_median_mm": 4.8, "clearance_p95_mm": 15.8,
+                       "slide_median_mps": 0.13}}
+    res = replace(res, info={**(res.info or {}), "stance_clearance": clearance})
+    text = write_report(tmp_path, res, metrics, ref).read_text()
+    assert "left foot does not stay on the floor" in text
+    assert "4.8 mm from the floor" in text and "15.8 mm" in text
+    assert "right foot does not stay on the floor" not in text
+
+
 def test_cycle_normalisation_leaves_out_cycles_the_series_does_not_cover():
     from kintwin.report.figures import normalize
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import figures as F
-from ..sim.floor import MAX_LEVELLED_TILT_DEG
+from ..sim.floor import CLEARANCE_MEDIAN_TOLERANCE_MM, CLEARANCE_P95_TOLERANCE_MM, MAX_LEVELLED_TILT_DEG
 
 #: key -> (label, unit, good limit, check limit, higher_is_better, explanation)
 THRESHOLDS = {
@@ -103,9 +103,12 @@ def status(key: str, value) -> str:
 
 def warnings_for(metrics: dict, n_cycles: int | None = None, has_force_plates: bool = False,
                  overlap_s: tuple[float, float] | None = None,
-                 floor_tilt: dict | None = None) -> list[tuple[str, str]]:
+                 floor_tilt: dict | None = None,
+                 stance_clearance: dict | None = None) -> list[tuple[str, str]]:
     """(level, text) warnings, level "poor" (do not trust) or "check" (read with care) or "info";
-    ``floor_tilt``: the slope of the trial's stances (``sim.floor.FloorTilt.to_dict``)."""
+    ``floor_tilt``: the slope of the trial's stances (``sim.floor.FloorTilt.to_dict``);
+    ``stance_clearance``: per foot, the reference's stance clearance on the simulated floor after
+    the sole calibration (``sim.floor.stance_clearance``)."""
     w = []
     tilt = floor_tilt or {}
     if tilt.get("levelled"):
@@ -118,6 +121,19 @@ def warnings_for(metrics: dict, n_cycles: int | None = None, has_force_plates: b
                            "it was left as it is. The simulated support is a level floor with level "
                            "boxes where the feet stand higher: exact for stairs, approximate on a "
                            "ramp."))
+    for side, c in (stance_clearance or {}).items():
+        if c and (c["clearance_median_mm"] > CLEARANCE_MEDIAN_TOLERANCE_MM
+                  or c["clearance_p95_mm"] > CLEARANCE_P95_TOLERANCE_MM):
+            foot = {"r": "right", "l": "left"}.get(side, side)
+            w.append(("check", f"The recording's {foot} foot does not stay on the floor while it "
+                               f"stands: after the sole calibration its lowest point is "
+                               f"{c['clearance_median_mm']:.1f} mm from the floor (median; 95th "
+                               f"percentile {c['clearance_p95_mm']:.1f} mm) against a tolerance of "
+                               f"{CLEARANCE_MEDIAN_TOLERANCE_MM:.0f} / {CLEARANCE_P95_TOLERANCE_MM:.0f}"
+                               " mm (the IK's foot rises or sinks during stance: soft tissue, a "
+                               "shoe, marker placement). Expect that foot to land late and leave "
+                               "early in the twin, and its ground reactions to peak higher than "
+                               "measured."))
     if metrics.get("completed") is False:
         frac = metric_value(metrics, "completed_fraction")
         t = _num(metrics.get("terminated_at_s"))
@@ -428,7 +444,8 @@ def write_report(out_dir, results, metrics: dict, reference_motion, reference_gr
         n_cycles = sum(len(F.cycles(events.get(s, "foot_strike"), t0, t1)) for s in ("r", "l"))
     warns = warnings_for(metrics, n_cycles=n_cycles, has_force_plates=reference_grf is not None,
                          overlap_s=(float(t0), float(t1)),
-                         floor_tilt=(results.info or {}).get("floor_tilt"))
+                         floor_tilt=(results.info or {}).get("floor_tilt"),
+                         stance_clearance=(results.info or {}).get("stance_clearance"))
 
     if n_cycles:
         ncyc = {s: len(F.cycles(events.get(s, "foot_strike"), t0, t1)) for s in ("r", "l")}
