@@ -194,6 +194,11 @@ class ControlReference:
         ids, _, side = floor.contact_spheres(model)
         return np.asarray(side)[[list(ids).index(g) for g in self.sphere_geoms]]
 
+    def foot_load_n(self, model: mujoco.MjModel) -> np.ndarray:
+        """(Tc, 2) the prior's vertical force on each foot (right, left), N, per prior row."""
+        fz, sides = np.maximum(self.sphere_force_n[..., 2], 0.0), self.sphere_sides(model)
+        return np.stack([(fz * (sides == s)).sum(axis=1) for s in (0, 1)], axis=1)
+
     def refresh_paths(self, data: mujoco.MjData, substeps: int) -> None:
         """Linearise the muscle paths (into ``paths.model``, the model stepped) over the coming
         control step of ``substeps`` physics steps (no-op without ``paths``)."""
@@ -270,9 +275,7 @@ class WholeBodyController:
         """(T, 2) bool per physics frame and foot (right, left): the estimate's load on the foot
         is at least ``stance_loose_load_bw`` and no lower ``stance_loose_lookahead_s`` later."""
         cfg = self.config
-        sides = reference.sphere_sides(model)
-        fz = reference.sphere_force_n[reference.prior_index, :, 2]  # (T, S)
-        load = np.stack([fz[:, sides == s].sum(axis=1) for s in (0, 1)], axis=1) / self.bw
+        load = reference.foot_load_n(model)[reference.prior_index] / self.bw  # (T, 2)
         ahead = int(round(cfg.stance_loose_lookahead_s / model.opt.timestep))
         later = load[np.minimum(np.arange(len(load)) + ahead, len(load) - 1)]
         return (load >= cfg.stance_loose_load_bw) & (later >= load)

@@ -83,18 +83,17 @@ class FinetuneReward:
     start_noise_rad_s: float = 0.2
 
 
-def _foot_estimate(sim: Teaching, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _foot_estimate(sim: Teaching) -> tuple[np.ndarray, np.ndarray]:
     """Per row of the contact prior: vertical force per foot (Tc, 2) N and its centre of pressure
     (Tc, 2, 2) world xy m (the force-weighted sphere bottoms at the reference state)."""
     cref, n = sim.cref, sim.teacher.substeps
     frames = np.arange(0, len(cref.qpos), n)[: len(cref.sphere_force_n)]
     bottoms = floor.sphere_bottoms(sim.model, cref.qpos[frames], cref.sphere_geoms)  # (Tc, S, 3)
-    fz = np.maximum(cref.sphere_force_n[..., 2], 0.0)
-    force, cop = np.zeros((len(fz), 2)), np.zeros((len(fz), 2, 2))
+    fz, side = np.maximum(cref.sphere_force_n[..., 2], 0.0), cref.sphere_sides(sim.model)
+    force, cop = cref.foot_load_n(sim.model), np.zeros((len(fz), 2, 2))
     for s in (0, 1):
-        w = fz * (side == s)
-        force[:, s] = w.sum(1)
-        cop[:, s] = np.einsum("ts,tsk->tk", w, bottoms[..., :2]) / np.maximum(force[:, s], 1e-9)[:, None]
+        cop[:, s] = (np.einsum("ts,tsk->tk", fz * (side == s), bottoms[..., :2])
+                     / np.maximum(force[:, s], 1e-9)[:, None])
     return force, cop
 
 
@@ -120,7 +119,7 @@ class ControlledTrackingEnv:
         #: was -0.50 per step against +0.3-0.4 for all the tracking terms together)
         self.motors = np.setdiff1d(np.arange(model.nu), np.r_[self.residuals, muscle_actuators(model)])
         self.gear = np.abs(model.actuator_gear).max(axis=1)
-        self.estimate = [_foot_estimate(s, s.cref.sphere_sides(s.model)) for s in sims]
+        self.estimate = [_foot_estimate(s) for s in sims]
         self.substeps = sims[0].teacher.substeps
         if any(s.teacher.substeps != self.substeps for s in sims):
             raise ValueError("every trial must have the same control and physics rates")
