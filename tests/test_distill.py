@@ -145,9 +145,9 @@ def test_distilled_policy_recovers_the_torques_of_a_forward_simulation():
 
 
 def test_the_policy_observes_the_controls_applied_over_the_last_step(trial):
-    """``data.ctrl`` (what was applied over the previous control step) is the last nu entries of
-    the distilled policy's observation; before them, only the foot forces (12 entries: the
-    contact forces MuJoCo computes under those controls) depend on it."""
+    """``data.ctrl`` (what was applied over the previous control step) is the nu entries of the
+    distilled policy's observation before the feed-forward block; before them, only the foot
+    forces (12 entries: the contact forces MuJoCo computes under those controls) depend on it."""
     import mujoco
 
     from kintwin.learn.distill import DISTILL_TRACKING, PolicyDriver, _student
@@ -159,7 +159,7 @@ def test_the_policy_observes_the_controls_applied_over_the_last_step(trial):
     size = obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING, model.na, model.nu)
     assert size == obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING.__class__(
         **{**DISTILL_TRACKING.to_dict(), "future_frames": DISTILL_TRACKING.future_frames,
-           "observe_previous_controls": False})) + model.nu
+           "observe_previous_controls": False}), model.na, model.nu) + model.nu
     with pytest.raises(ValueError, match="number of controls"):
         obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING)
     driver = PolicyDriver(_student(init_train_state(PPOConfig(policy_hidden=(8,)), size, model.nu)),
@@ -169,8 +169,10 @@ def test_the_policy_observes_the_controls_applied_over_the_last_step(trial):
     before = driver.observe(data, 40 * n)
     data.ctrl[:] = np.random.default_rng(0).uniform(-0.5, 0.5, model.nu)
     after = driver.observe(data, 40 * n)
-    np.testing.assert_array_equal(after[0, -model.nu:], data.ctrl)
-    np.testing.assert_array_equal(after[0, :-model.nu - 12], before[0, :-model.nu - 12])
+    ff = model.nu + 2 * (DISTILL_TRACKING.K + 1)  # then the feed-forward block, which ctrl leaves alone
+    np.testing.assert_array_equal(after[0, -ff - model.nu:-ff], data.ctrl)
+    np.testing.assert_array_equal(after[0, :-ff - model.nu - 12], before[0, :-ff - model.nu - 12])
+    np.testing.assert_array_equal(after[0, -ff:], before[0, -ff:])
 
 
 def test_augmented_copies_are_labelled_by_the_teacher_alone(trial):
@@ -211,3 +213,40 @@ def test_augmented_copies_are_labelled_by_the_teacher_alone(trial):
     copy.qvel[6:] += rng.normal(0, cfg.start_noise_rad_s, nj)
     label = teacher(copy, 40 * n) - student.feedforward(40 * n)
     np.testing.assert_allclose(dag.labels[1], label, atol=1e-9)
+
+
+def test_the_policy_can_observe_what_the_reference_asks_for(trial):
+    """``observe_feedforward``: the last nu + 2 (K + 1) entries of the observation are the
+    feed-forward controls at the frame (those the policy's action is added to) and the
+    kinematics-only contact estimate's vertical load on each foot / body weight at the frame and
+    its K future frames. Over the sample walk's whole cycles the feet carry the body weight on
+    average (m (g + z''_COM) with a mean z''_COM of zero)."""
+    import dataclasses
+
+    import mujoco
+
+    from kintwin.learn.distill import DISTILL_TRACKING, PolicyDriver
+    from kintwin.learn.policy import Policy
+    from kintwin.learn.ppo import PPOConfig, init_train_state
+    from kintwin.sim.tracking import FREE_QPOS, obs_size
+
+    tracking = DISTILL_TRACKING
+    assert tracking.observe_feedforward
+    sim = teaching([trial])[0]
+    model, cref, n = sim.model, sim.cref, sim.teacher.substeps
+    size = obs_size(model.nq - FREE_QPOS, tracking, model.na, model.nu)
+    extra = model.nu + 2 * (tracking.K + 1)
+    assert size == obs_size(model.nq - FREE_QPOS, dataclasses.replace(tracking, observe_feedforward=False),
+                            model.na, model.nu) + extra
+    policy = Policy.from_state(init_train_state(PPOConfig(policy_hidden=(8,)), size, model.nu), tracking)
+    driver = PolicyDriver(policy, model, cref, sim.subject)
+    data = mujoco.MjData(model)
+    data.qpos[:], data.qvel[:] = cref.qpos[40 * n], cref.qvel[40 * n]
+    obs = driver.observe(data, 40 * n)[0, -extra:]
+    np.testing.assert_array_equal(obs[:model.nu], driver.feedforward(40 * n))
+    load = obs[model.nu:].reshape(-1, 2)
+    assert load.shape == (tracking.K + 1, 2) and (load >= 0).all()
+    bw_n = sim.subject[1] * 9.81
+    total = cref.foot_load_n(model)[cref.prior_index].sum(axis=1) / bw_n
+    assert abs(total.mean() - 1.0) < 0.05, total.mean()
+    np.testing.assert_allclose(load[0].sum(), total[40 * n], rtol=1e-5)

@@ -101,6 +101,11 @@ class TrackingConfig:
     #: controller is a third lower: MSE 1.57e-3 -> 1.06e-3 on subject01,
     #: bench/distill_observation_ablation.py)
     observe_previous_controls: bool = False
+    #: append what the reference's dynamics ask for, from its kinematics alone: the feed-forward
+    #: controls at the current frame (the inverse-dynamics controls the policy's action is added
+    #: to, actuator units, model.nu values) and the kinematics-only contact estimate's vertical
+    #: load on each foot / body weight at the current and the K future frames (2 (K + 1) values)
+    observe_feedforward: bool = False
     contact_threshold_m: float = 0.01  #: a contact sphere this close to the floor = contact
     # Reward: weights of the tracking terms (sum to 1) and their scales (err / scale^2)
     w_joint_pos: float = 0.3
@@ -184,13 +189,15 @@ class TrackingConfig:
 def obs_size(n_joints: int, config: TrackingConfig, n_activations: int = 0, n_controls: int = 0) -> int:
     """Observation size; ``n_activations``: the model's activation states (its muscles), observed
     by a policy of a muscle-driven model; ``n_controls``: the model's controls (nu), observed
-    with ``config.observe_previous_controls``."""
-    if config.observe_previous_controls and n_controls < 1:
-        raise ValueError("observe_previous_controls is set: give the model's number of controls")
+    with ``config.observe_previous_controls`` and ``config.observe_feedforward``."""
+    if (config.observe_previous_controls or config.observe_feedforward) and n_controls < 1:
+        raise ValueError("observe_previous_controls / observe_feedforward is set: give the model's "
+                         "number of controls")
     own = 2 * n_joints + 1 + 6 + 3 + 3 + 2
     return (own + config.K * (n_joints + 3 + 6 + 3) + (2 if config.include_subject else 0)
             + (12 if config.observe_foot_forces else 0) + n_activations
-            + (n_controls if config.observe_previous_controls else 0))
+            + (n_controls if config.observe_previous_controls else 0)
+            + (n_controls + 2 * (config.K + 1) if config.observe_feedforward else 0))
 
 
 # --- rotations (batched, xp-generic; quat_mul from motion.frames) ------------------------------
@@ -251,7 +258,7 @@ def contact_flags(sphere_z, sphere_radius, sphere_side, threshold: float, xp=np)
 
 
 def observation(config: TrackingConfig, qpos, qvel, contact, ref_qpos, ref_qvel, subject=None,
-                foot_force=None, activation=None, previous_controls=None, xp=np):
+                foot_force=None, activation=None, previous_controls=None, feedforward=None, xp=np):
     """Observations (N, obs_size).
 
     ``qpos`` (N, nq), ``qvel`` (N, nv), ``contact`` (N, 2), ``ref_qpos`` (N, K, nq) and
@@ -261,7 +268,8 @@ def observation(config: TrackingConfig, qpos, qvel, contact, ref_qpos, ref_qvel,
     ``config.observe_foot_forces``; ``activation`` (N, na) the muscle activations (0-1) of a
     muscle-driven model (its state: what a muscle can do next depends on it);
     ``previous_controls`` (N, nu) the controls applied over the previous control step when
-    ``config.observe_previous_controls``.
+    ``config.observe_previous_controls``; ``feedforward`` (N, nu + 2 (K + 1)) the feed-forward
+    controls and the per-foot estimated loads / body weight when ``config.observe_feedforward``.
     """
     rot = quat_to_mat(qpos[:, 3:7], xp)
     yaw = heading(rot, xp)
@@ -294,6 +302,10 @@ def observation(config: TrackingConfig, qpos, qvel, contact, ref_qpos, ref_qvel,
         if previous_controls is None:
             raise ValueError("observe_previous_controls is set: pass previous_controls (N, nu)")
         parts.append(previous_controls)
+    if config.observe_feedforward:
+        if feedforward is None:
+            raise ValueError("observe_feedforward is set: pass feedforward (N, nu + 2 (K + 1))")
+        parts.append(feedforward)
     return xp.concatenate(parts, axis=-1)
 
 
