@@ -18,10 +18,12 @@ MuJoCo's activation dynamics doing the rest.
 The policy also observes what the reference asks for (``TrackingConfig.observe_feedforward``): the
 feed-forward its action is added to and the kinematics-only contact estimate's load on each foot,
 now and at the K frames ahead. A policy of one trial can learn them from the trial's phase; a
-policy of many trials cannot. On the walking library of ``bench/distill_shipped_policy.py
---no-running`` (8 iterations of 60 rollouts) the policy alone on subject01 went from 1.68 deg
-joint MAE, 13.1 %BW vertical GRF, 3.05 %BW residual to 0.79 deg, 8.7 %BW, 2.05 %BW (the
-controller: 0.35, 7.9, 1.97); on one trial it changes nothing measurable (BENCHMARKS.md, issue 16). The feed-forward of the muscles is static
+policy of many trials cannot. Measured (BENCHMARKS.md, issues 16 and 18): the held-out imitation
+error over the walking library is 6-8 % lower with them, and DAgger over that library completes
+it alone from iteration 3-4 (without: 0.89-0.93 at iteration 4); the muscle policy of subject01
+tracks better (0.59 against 0.66-0.68 deg). On a trial the library has not seen, the closed loop
+varies more between distillations than with or without them (subject01 alone: 0.79 and 3.88 deg,
+against 1.61-1.68 without); on one trial's torque policy they change nothing measurable. The feed-forward of the muscles is static
 optimization of the same kinematics-only inverse dynamics (``twin/controlled.feedforward_ctrl``:
 activations, which are also the excitations that hold them), so the policy again learns the
 feedback. Actions that were the planned mean activations instead (a smooth signal, turned into
