@@ -13,17 +13,7 @@ moment / (m g h) (the residual actuators' gears), so an action of 1 is the motor
 Muscle-driven twin (``distill(..., muscles=MuscleDrive)``, ``kintwin train --distill --muscles``):
 the teacher plans muscle activations and sends the excitations that reach them; the policy also
 observes the activation state and its muscle actions are those excitations (``MUSCLE_ACTIONS``),
-MuJoCo's activation dynamics doing the rest.
-
-The policy also observes what the reference asks for (``TrackingConfig.observe_feedforward``): the
-feed-forward its action is added to and the kinematics-only contact estimate's load on each foot,
-now and at the K frames ahead. A policy of one trial can learn them from the trial's phase; a
-policy of many trials cannot. Measured (BENCHMARKS.md, issues 16 and 18): the held-out imitation
-error over the walking library is 6-8 % lower with them, and DAgger over that library completes
-it alone from iteration 3-4 (without: 0.89-0.93 at iteration 4); the muscle policy of subject01
-tracks better (0.59 against 0.66-0.68 deg). On a trial the library has not seen, the closed loop
-varies more between distillations than with or without them (subject01 alone: 0.79 and 3.88 deg,
-against 1.61-1.68 without); on one trial's torque policy they change nothing measurable. The feed-forward of the muscles is static
+MuJoCo's activation dynamics doing the rest. The feed-forward of the muscles is static
 optimization of the same kinematics-only inverse dynamics (``twin/controlled.feedforward_ctrl``:
 activations, which are also the excitations that hold them), so the policy again learns the
 feedback. Actions that were the planned mean activations instead (a smooth signal, turned into
@@ -34,6 +24,16 @@ subject01 the policy's mean activation was 0.21-0.26 against the controller's 0.
 against it. As excitations (three runs: two seeds, 12 and 20 DAgger iterations): mean activation
 0.12-0.13, activations vs OpenSim SO median r 0.79-0.84 (before 0.70-0.75), worst hip/knee/ankle
 reserve 6.0-7.8 % (8.2-12.3), joint MAE 0.58-0.74 deg (0.62-0.69) (BENCHMARKS.md, issue 18).
+
+The policy also observes what the reference asks for (``TrackingConfig.observe_feedforward``): the
+feed-forward its action is added to and the kinematics-only contact estimate's load on each foot,
+now and at the K frames ahead. A policy of one trial can learn them from the trial's phase; a
+policy of many trials cannot. Measured (BENCHMARKS.md, issues 16 and 18): the held-out imitation
+error over the walking library is 6-8 % lower with them, and DAgger over that library completes it
+alone from iteration 3-4 (without: 0.89-0.93 at iteration 4); the muscle policy of subject01 tracks
+better (0.59 against 0.66-0.68 deg). On a trial the library has not seen, the closed loop varies
+more between distillations than with or without them (subject01 alone: 0.79 and 3.88 deg, against
+1.61-1.68 without); on one trial's torque policy they change nothing measurable.
 
 DAgger (Ross et al. 2011): iteration 0 rolls out the teacher; iteration j > 0 rolls out the
 student, the teacher acting instead at each control step with probability ``beta0 * beta_decay^j``.
