@@ -31,9 +31,10 @@ now and at the K frames ahead. A policy of one trial can learn them from the tri
 policy of many trials cannot. Measured (BENCHMARKS.md, issues 16 and 18): the held-out imitation
 error over the walking library is 6-8 % lower with them, and DAgger over that library completes it
 alone from iteration 3-4 (without: 0.89-0.93 at iteration 4); the muscle policy of subject01 tracks
-better (0.59 against 0.66-0.68 deg). On a trial the library has not seen, the closed loop varies
-more between distillations than with or without them (subject01 alone: 0.79 and 3.88 deg, against
-1.61-1.68 without); on one trial's torque policy they change nothing measurable.
+better (0.59 against 0.66-0.68 deg). On a trial the library has not seen the closed loop mostly
+gains: alone on subject01 (not in the library) two 60-rollout walking libraries gave 0.79 and 0.83
+deg, 8.7 %BW of vertical GRF (without: 1.61-1.68 deg, 13.1-13.5 %BW), a 120-rollout one 3.88 deg;
+on one trial's torque policy they change nothing measurable.
 
 DAgger (Ross et al. 2011): iteration 0 rolls out the teacher; iteration j > 0 rolls out the
 student, the teacher acting instead at each control step with probability ``beta0 * beta_decay^j``.
