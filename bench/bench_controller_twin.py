@@ -52,15 +52,13 @@ def trials(folder: Path) -> dict:
 
     s01, run = DATA / "osim_subject01_walk", DATA / "hamner_run"
     out = twin_trials(folder)
-    out["hamner_run"]["trial"] = str(write_motion(
-        folder / "hamner_run_0.70-1.43.mot",
-        read_motion(run / "IK" / "subject02_running_ik.mot").slice_time(0.70, 1.43),
-        convention="legacy"))
+    run_ik = read_motion(run / "IK" / "subject02_running_ik.mot")
+    out["hamner_run"]["trial"] = str(write_motion(folder / "hamner_run_0.70-1.43.mot",
+                                                  run_ik.slice_time(0.70, 1.43), convention="legacy"))
     out["hamner_run_long"] = {
         **out["hamner_run"], "reference_id": None,
         "grf": str(run / "experimental" / "subject02_running_grf.mot"),
-        "trial": str(write_motion(folder / "hamner_run_1.5-5.5.mot",
-                                  read_motion(run / "IK" / "subject02_running_ik.mot").slice_time(1.5, 5.5),
+        "trial": str(write_motion(folder / "hamner_run_1.5-5.5.mot", run_ik.slice_time(1.5, 5.5),
                                   convention="legacy"))}
     gait2392 = write_motion(folder / "subject01_gait2392_0.5-1.6.mot",
                             read_motion(s01 / "gait2392" / "subject01_walk1_ik.mot").slice_time(0.5, 1.6),
