@@ -93,14 +93,14 @@ def main():
 
 def score_twin(spec: dict, out: Path, controller: str, ckpt: Path, muscles=None) -> dict:
     """``kintwin analyze`` of the trial ``spec`` with ``controller`` ("qp", or "policy": the policy
-    ``ckpt``) into ``out``: its figures vs plates and OpenSim ID (``KEYS``), completed fraction,
+    ``ckpt``, None: the shipped one for the trial) into ``out``: its figures vs plates and OpenSim ID (``KEYS``), completed fraction,
     real-time factor, and for the muscle-driven twin the activations vs OpenSim SO."""
     from kintwin.models.subject import SubjectSpec
     from kintwin.twin.analyze import TrialJob, analyze_trial
 
     job = TrialJob(trial=spec["trial"], out_dir=out, subject=SubjectSpec(spec["height"], spec["mass"]),
                    grf=spec.get("grf"), loads=spec.get("loads"), reference_id=spec.get("reference_id"),
-                   controller=controller, policy=str(ckpt), muscles=str(muscles.source) if muscles else None)
+                   controller=controller, policy=ckpt and str(ckpt), muscles=str(muscles.source) if muscles else None)
     m = analyze_trial(job, progress=False)
     info = json.loads((out / "metrics.json").read_text())["info"]
     result = {**{k: m.get(k) for k in KEYS + ("completed_fraction",)}, "realtime_factor": info["realtime_factor"]}

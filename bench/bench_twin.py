@@ -1,4 +1,7 @@
-"""The twin for users: speed and accuracy of ``kintwin analyze`` with a policy (default: shipped).
+"""The twin for users: speed and accuracy of ``kintwin analyze`` with a PPO policy of ``kintwin
+train`` (the figures recorded in BENCHMARKS.md, issue 5, are of the first wave's shipped policy,
+``src/kintwin/data/policy.npz`` in git history; the shipped policies are now distilled ones,
+scored by ``bench/distill_shipped_policy.py --score-only``).
 
 Trials (``../shared/data``), each against its force plates and OpenSim reference torques:
 
@@ -13,7 +16,7 @@ recording the metrics, and the speed of the plain run: simulated seconds per wal
 of the twin rollout (policy + physics, one trial per process as ``kintwin analyze`` runs them),
 and of the whole analyze call (model build, feed-forward, rollout, metrics, report).
 
-    .venv/bin/python bench/bench_twin.py [--policy CKPT] [--finetune-steps 200000]
+    .venv/bin/python bench/bench_twin.py --policy CKPT [--finetune-steps 200000]
 
 Writes ``bench/results/twin.json``; outputs under ``runs/bench_twin/``.
 """
@@ -78,7 +81,7 @@ def rollout_speed(policy_path, spec) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--policy", default=None, help="policy checkpoint (default: the shipped one)")
+    ap.add_argument("--policy", required=True, help="policy checkpoint of `kintwin train`")
     ap.add_argument("--finetune-steps", type=int, default=200_000)
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_twin")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "twin.json")
@@ -87,7 +90,7 @@ def main():
     from kintwin.models.subject import SubjectSpec
     from kintwin.twin.analyze import TrialJob, analyze_trial
 
-    result = {"policy": args.policy or "shipped (src/kintwin/data/policy.npz)",
+    result = {"policy": args.policy,
               "finetune_steps": args.finetune_steps, "cpus": os.cpu_count(), "trials": {}}
     for name, spec in trials(args.out).items():
         entry = {}

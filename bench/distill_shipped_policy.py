@@ -1,31 +1,36 @@
-"""Distil the whole-body controller into a general policy (``--ship``: as
-``src/kintwin/data/policy.npz``, what ``kintwin analyze --controller policy`` runs without
-``--policy``; the default controller is the QP), and score it against the controller on
-subject01, hamner_run and the sample walk.
+"""Distil the whole-body controller into a general policy of one gait (``--ship``: as the shipped
+walking or running policy, ``kintwin.twin.runner.SHIPPED_POLICIES``, what ``kintwin analyze
+--controller policy`` runs without ``--policy``; the default controller is the QP), and score it
+against the controller on subject01, hamner_run and the sample walk.
 
-Motion library (every trial also mirrored left/right; each on the built-in model scaled to its
-subject, as ``kintwin analyze`` builds it):
+Motion library (``--gait``; every trial also mirrored left/right; each on the built-in model
+scaled to its subject, as ``kintwin analyze`` builds it):
 
-* generated walking (``kintwin.motion.sample.sample_walk``, 4 s) of three made-up subjects of
-  different size and cadence: 1.60 m / 58 kg / 1.00 s cycle, 1.75 m / 70 kg / 1.10 s (the demo's
-  subject), 1.90 m / 85 kg / 1.20 s;
-* ``../shared/data`` subject01 treadmill walking (gait2392 IK, 0.5-4.0 s, 1.803 m, 72.6 kg) and
-  hamner_run treadmill running (IK 0.5-4.5 s, 1.83 m, 65.9 kg); the data is read at training
-  time, only the weights are committed. Plates and reference moments never enter the training.
+* walk: generated walking (``kintwin.motion.sample.sample_walk``, 4 s) of three made-up subjects
+  of different size and cadence: 1.60 m / 58 kg / 1.00 s cycle, 1.75 m / 70 kg / 1.10 s (the
+  demo's subject), 1.90 m / 85 kg / 1.20 s; and ``../shared/data`` subject01 treadmill walking
+  (gait2392 IK, 0.5-4.0 s, 1.803 m, 72.6 kg);
+* run: ``../shared/data`` hamner_run treadmill running (IK 0.5-4.5 s, 1.83 m, 65.9 kg);
+* all: both.
+
+The data is read at training time, only the weights are committed. Plates and reference moments
+never enter the training.
 
 DAgger (``learn/distill.py``) with rollouts of at most ``--rollout-s`` from random perturbed
 starts, trials in turn; the iteration whose policy, alone, tracks best (completed fraction, then
-joint error, from 2 starts per trial) is kept. Scoring: ``kintwin analyze`` with the policy and
+the score of tracking and kinetics, from 4 random starts per trial: ``DistillConfig.eval_starts``)
+is kept; its evaluation is the last ``selected`` row of the log, the same episodes for every
+``--seed``, so runs of several seeds compare. Scoring: ``kintwin analyze`` with the policy and
 with the controller (``bench_controller_twin``'s trials: subject01 gait2354 IK 0.4-1.6 s,
-hamner_run 0.70-1.43 s, the sample walk); the issue's target is the policy within 1.25x of the
-controller on each figure.
+hamner_run 0.70-1.43 s and 1.5-5.5 s, the sample walk); the issue's target is the policy within
+1.25x of the controller on each figure.
 
-    .venv/bin/python bench/distill_shipped_policy.py --ship \
-        > bench/results/distill_shipped_policy.log 2>&1
-    .venv/bin/python bench/distill_shipped_policy.py --score-only   # re-score the shipped policy
+    .venv/bin/python bench/distill_shipped_policy.py --gait walk --iterations 8 --workers 1 --ship
+    .venv/bin/python bench/distill_shipped_policy.py --gait run --iterations 8 --workers 1 --ship
+    .venv/bin/python bench/distill_shipped_policy.py --score-only   # the shipped pair, as analyze picks
 
-Writes ``bench/results/distill_shipped_policy.json`` (config, DAgger log, wall time, both twins'
-figures and their ratios).
+Writes ``bench/results/distill_shipped_policy_<gait>.json`` (config, DAgger log, wall time, both
+twins' figures and their ratios), with ``--score-only`` ``bench/results/shipped_policies.json``.
 """
 
 from __future__ import annotations
@@ -44,7 +49,6 @@ from bench_controller_twin import REPO, trials as scored_trials  # noqa: E402
 from bench_distill import score_twin  # noqa: E402
 from bench_twin import DATA  # noqa: E402
 
-SHIPPED = REPO / "src" / "kintwin" / "data" / "policy.npz"
 GENERATED = [(1.60, 58.0, 1.00), (1.75, 70.0, 1.10), (1.90, 85.0, 1.20)]  # height m, mass kg, cycle s
 RECORDED = [(DATA / "osim_subject01_walk" / "gait2392" / "subject01_walk1_ik.mot", (0.5, 4.0), 1.803, 72.6),
             (DATA / "hamner_run" / "IK" / "subject02_running_ik.mot", (0.5, 4.5), 1.83, 65.9)]
@@ -53,23 +57,36 @@ RATIO_KEYS = ("joint_angle_mae_deg", "pelvis_position_error_cm", "residual_force
               "grf_vertical_rmse_pct_bw", "moment_sagittal_rmse_nm_per_kg", "gait_event_error_ms")
 
 
-def library(running: bool = True) -> list[tuple[str, object, object]]:
-    """(name, skeleton, motion) of every training trial, mirrored copies included (``running``:
-    with hamner_run)."""
+def library(gait: str = "all") -> list[tuple[str, object, object]]:
+    """(name, skeleton, motion) of every training trial, mirrored copies included; ``gait``:
+    "walk" (no hamner_run), "run" (hamner_run alone) or "all"."""
     from kintwin.models.subject import SubjectSpec, resolve_subject
     from kintwin.motion.kinematics_io import read_motion
     from kintwin.motion.sample import sample_walk
 
     out = []
-    for h, m, cycle in GENERATED:
+    for h, m, cycle in GENERATED if gait != "run" else []:
         out.append((f"sample_walk_{h}m_{m}kg_{cycle}s", resolve_subject(SubjectSpec(h, m)),
                     sample_walk(duration_s=4.0, cycle_s=cycle, height_m=h, mass_kg=m)))
-    for path, (t0, t1), h, m in RECORDED[:None if running else 1]:
+    for path, (t0, t1), h, m in {"all": RECORDED, "walk": RECORDED[:1], "run": RECORDED[1:]}[gait]:
         if not path.is_file():
             sys.exit(f"{path} not found (set KINTWIN_SHARED_DATA)")
         out.append((f"{path.stem}_{t0}-{t1}", resolve_subject(SubjectSpec(h, m)),
                     read_motion(path).slice_time(t0, t1)))
     return out + [(name + "_mirrored", sk, motion.mirrored()) for name, sk, motion in out]
+
+
+def evaluate_on_library(paths, lib) -> None:
+    """Print DAgger's evaluation (``learn.finetune.evaluate`` from the starts ``distill`` draws)
+    of each policy in ``paths`` on the library ``lib``."""
+    from kintwin.learn.distill import DistillConfig, evaluation_episodes, load_distilled, teaching
+    from kintwin.learn.finetune import evaluate
+
+    policies = [load_distilled(p) for p in paths]
+    sims = teaching([(sk, motion) for _, sk, motion in lib], policies[0].controller)
+    env, starts = evaluation_episodes(sims, policies[0], DistillConfig().eval_starts)
+    for path, policy in zip(paths, policies):
+        print(path, json.dumps(evaluate(env, policy, starts)), flush=True)
 
 
 def main():
@@ -83,24 +100,41 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="processes for the DAgger rollouts (DistillConfig.workers)")
-    ap.add_argument("--no-running", action="store_true", help="leave hamner_run out of the library")
+    ap.add_argument("--gait", choices=("all", "walk", "run"), default="all",
+                    help="the library: every trial, the walks alone, or hamner_run alone")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "distill_shipped_policy")
-    ap.add_argument("--results", type=Path,
-                    default=REPO / "bench" / "results" / "distill_shipped_policy.json")
-    ap.add_argument("--ship", action="store_true", help=f"copy the policy to {SHIPPED.relative_to(REPO)}")
-    ap.add_argument("--score-only", action="store_true", help="score the shipped policy (no training)")
+    ap.add_argument("--results", type=Path, default=None,
+                    help="default bench/results/distill_shipped_policy_<gait>.json, with "
+                         "--score-only bench/results/shipped_policies.json")
+    ap.add_argument("--ship", action="store_true",
+                    help="copy the policy to the shipped walking (--gait walk) or running (--gait run) one")
+    ap.add_argument("--evaluate", type=Path, nargs="+", metavar="CKPT",
+                    help="no training: DAgger's evaluation (DistillConfig.eval_starts episodes per "
+                         "trial, the same for each) of these policies on the --gait library, to "
+                         "choose among runs of several seeds by the library alone")
+    ap.add_argument("--score-only", action="store_true",
+                    help="score the shipped policies (no training), each trial by the one analyze picks")
     args = ap.parse_args()
 
     from kintwin.learn.distill import DistillConfig, distill
+    from kintwin.twin.runner import SHIPPED_POLICIES
 
+    if args.evaluate:
+        return evaluate_on_library(args.evaluate, library(args.gait))
+    if args.ship and args.gait == "all":
+        ap.error("--ship needs --gait walk or --gait run (the shipped policies are one per gait)")
+    results = REPO / "bench" / "results"
+    args.results = args.results or results / ("shipped_policies.json" if args.score_only else
+                                              f"distill_shipped_policy_{args.gait}.json")
     args.out.mkdir(parents=True, exist_ok=True)
-    ckpt = SHIPPED if args.score_only else args.out / "policy.npz"
+    ckpt = None if args.score_only else args.out / "policy.npz"
     if args.score_only:
-        result = json.loads(args.results.read_text())
+        result = {"cpus": os.cpu_count(),
+                  "policies": {gait: str(p.relative_to(REPO)) for gait, p in SHIPPED_POLICIES.items()}}
     else:
-        lib = library(running=not args.no_running)
+        lib = library(args.gait)
         cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
-                            rollout_s=args.rollout_s, epochs=args.epochs, eval_starts=2, seed=args.seed,
+                            rollout_s=args.rollout_s, epochs=args.epochs, seed=args.seed,
                             augment_copies=args.augment_copies, workers=args.workers)
         print("library:", [name for name, _, _ in lib], flush=True)
         t0 = time.perf_counter()
@@ -112,7 +146,7 @@ def main():
         result = {"cpus": os.cpu_count(), "distill_config": dataclasses.asdict(cfg),
                   "library": [name for name, _, _ in lib], "distill_wall_s": wall, "log": rows}
         if args.ship:
-            shutil.copyfile(ckpt, SHIPPED)
+            shutil.copyfile(ckpt, SHIPPED_POLICIES[{"walk": "walking", "run": "running"}[args.gait]])
     result["scores"] = {}
     for name, spec in scored_trials(args.out / "trials").items():
         if name == "subject01_walk_gait2392":

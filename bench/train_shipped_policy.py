@@ -1,4 +1,6 @@
-"""Train the policy shipped in ``src/kintwin/data/policy.npz`` (``kintwin analyze``'s default).
+"""Train a general PPO policy: the first wave's shipped policy (``src/kintwin/data/policy.npz``
+until the distilled walking and running policies of ``bench/distill_shipped_policy.py`` replaced
+it; the first wave's file is in git history).
 
 Training set (every trial also mirrored left/right, ``bench/configs/shipped_policy.yaml``):
 
@@ -66,7 +68,8 @@ def main():
     ap.add_argument("--budget-min", type=float, default=35.0)
     ap.add_argument("--config", type=Path, default=REPO / "bench" / "configs" / "shipped_policy.yaml")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "shipped_policy")
-    ap.add_argument("--ship", type=Path, default=REPO / "src" / "kintwin" / "data" / "policy.npz")
+    ap.add_argument("--ship", type=Path, default=REPO / "runs" / "shipped_policy" / "policy.npz",
+                    help="where the best checkpoint is copied")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "train_shipped_policy.json")
     args = ap.parse_args()
 

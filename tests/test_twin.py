@@ -11,7 +11,7 @@ from kintwin.cli import main
 from kintwin.motion.kinematics_io import write_motion
 from kintwin.motion.sample import sample_walk
 from kintwin.motion.storage import read_table
-from kintwin.twin.runner import DEFAULT_POLICY
+from kintwin.twin.runner import SHIPPED_POLICIES
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,31 @@ def analyzed(tmp_path_factory):
     return out
 
 
-def test_shipped_policy_is_in_the_package():
-    assert DEFAULT_POLICY.exists() and DEFAULT_POLICY.stat().st_size < 20e6
+def test_shipped_policies_are_in_the_package_and_distilled():
+    from kintwin.learn.distill import DistilledPolicy
+    from kintwin.twin.runner import load_policy
+
+    for path in SHIPPED_POLICIES.values():
+        assert path.exists() and path.stat().st_size < 20e6
+        assert isinstance(load_policy(path), DistilledPolicy)
+
+
+def test_the_running_policy_runs_trials_with_flight_phases(shared_data):
+    """Running has the body in flight a third of the time, walking never: the kinematics-only
+    contact estimate's load on hamner_run and subject01 picks the shipped policy."""
+    from kintwin.models.anthropometry import default_skeleton
+    from kintwin.models.build import SimOptions, build_model
+    from kintwin.motion.kinematics_io import read_motion
+    from kintwin.twin.runner import flight_share, shipped_policy
+
+    for path, (t0, t1), h, m, gait, share in (
+            ("hamner_run/IK/subject02_running_ik.mot", (1.0, 3.0), 1.83, 65.9, "running", (0.25, 0.45)),
+            ("osim_subject01_walk/gait2354/subject01_walk1_ik.mot", (0.4, 1.6), 1.803, 72.6, "walking", (0.0, 0.0))):
+        motion = read_motion(shared_data / path).slice_time(t0, t1)
+        motion.subject.height_m, motion.subject.mass_kg = h, m
+        model = build_model(default_skeleton(h, m), SimOptions(foot_sensors=True))
+        assert share[0] <= flight_share(motion, model) <= share[1], path
+        assert shipped_policy(motion, model) == (gait, SHIPPED_POLICIES[gait])
 
 
 def test_sample_trial_with_the_default_controller(analyzed):
@@ -39,7 +62,7 @@ def test_sample_trial_with_the_default_controller(analyzed):
 def test_sample_trial_with_shipped_policy(tmp_path):
     assert main(["analyze", "sample", "--controller", "policy", "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "metrics.json").read_text())
-    assert doc["info"]["controller"] == "policy" and doc["info"]["policy"] == "shipped"
+    assert doc["info"]["controller"] == "policy" and doc["info"]["policy"] == "shipped (walking)"
     m = doc["metrics"]
     assert m["completed"] is True and m["completed_fraction"] == pytest.approx(1.0, abs=0.02)
     assert (tmp_path / "torques.sto").stat().st_size > 0
@@ -65,9 +88,10 @@ def test_exported_torques_match_the_twin_grf_physics(analyzed):
     assert support == pytest.approx(weight, rel=0.1)
 
 
-def test_the_twin_runs_a_policy_and_fine_tuning_trains_its_checkpoint():
-    """The twin runs a ``Policy`` (no trainer in it); fine-tuning, the twin's one training step,
-    rebuilds the trainer from the policy's checkpoint and gives back a new ``Policy``."""
+def test_the_twin_runs_a_policy_and_fine_tuning_trains_its_checkpoint(tmp_path):
+    """The twin runs a ``Policy`` of `kintwin train` (no trainer in it); fine-tuning, the twin's
+    one training step, rebuilds the trainer from the policy's checkpoint and gives back a new
+    ``Policy``."""
     import jax
 
     from kintwin.learn.policy import PPO, Policy
@@ -77,9 +101,13 @@ def test_the_twin_runs_a_policy_and_fine_tuning_trains_its_checkpoint():
 
     walk = sample_walk(duration_s=0.6)
     subject = (walk.subject.height_m, walk.subject.mass_kg)
+    write_motion(tmp_path / "walk.mot", walk)
+    assert main(["train", str(tmp_path / "walk.mot"), "--height", str(subject[0]), "--mass",
+                 str(subject[1]), "--steps", "256", "--envs", "4", "--no-bc", "--no-progress",
+                 "--out", str(tmp_path / "ppo")]) == 0
     model = build_model(default_skeleton(*subject), SimOptions(foot_sensors=True))
-    policy = load_policy()
-    assert type(policy) is Policy and policy.kind == PPO and policy.source == DEFAULT_POLICY
+    policy = load_policy(tmp_path / "ppo" / "final.npz")
+    assert type(policy) is Policy and policy.kind == PPO and policy.source == tmp_path / "ppo" / "final.npz"
     assert not hasattr(policy, "trainer") and not hasattr(policy, "state")
     before = [np.asarray(x) for x in jax.tree_util.tree_leaves((policy.network, policy.obs_norm))]
     tuned = finetune(policy, model, walk, subject, steps=1, num_envs=4, progress=False)

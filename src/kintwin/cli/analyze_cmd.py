@@ -23,9 +23,9 @@ def add_arguments(p):
     p.add_argument("--controller", choices=("policy", "qp"), default=None,
                    help="what drives the twin: 'policy' (a trained policy, --policy) or 'qp' (the "
                         "whole-body QP controller: no training, any model); default: qp, or the "
-                        "policy when --policy or --finetune-steps is given. The shipped policy "
-                        "(--controller policy without --policy) is the first wave's PPO policy: "
-                        "its kinetics are far from the controller's (BENCHMARKS.md)")
+                        "policy when --policy or --finetune-steps is given. Without --policy the "
+                        "shipped policies run: distilled from the controller, one for walking and "
+                        "one for running (chosen by the trial's flight phases; BENCHMARKS.md)")
     p.add_argument("--muscles", action="store_true",
                    help="the muscle-driven twin: legs and trunk driven by Hill-type muscles "
                         "(--muscles-osim, default the shipped gait2392 muscles), the whole-body "
@@ -35,9 +35,11 @@ def add_arguments(p):
     add_muscle_arguments(p)
     p.add_argument("--policy", type=Path, default=None,
                    help="policy checkpoint from `kintwin train` (with --controller policy and no "
-                        "--policy: the shipped policy)")
+                        "--policy: the shipped walking or running policy)")
     p.add_argument("--finetune-steps", type=nonneg_int, default=0,
-                   help="fine-tune the policy on each trial with this many PPO env steps first")
+                   help="fine-tune the policy on each trial with this many PPO env steps first "
+                        "(a distilled policy: updates of 1024 steps x up to 128 envs, the first 5 "
+                        "train the critic alone, the best evaluation is kept)")
     p.add_argument("--grf", type=Path, help="force plates (GRF .mot or a .c3d), used only to score the twin")
     p.add_argument("--loads", type=Path, help="OpenSim ExternalLoads .xml assigning GRF columns to feet")
     p.add_argument("--foot-of", default=None,

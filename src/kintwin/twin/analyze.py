@@ -164,11 +164,17 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
     c = checked or check_job(job, note=lambda text: say(f"[{name}] note: {text}", flush=True))
     motion, skeleton, model, ref_grf = c.motion, c.skeleton, c.model, c.reference_grf
     subject = (float(skeleton.height_m), float(skeleton.mass_kg))
-    controller, policy = _controller(job), None
+    controller, policy, policy_name = _controller(job), None, None
     if controller == "policy":
-        from .runner import load_policy
+        from .runner import load_policy, shipped_policy
 
-        policy = load_policy(job.policy)
+        if job.policy:
+            policy_name, path = str(job.policy), job.policy
+        else:
+            gait, path = shipped_policy(motion, model)
+            policy_name = f"shipped ({gait})"
+            say(f"[{name}] the shipped {gait} policy", flush=True)
+        policy = load_policy(path)
         muscle_policy = getattr(policy, "muscles", None) is not None
         if job.muscles and not muscle_policy:
             raise InputError("this policy drives the torque-driven twin, not the muscle-driven one",
@@ -182,10 +188,14 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
     from ..learn.distill import DistilledPolicy
 
     distilled = isinstance(policy, DistilledPolicy)
-    if job.finetune_steps and (controller == "qp" or distilled):
-        raise InputError("--finetune-steps fine-tunes a policy trained by `kintwin train`: not "
-                         "the whole-body controller or a policy distilled from it")
+    if job.finetune_steps and controller == "qp":
+        raise InputError("--finetune-steps fine-tunes a policy: not the whole-body controller")
     span = motion.time_s[-1] - motion.time_s[0]
+    if job.finetune_steps and distilled:
+        from .runner import finetune_distilled
+
+        say(f"[{name}] fine-tuning the policy for {job.finetune_steps} steps ...", flush=True)
+        policy = finetune_distilled(policy, skeleton, motion, job.finetune_steps)
     if controller == "policy" and not distilled:
         from .runner import finetune, run_twin
 
@@ -224,7 +234,7 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
     results.info.update({"reference_kinematics": "reference_kinematics.mot",
                          "reference_kinematics_convention": convention, "trial": job.trial,
                          "controller": controller,
-                         "policy": str(job.policy or "shipped") if controller == "policy" else None,
+                         "policy": policy_name,
                          "finetune_steps": job.finetune_steps,
                          "reference_convention": c.reference_convention, "plate_sync": c.plate_sync})
     write_results(out, results, metrics)

@@ -11,7 +11,11 @@ that loses track (terminates the episode) are not in the output.
 
 The twin only runs the policy (``learn.policy.Policy``: no trainer, no optimiser). Optionally the
 policy is first fine-tuned on the trial with PPO (:func:`finetune`: that trains, so it rebuilds
-the trainer from the policy's checkpoint).
+the trainer from the policy's checkpoint; :func:`finetune_distilled` for a policy distilled from
+the whole-body controller, which ``twin.controlled`` runs).
+
+Also here: which policy runs when none is given (:func:`shipped_policy`: the shipped walking or
+running policy, both distilled, by the trial's flight phases) and loading any policy file.
 """
 
 from __future__ import annotations
@@ -33,7 +37,15 @@ from ..sim.tracking import TrackingConfig
 from ..motion.checks import check_trial_span
 from .recording import Recording
 
-DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "data" / "policy.npz"
+_DATA = Path(__file__).resolve().parents[1] / "data"
+#: the shipped policies, distilled from the whole-body controller on a motion library
+#: (``bench/distill_shipped_policy.py --gait walk|run``; BENCHMARKS.md, issue 16)
+SHIPPED_POLICIES = {"walking": _DATA / "policy_walk.npz", "running": _DATA / "policy_run.npz"}
+#: a trial is run by the running policy when its body is in flight (the kinematics-only contact
+#: estimate puts less than 5 % BW on the feet) for at least this share of its frames: measured
+#: 0.36 on hamner_run, 0 on subject01's and the generated walks, the step-up and the one-leg
+#: stand, 0.07 on the generated countermovement jump
+FLIGHT_SHARE_OF_RUNNING = 0.10
 
 
 @dataclass
@@ -44,10 +56,29 @@ class TwinRun:
     terminated_at_s: float | None
 
 
-def load_policy(path: str | Path | None = None) -> Policy:
-    """The policy of a checkpoint written by ``kintwin train`` (default: the shipped policy), or a
-    policy distilled from the whole-body controller (``learn.distill.DistilledPolicy``)."""
-    path = Path(path) if path else DEFAULT_POLICY
+def flight_share(motion: Motion, model: mujoco.MjModel) -> float:
+    """Share of the trial's frames with the body in flight: the kinematics-only contact estimate
+    (``dynamics.contact_estimation``) puts less than 5 % of body weight on the feet."""
+    from ..dynamics.contact_estimation import estimate_contacts
+    from ..models.build import GRAVITY
+
+    est = estimate_contacts(motion, model, mass_kg=motion.subject.mass_kg,
+                            height_m=motion.subject.height_m)
+    load_n = sum(est.grf.vertical_n(side) for side in est.grf.sides)
+    return float(np.mean(load_n < 0.05 * motion.subject.mass_kg * GRAVITY))
+
+
+def shipped_policy(motion: Motion, model: mujoco.MjModel) -> tuple[str, Path]:
+    """(gait, path) of the shipped policy for this trial: "running" when the body is in flight
+    for at least ``FLIGHT_SHARE_OF_RUNNING`` of it (:func:`flight_share`), else "walking"."""
+    gait = "running" if flight_share(motion, model) >= FLIGHT_SHARE_OF_RUNNING else "walking"
+    return gait, SHIPPED_POLICIES[gait]
+
+
+def load_policy(path: str | Path) -> Policy:
+    """The policy of a checkpoint written by ``kintwin train``, or a policy distilled from the
+    whole-body controller (``learn.distill.DistilledPolicy``, as the shipped ones)."""
+    path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"policy file {path} not found: give --policy CKPT "
                                 "(a checkpoint written by `kintwin train`)")
@@ -109,6 +140,18 @@ def finetune(policy: Policy, model, motion: Motion, subject, steps: int, num_env
     env.close()
     return Policy.from_state(trainer.state, policy.tracking, kind=policy.kind,
                              metadata=policy.metadata, source=policy.source)
+
+
+def finetune_distilled(policy, skeleton, motion: Motion, steps: int):
+    """``policy`` (distilled) fine-tuned with PPO on this trial (``learn/finetune.py``) for about
+    ``steps`` env steps: ``ceil(steps / 1024)`` envs, at most 128, of 1024 steps per update; the
+    policy of the best evaluation (the distilled one when nothing beat it)."""
+    from ..learn.finetune import FinetuneConfig, finetune
+
+    envs = min(128, -(-steps // 1024))
+    cfg = FinetuneConfig(num_envs=envs, max_iterations=-(-steps // (envs * 1024)),
+                         time_budget_s=float("inf"))
+    return finetune(policy, [(skeleton, motion)], cfg)[0]
 
 
 def run_twin(policy: Policy, model: mujoco.MjModel, motion: Motion,
