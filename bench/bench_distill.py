@@ -10,6 +10,7 @@ DAgger log, wall time, and the twin's metrics next to the controller's) and the 
     .venv/bin/python bench/bench_distill.py --score-only   # re-score the committed policy
     .venv/bin/python bench/bench_distill.py --muscles       # the muscle-driven twin (issue 18)
     .venv/bin/python bench/bench_distill.py --uniform-fit   # each fit without the spread weights
+    .venv/bin/python bench/bench_distill.py --muscles --teacher-reserve-weight 0.2  # labels from a teacher sparing reserves
 
 ``--muscles``: the muscle-driven twin's controller (``bench_muscle_twin``'s setting: subject01
 gait2392 IK 0.5-1.6 s, subject01's scaled gait2392 muscles, ``ID_InverseDynamicsOutput.sto``);
@@ -49,6 +50,9 @@ def main():
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_distill")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "distill_subject01.json")
     ap.add_argument("--muscles", action="store_true", help="the muscle-driven twin (module doc)")
+    ap.add_argument("--teacher-reserve-weight", type=float, default=None,
+                    help="the teacher's reserve weight per (N*m)^2 (WholeBodyConfig.w_reserve; "
+                         "default its own): the labels only, the controller scored is the default")
     ap.add_argument("--uniform-fit", action="store_true",
                     help="fit every action dimension by its plain squared error (before the "
                          "spread-weighted fit, DistillConfig.spread_weighted_fit)")
@@ -80,11 +84,17 @@ def main():
                             action_noise=args.action_noise, seed=args.seed, epochs=args.epochs,
                             augment_copies=args.augment_copies, spread_weighted_fit=not args.uniform_fit)
         t0 = time.perf_counter()
-        policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg, muscles=muscles,
+        from kintwin.control.wholebody import WholeBodyConfig
+
+        teacher = WholeBodyConfig()
+        if args.teacher_reserve_weight is not None:
+            teacher = dataclasses.replace(teacher, w_reserve=args.teacher_reserve_weight)
+        policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg, teacher, muscles=muscles,
                                log=lambda r: print(json.dumps(r, default=float), flush=True))
         wall = time.perf_counter() - t0
         policy.save(ckpt, {"command": " ".join(sys.argv), "trial": Path(spec["trial"]).name})
         result = {"cpus": os.cpu_count(), "distill_config": dataclasses.asdict(cfg),
+                  "teacher_config": dataclasses.asdict(teacher),
                   "distill_wall_s": wall, "log": rows, "checkpoint": str(ckpt.resolve().relative_to(REPO))}
     for name, controller in (("controller", "qp"), ("distilled_policy", "policy")):
         result[name] = score_twin(spec, args.out / name, controller, ckpt, muscles)

@@ -148,7 +148,8 @@ def test_short_finetuning_keeps_std_and_normaliser(trial):
 
 def test_reserve_penalty_is_the_reserve_torque_applied(trial):
     """Muscle-driven fine-tuning pays for reserves: the penalty is w x mean((reserve N*m /
-    scale)^2) of the torques the reserve motors applied; an action on one reserve raises it."""
+    scale)^2) of the torques the reserve motors applied; an action on one reserve raises it, and
+    the evaluation's figure of the hip, knee and ankle reserves with it."""
     from kintwin.models.muscles import reserve_actuators
     from kintwin.twin.controlled import MuscleDrive
 
@@ -173,6 +174,12 @@ def test_reserve_penalty_is_the_reserve_torque_applied(trial):
     expected = -cfg.w_reserve * np.mean((applied / cfg.reserve_scale_nm) ** 2, axis=1)
     np.testing.assert_allclose(info["p_reserve"], expected, rtol=1e-9)
     assert info["p_reserve"][1] < info["p_reserve"][0] - cfg.w_reserve * (18.0 / 5.0) ** 2 / len(reserves)
+    # the evaluation's reserve figure: mean |applied| over the 6 hip, knee and ankle flexion reserves
+    sagittal = [list(reserves).index(a) for a in reserves
+                if model.actuator(a).name[len("reserve_"):-2] in ("hip_flexion", "knee_angle", "ankle_angle")]
+    assert len(sagittal) == 6
+    np.testing.assert_allclose(info["sagittal_reserve_nm"], np.abs(applied[:, sagittal]).mean(axis=1), rtol=1e-9)
+    assert info["sagittal_reserve_nm"][1] > info["sagittal_reserve_nm"][0] + 18.0 / 6
     # the torque-rate penalty is on the motors (reserves, arms, toes), not on muscle excitations
     from kintwin.models.muscles import muscle_actuators
 

@@ -20,7 +20,10 @@ the kinematics-only contact estimate; force plates and reference files never ent
 
 Evaluation score (lower is better; each figure over its target, so 1 is "at the target"):
 ``joint MAE / 1 deg + per-foot vertical GRF RMSE vs the estimate / 10 %BW + mean residual force
-/ 3 %BW + 3 x (1 - completed fraction)``, each a mean over the episodes.
+/ 3 %BW + mean |hip, knee and ankle flexion reserve| / 1.5 N*m + 3 x (1 - completed fraction)``,
+each a mean over the episodes. The reserves (muscle-driven twin; 0 on a torque model) are
+scored against 1.5 N*m, 5 % (the twin's bar for them) of a walking adult's mean hip, knee and
+ankle flexion moment (~30 N*m).
 """
 
 from __future__ import annotations
@@ -77,7 +80,8 @@ class FinetuneConfig:
 def score(ev: dict) -> float:
     """The evaluation score of :func:`evaluate`'s figures (module doc; lower is better)."""
     return (ev["joint_mae_deg"] / 1.0 + ev["grf_vertical_rmse_pct_bw"] / 10.0
-            + ev["residual_force_pct_bw"] / 3.0 + 3.0 * (1.0 - ev["completed_fraction"]))
+            + ev["residual_force_pct_bw"] / 3.0 + ev["sagittal_reserve_nm"] / 1.5
+            + 3.0 * (1.0 - ev["completed_fraction"]))
 
 
 def evaluation_starts(env: ControlledTrackingEnv, seed: int):
@@ -97,17 +101,18 @@ def evaluate(env: ControlledTrackingEnv, policy: Policy, starts) -> dict:
     """Deterministic episodes (the policy's mean) from ``starts`` (:func:`evaluation_starts`) to
     the trial end or the loss of tracking: means over episodes of the joint MAE (deg, measured
     coordinates), per-foot vertical GRF RMSE vs the estimate (%BW), mean residual force (%BW),
-    COP error (m) and completed fraction (of the frames from the start to the trial end), and
-    the :func:`score`."""
+    COP error (m), mean |hip, knee and ankle flexion reserve| (N*m) and completed fraction (of
+    the frames from the start to the trial end), and the :func:`score`."""
     obs = env.reset_to(*starts)
     N = env.num_envs
     alive, steps = np.ones(N, bool), np.zeros(N)
-    sums = {k: np.zeros(N) for k in ("joint_mae_deg", "grf_sq", "residual_force_pct_bw", "cop_error_m")}
+    means = ("joint_mae_deg", "residual_force_pct_bw", "cop_error_m", "sagittal_reserve_nm")
+    sums = {k: np.zeros(N) for k in means + ("grf_sq",)}
     completed = np.zeros(N, bool)
     while alive.any():
         obs, _, done, info = env.step(policy.mean_action(obs))
         w = alive.astype(float)
-        for k in ("joint_mae_deg", "residual_force_pct_bw", "cop_error_m"):
+        for k in means:
             sums[k] += w * info[k]
         sums["grf_sq"] += w * info["grf_vertical_error_pct_bw"] ** 2
         steps += alive
@@ -118,6 +123,7 @@ def evaluate(env: ControlledTrackingEnv, policy: Policy, starts) -> dict:
            "grf_vertical_rmse_pct_bw": float(np.mean(np.sqrt(sums["grf_sq"] / steps))),
            "residual_force_pct_bw": float(np.mean(sums["residual_force_pct_bw"] / steps)),
            "cop_error_m": float(np.mean(sums["cop_error_m"] / steps)),
+           "sagittal_reserve_nm": float(np.mean(sums["sagittal_reserve_nm"] / steps)),
            "completed_fraction": float(np.mean(np.where(completed, 1.0, steps / spans)))}
     out["score"] = score(out)
     return out

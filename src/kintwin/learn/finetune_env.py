@@ -36,8 +36,9 @@ units, of the size of the twin's targets:
   moments, ~1-3 N*m; a distilled policy's were 10-30 %). A torque model has no reserves.
 
 ``info`` carries per env the step's reward terms and its joint error (deg, measured joints),
-per-foot vertical GRF error vs the estimate (%BW, RMS over feet), residual force (%BW) and the
-COP error (m, 0 where not compared).
+per-foot vertical GRF error vs the estimate (%BW, RMS over feet), residual force (%BW), the
+COP error (m, 0 where not compared) and the mean |reserve torque| on the hip, knee and ankle
+flexion (N*m, the reserves the twin's figure reports; 0 for a torque model).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from ..models.coordinates import RESERVE_PREFIX
 from ..models.muscles import muscle_actuators, reserve_actuators
 from ..sim import floor
 from ..motion.frames import osim_to_mujoco_vec
@@ -113,6 +115,8 @@ class ControlledTrackingEnv:
         self.obs_size, self.action_size = policy.obs_size, policy.action_size
         self.residuals = np.flatnonzero(model.actuator_trntype == mujoco.mjtTrn.mjTRN_SITE)
         self.reserves = reserve_actuators(model)
+        self.sagittal_reserves = np.array([a for a in self.reserves if model.actuator(a).name.startswith(
+            tuple(RESERVE_PREFIX + c for c in ("hip_flexion", "knee_angle", "ankle_angle")))], int)
         #: the torque motors (not the residuals; not the muscles, whose activation dynamics smooth
         #: their excitations: when the muscle actions were activations, inverting those dynamics
         #: made each excitation jump by 5-10x the exploration noise, and the rate penalty on them
@@ -234,7 +238,10 @@ class ControlledTrackingEnv:
         info = {"truncated": done & ~term, "terminated": term, "terminal_obs": obs.copy(),
                 "joint_mae_deg": errs["joint_mae_deg"], "pelvis_error_cm": 100 * pelvis_m,
                 "grf_vertical_error_pct_bw": 100 * errs["grf_bw"], "cop_error_m": errs["cop_m"],
-                "residual_force_pct_bw": 100 * residual_bw, "foot_force_n": foot_n, **terms}
+                "residual_force_pct_bw": 100 * residual_bw, "foot_force_n": foot_n,
+                "sagittal_reserve_nm": (np.abs(ctrl[:, self.sagittal_reserves] * self.gear[self.sagittal_reserves])
+                                        .mean(axis=1) if len(self.sagittal_reserves) else np.zeros(N)),
+                **terms}
         ended = np.flatnonzero(done)
         for e in ended:
             self._start(e)
