@@ -107,7 +107,8 @@ class DistillConfig:
     #: after each iteration the policy runs alone, deterministically, from this many perturbed
     #: random states of each trial (drawn once) to the trial's end, scored on tracking and
     #: kinetics together (``learn.finetune.evaluate``: joint MAE, per-foot vertical GRF against
-    #: the kinematics-only estimate, residual, completed fraction); the iteration that completes
+    #: the kinematics-only estimate, residual, the muscle twin's hip, knee and ankle reserves,
+    #: completed fraction); the iteration that completes
     #: most, then scores best, is returned. Joint error alone (2 starts per trial) did not tell
     #: apart walking-library policies that stumbled through subject01 (46-52 %BW) and one that
     #: reached the controller's kinetics (8.7 %BW): each evaluated at 0.023-0.024 rad RMS
@@ -396,6 +397,9 @@ _WORKER_SIMS: list[Teaching] = []  # a worker process's teachers (``RolloutPool`
 
 
 def _init_worker(trials, controller, muscles) -> None:
+    from ..workers import one_blas_thread
+
+    one_blas_thread()
     _WORKER_SIMS[:] = teaching(trials, controller, muscles)
 
 

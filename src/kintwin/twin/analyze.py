@@ -16,6 +16,7 @@ from ..motion.checks import (check_kinematics, check_reactions, check_time_overl
 from ..motion.kinematics_io import read_motion, write_motion
 from ..motion.motion import Motion
 from ..motion.sample import sample_walk
+from ..workers import one_blas_thread
 
 SAMPLE = "sample"  # the trial name that means the generated sample walking trial
 KINEMATICS_SUFFIXES = (".mot", ".sto")
@@ -255,7 +256,8 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
 
 
 def analyze_trials(jobs: list[TrialJob], workers: int = 2) -> list[tuple[TrialJob, dict | Exception]]:
-    """Several trials in parallel processes (one per core). Every job's inputs are checked first
+    """Several trials in parallel processes (one per core, each on one BLAS thread:
+    ``kintwin.workers``). Every job's inputs are checked first
     (an ``InputError`` is raised before any simulation); errors of the simulation itself are
     returned per trial, not raised."""
     if len(jobs) == 1:
@@ -263,7 +265,7 @@ def analyze_trials(jobs: list[TrialJob], workers: int = 2) -> list[tuple[TrialJo
     for job in jobs:
         check_job(job, note=lambda text, n=Path(job.trial).stem: print(f"[{n}] note: {text}"))
     out = []
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=one_blas_thread) as pool:
         futures = [(job, pool.submit(analyze_trial, job, True)) for job in jobs]
         for job, f in futures:
             try:
