@@ -105,7 +105,8 @@ class DistillConfig:
     #: (``learn/bc.spread_weights``, where its measured effect is given)
     spread_weighted_fit: bool = True
     #: after each iteration the policy runs alone, deterministically, from this many perturbed
-    #: random states of each trial (drawn once) to the trial's end, scored on tracking and
+    #: random states of each trial (drawn once) and from its first frame to the trial's end
+    #: (``evaluation_episodes``), scored on tracking and
     #: kinetics together (``learn.finetune.evaluate``: joint MAE, per-foot vertical GRF against
     #: the kinematics-only estimate, residual, the muscle twin's hip, knee and ankle reserves,
     #: completed fraction); the iteration that completes
@@ -446,12 +447,18 @@ def _student(state) -> Policy:
 def evaluation_episodes(sims: list[Teaching], policy: Policy, per_trial: int):
     """(env, starts) of DAgger's evaluation (``DistillConfig.eval_starts``) for
     ``learn.finetune.evaluate``: ``per_trial`` episodes of each trial, from random frames and
-    perturbations drawn from a fixed seed, the same for every run, so that runs compare."""
+    perturbations drawn from a fixed seed, the same for every run, so that runs compare; and one
+    more from each trial's first frame, unperturbed, as the twin runs it (a muscle policy that
+    scored well from the random starts stumbled through the whole trial from its start, 3.1 deg
+    and 45 %BW: BENCHMARKS, issue 18)."""
     from .finetune import evaluation_starts
     from .finetune_env import ControlledTrackingEnv
 
-    env = ControlledTrackingEnv(sims, policy, per_trial * len(sims))
-    return env, evaluation_starts(env, 1000)
+    env = ControlledTrackingEnv(sims, policy, (per_trial + 1) * len(sims))
+    frames, noises = evaluation_starts(env, 1000)
+    for e in range(per_trial * len(sims), env.num_envs):  # env e runs trial e % len(sims)
+        frames[e], noises[e] = 0, tuple(np.zeros_like(x) for x in noises[e])
+    return env, (frames, noises)
 
 
 def distill(trials, config: DistillConfig | None = None, controller: WholeBodyConfig | None = None,
