@@ -48,6 +48,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from ..analysis.metrics import SAGITTAL
 from ..models.coordinates import RESERVE_PREFIX
 from ..models.muscles import muscle_actuators, reserve_actuators
 from ..sim import floor
@@ -115,8 +116,8 @@ class ControlledTrackingEnv:
         self.obs_size, self.action_size = policy.obs_size, policy.action_size
         self.residuals = np.flatnonzero(model.actuator_trntype == mujoco.mjtTrn.mjTRN_SITE)
         self.reserves = reserve_actuators(model)
-        self.sagittal_reserves = np.array([a for a in self.reserves if model.actuator(a).name.startswith(
-            tuple(RESERVE_PREFIX + c for c in ("hip_flexion", "knee_angle", "ankle_angle")))], int)
+        self.sagittal_reserves = np.array([a for a in self.reserves
+                                           if model.actuator(a).name[len(RESERVE_PREFIX):] in SAGITTAL], int)
         #: the torque motors (not the residuals; not the muscles, whose activation dynamics smooth
         #: their excitations: when the muscle actions were activations, inverting those dynamics
         #: made each excitation jump by 5-10x the exploration noise, and the rate penalty on them
