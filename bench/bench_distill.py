@@ -8,14 +8,16 @@ DAgger log, wall time, and the twin's metrics next to the controller's) and the 
 
     .venv/bin/python bench/bench_distill.py [--iterations 8] [--rollouts 40] [--augment-copies 3] [--epochs 20]
     .venv/bin/python bench/bench_distill.py --score-only   # re-score the committed policy
-    .venv/bin/python bench/bench_distill.py --muscles       # the muscle-driven twin (issue 18)
+    .venv/bin/python bench/bench_distill.py --muscles       # the muscle-driven twin (issue 18; 40 epochs, teacher reserve weight 0.15)
     .venv/bin/python bench/bench_distill.py --uniform-fit   # each fit without the spread weights
     .venv/bin/python bench/bench_distill.py --muscles --teacher-reserve-weight 0.2  # labels from a teacher sparing reserves
 
 ``--muscles``: the muscle-driven twin's controller (``bench_muscle_twin``'s setting: subject01
 gait2392 IK 0.5-1.6 s, subject01's scaled gait2392 muscles, ``ID_InverseDynamicsOutput.sto``);
 writes ``bench/results/distill_muscles_subject01.{json,npz}`` with the controller's and the
-policy's figures, reserves and activations against OpenSim SO.
+policy's figures, reserves and activations against OpenSim SO. ``--trial sample_walk``: the
+generated sample walk instead (``distill_[muscles_]sample_walk.{json,npz}``; with ``--muscles`` the
+shipped muscles), scored against its own kinematics and the controller only.
 """
 
 from __future__ import annotations
@@ -46,13 +48,19 @@ def main():
                     help="DART noise on the teacher's executed actions (fraction of peak torque)")
     ap.add_argument("--augment-copies", type=int, default=default.augment_copies,
                     help="perturbed copies of each labelled state (DistillConfig.augment_copies)")
-    ap.add_argument("--epochs", type=int, default=default.epochs)
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="passes over the labels per fit (default: distill.default_config's, 20; "
+                         "40 with --muscles)")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "bench_distill")
     ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "distill_subject01.json")
     ap.add_argument("--muscles", action="store_true", help="the muscle-driven twin (module doc)")
+    ap.add_argument("--trial", choices=("subject01", "sample_walk"), default="subject01",
+                    help="sample_walk: the generated sample walk (2.2 s, the demo's subject; with "
+                         "--muscles the shipped muscles; no plates or reference moments)")
     ap.add_argument("--teacher-reserve-weight", type=float, default=None,
                     help="the teacher's reserve weight per (N*m)^2 (WholeBodyConfig.w_reserve; "
-                         "default its own): the labels only, the controller scored is the default")
+                         "default distill.default_teacher's: 0.1, 0.15 with --muscles): the "
+                         "labels only, the controller scored is the default")
     ap.add_argument("--uniform-fit", action="store_true",
                     help="fit every action dimension by its plain squared error (before the "
                          "spread-weighted fit, DistillConfig.spread_weighted_fit)")
@@ -61,11 +69,13 @@ def main():
                          "the two twins' entries of --results")
     args = ap.parse_args()
 
-    from kintwin.learn.distill import distill
+    from kintwin.learn.distill import default_config, default_teacher, distill
     from kintwin.models.subject import SubjectSpec, resolve_subject
     from kintwin.motion.kinematics_io import read_motion
 
-    spec = trials(args.out)["subject01_walk_gait2392" if args.muscles else "subject01_walk"]
+    sample = args.trial == "sample_walk"
+    spec = trials(args.out)["sample_walk" if sample else
+                            "subject01_walk_gait2392" if args.muscles else "subject01_walk"]
     skeleton = resolve_subject(SubjectSpec(spec["height"], spec["mass"]))
     muscles = None
     if args.muscles:
@@ -73,20 +83,24 @@ def main():
 
         from kintwin.twin.controlled import MuscleDrive
 
-        muscles = MuscleDrive(S01 / "gait2392" / "subject01_simbody.osim")
-        if args.results.name == "distill_subject01.json":
-            args.results = args.results.with_name("distill_muscles_subject01.json")
+        # subject01: its own scaled gait2392 muscles, scored against its OpenSim SO as well
+        muscles = MuscleDrive() if sample else MuscleDrive(S01 / "gait2392" / "subject01_simbody.osim")
+        if not sample:
+            spec["so"] = str(S01 / "gait2392" / "SO_subject01_StaticOptimization_activation.sto")
+    if args.results.name == "distill_subject01.json":
+        args.results = args.results.with_name(f"distill_{'muscles_' if args.muscles else ''}"
+                                               f"{'sample_walk' if sample else 'subject01'}.json")
     ckpt = args.results.with_suffix(".npz")
     if args.score_only:
         result = json.loads(args.results.read_text())
     else:
-        cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
-                            action_noise=args.action_noise, seed=args.seed, epochs=args.epochs,
-                            augment_copies=args.augment_copies, spread_weighted_fit=not args.uniform_fit)
+        cfg = default_config(args.muscles, iterations=args.iterations,
+                             rollouts_per_iteration=args.rollouts, action_noise=args.action_noise,
+                             seed=args.seed, augment_copies=args.augment_copies,
+                             spread_weighted_fit=not args.uniform_fit,
+                             **({} if args.epochs is None else {"epochs": args.epochs}))
         t0 = time.perf_counter()
-        from kintwin.control.wholebody import WholeBodyConfig
-
-        teacher = WholeBodyConfig()
+        teacher = default_teacher(args.muscles)
         if args.teacher_reserve_weight is not None:
             teacher = dataclasses.replace(teacher, w_reserve=args.teacher_reserve_weight)
         policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg, teacher, muscles=muscles,
@@ -115,14 +129,15 @@ def score_twin(spec: dict, out: Path, controller: str, ckpt: Path, muscles=None)
     info = json.loads((out / "metrics.json").read_text())["info"]
     result = {**{k: m.get(k) for k in KEYS + ("completed_fraction",)}, "realtime_factor": info["realtime_factor"]}
     if muscles:
-        from bench_muscle_twin import DATA as S01, correlations
+        result["muscles"] = m.get("muscles")
+    if muscles and spec.get("so"):
+        from bench_muscle_twin import correlations
 
         from kintwin.motion.storage import read_table
 
         act = read_table(out / "activations.sto")
-        so = read_table(S01 / "gait2392" / "SO_subject01_StaticOptimization_activation.sto")
-        r = correlations(act.time_s, act.data, act.labels, so)
-        result.update({"muscles": m.get("muscles"), "activation_r_vs_so": r,
+        r = correlations(act.time_s, act.data, act.labels, read_table(spec["so"]))
+        result.update({"activation_r_vs_so": r,
                        "activation_r_vs_so_median": float(np.median([v for v in r.values() if v is not None]))})
     print(out.name, json.dumps({k: v for k, v in result.items() if not isinstance(v, dict)}, default=float),
           flush=True)

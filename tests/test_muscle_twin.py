@@ -196,8 +196,9 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     controller's output on states it has not seen, and ``analyze --muscles --policy`` runs it."""
     import json
 
-    from kintwin.learn.distill import (DISTILL_TRACKING, DistillConfig, collect, distill,
-                                       imitation_loss, teaching)
+    from kintwin.control.wholebody import WholeBodyConfig
+    from kintwin.learn.distill import (DISTILL_TRACKING, MUSCLE_TEACHER_RESERVE_WEIGHT, DistillConfig,
+                                       collect, distill, imitation_loss, teaching)
     from kintwin.motion.kinematics_io import write_motion
     from kintwin.sim.tracking import FREE_QPOS, obs_size
 
@@ -217,6 +218,9 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     sims = teaching([(skeleton, walk)], muscles=MuscleDrive())
     model = sims[0].model
     assert policy.muscles == "shipped" and model.na == 92
+    # labelled by the muscle teacher, which spares the reserves more than the twin's controller
+    assert policy.controller.w_reserve == sims[0].teacher.config.w_reserve == MUSCLE_TEACHER_RESERVE_WEIGHT
+    assert WholeBodyConfig().w_reserve < MUSCLE_TEACHER_RESERVE_WEIGHT
     # its reserve actions are in the gear it was distilled with, and it runs with that gear
     from kintwin.learn.distill import muscle_drive
 
@@ -237,6 +241,36 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     doc = json.loads((res / "metrics.json").read_text())
     assert doc["info"]["controller"] == "policy" and doc["metrics"]["muscles"]["count"] == 92
     assert (res / "activations.sto").is_file()
+
+
+def test_train_distill_takes_the_muscle_settings_with_muscles(monkeypatch, tmp_path):
+    """`kintwin train --distill N --muscles` fits ``MUSCLE_EPOCHS`` per DAgger iteration (the
+    teacher's reserve weight, the other muscle setting, is checked on a distillation above);
+    without --muscles the torque twin's 20."""
+    import kintwin.learn.distill as distill_module
+    from kintwin.motion.kinematics_io import write_motion
+
+    class Stop(Exception):
+        pass
+
+    seen = []
+
+    def record(trials, config=None, controller=None, log=None, muscles=None):
+        seen.append((config, muscles))
+        raise Stop
+
+    monkeypatch.setattr(distill_module, "distill", record)
+    w = sample_walk(duration_s=1.0)
+    trial = write_motion(tmp_path / "walk.mot", w)
+    args = ["train", str(trial), "--height", str(w.subject.height_m), "--mass", str(w.subject.mass_kg),
+            "--distill", "3", "--seed", "2"]
+    for extra in (["--muscles"], []):
+        with pytest.raises(Stop):
+            main([*args, *extra, "--out", str(tmp_path / f"out{len(extra)}")])
+    (muscle_cfg, drive), (torque_cfg, none) = seen
+    assert drive is not None and none is None
+    assert (muscle_cfg.epochs, torque_cfg.epochs) == (distill_module.MUSCLE_EPOCHS, 20) == (40, 20)
+    assert muscle_cfg.iterations == torque_cfg.iterations == 3 and muscle_cfg.seed == 2
 
 
 def test_committed_muscle_policies_record_their_reserve_gear_and_action_kind(tmp_path):

@@ -88,7 +88,7 @@ def build_subject_model(args, motions):
 
 def distill_run(args) -> int:
     """``--distill``: DAgger of the whole-body controller over the trials (``learn/distill.py``)."""
-    from ..learn.distill import DistillConfig, distill
+    from ..learn.distill import default_config, distill
 
     for option in ("config", "resume", "steps", "envs", "threads", "time_budget", "bc"):
         if getattr(args, option) is not None:
@@ -103,7 +103,7 @@ def distill_run(args) -> int:
 
         muscles = MuscleDrive(muscles_osim_path(args))
     out = check_out_dir(args.out)
-    cfg = DistillConfig(iterations=args.distill, seed=args.seed or 0)
+    cfg = default_config(muscles is not None, iterations=args.distill, seed=args.seed or 0)
 
     def log(row):
         if not args.no_progress:
