@@ -125,8 +125,8 @@ class DistillConfig:
 #: subject01 (teacher 0.15, seeds 0 and 1) joint MAE 0.62 / 0.67 -> 0.59 / 0.60 deg, worst
 #: hip/knee/ankle reserve 4.4 / 4.9 -> 4.4 / 4.1 %. A teacher whose hip, knee and ankle reserves
 #: cost 0.15 per (N*m)^2 instead of the controller's 0.1 (the labels only; the twin's controller
-#: keeps its own): the policy's worst reserve 4.4-6.2 % over five seeds against 5.3-8.1 % over two
-#: (BENCHMARKS.md, issue 18, "A learned muscle policy")
+#: keeps its own): the policy's worst reserve 4.4-6.2 % over five seeds against 5.3-8.1 % over two;
+#: on the generated sample walk 5.0 against 6.5 % (BENCHMARKS.md, issue 18, "A learned muscle policy")
 MUSCLE_EPOCHS = 40
 MUSCLE_TEACHER_RESERVE_WEIGHT = 0.15
 
