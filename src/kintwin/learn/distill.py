@@ -122,8 +122,8 @@ class DistillConfig:
 
 #: the muscle-driven twin's distillation (``distill(..., muscles=...)`` without a config or a
 #: teacher; ``default_config``, ``default_teacher``). Fits of 40 epochs instead of 20: alone on
-#: subject01 (teacher 0.15, seeds 0 and 1) joint MAE 0.62 / 0.67 -> 0.59 / 0.60 deg, worst
-#: hip/knee/ankle reserve 4.4 / 4.9 -> 4.4 / 4.1 %. A teacher whose hip, knee and ankle reserves
+#: subject01 (teacher 0.15, seeds 0-3) joint MAE 0.62-0.88 -> 0.59-0.60 deg, worst hip/knee/ankle
+#: reserve 4.4-6.2 -> 3.8-4.4 %. A teacher whose hip, knee and ankle reserves
 #: cost 0.15 per (N*m)^2 instead of the controller's 0.1 (the labels only; the twin's controller
 #: keeps its own): the policy's worst reserve 4.4-6.2 % over five seeds against 5.3-8.1 % over two;
 #: on the generated sample walk 5.0 against 6.5 % (BENCHMARKS.md, issue 18, "A learned muscle policy")
