@@ -79,14 +79,14 @@ def main():
     skeleton = resolve_subject(SubjectSpec(spec["height"], spec["mass"]))
     muscles = None
     if args.muscles:
-        from bench_muscle_twin import DATA as S01
+        from bench_muscle_twin import DATA as S01, SO
 
         from kintwin.twin.controlled import MuscleDrive
 
         # subject01: its own scaled gait2392 muscles, scored against its OpenSim SO as well
         muscles = MuscleDrive() if sample else MuscleDrive(S01 / "gait2392" / "subject01_simbody.osim")
         if not sample:
-            spec["so"] = str(S01 / "gait2392" / "SO_subject01_StaticOptimization_activation.sto")
+            spec["so"] = str(SO)
     if args.results.name == "distill_subject01.json":
         args.results = args.results.with_name(f"distill_{'muscles_' if args.muscles else ''}"
                                                f"{'sample_walk' if sample else 'subject01'}.json")

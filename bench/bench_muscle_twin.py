@@ -33,6 +33,7 @@ from bench_tendon_cost import paired_step_us  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "osim_subject01_walk"
+SO = DATA / "gait2392" / "SO_subject01_StaticOptimization_activation.sto"  #: OpenSim SO activations
 #: The 18 major muscles of the issue, 9 per side (one gait2392 muscle per group: gastrocnemius
 #: medial head, vastus lateralis, the middle bundles of gluteus maximus and medius, the long head
 #: of biceps femoris for the hamstrings).
@@ -89,7 +90,7 @@ def main():
     met = compute_all(tw.results, tw.reference, reference_grf=grf, reference_moments=(t_id, mom),
                       model=tw.model, terminated_at_s=tw.terminated_at_s)
     mus = tw.results.muscles
-    so = read_table(DATA / "gait2392" / "SO_subject01_StaticOptimization_activation.sto")
+    so = read_table(SO)
     cmc = read_table(DATA / "gait2354" / "CMC_subject01_walk1_states.sto")
     cmc.labels = [lab[:-len(".activation")] if lab.endswith(".activation") else lab
                   for lab in cmc.labels]

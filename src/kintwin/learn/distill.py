@@ -502,9 +502,9 @@ def distill(trials, config: DistillConfig | None = None, controller: WholeBodyCo
     # the teacher at 250 Hz for both twins (the muscle twin itself plans at 125 Hz): twice the
     # labels per rollout; distilled from the 125 Hz muscle teacher (subject01, one run) the policy
     # alone had 1.01 deg MAE, 17.6 % worst reserve, SO r 0.51 against 0.90, 12.1 %, 0.69
-    wcfg = controller or default_teacher(muscles is not None)
     rng = np.random.default_rng(cfg.seed)
-    sims = teaching(trials, wcfg, muscles)
+    sims = teaching(trials, controller, muscles)
+    wcfg = sims[0].teacher.config  # ``controller``, else ``default_teacher``'s
     model = sims[0].model
     pcfg = PPOConfig(policy_hidden=tuple(cfg.policy_hidden), seed=cfg.seed)
     state = init_train_state(pcfg, obs_size(model.nq - FREE_QPOS, DISTILL_TRACKING, model.na, model.nu),
