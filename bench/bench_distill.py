@@ -61,6 +61,10 @@ def main():
                     help="the teacher's reserve weight per (N*m)^2 (WholeBodyConfig.w_reserve; "
                          "default distill.default_teacher's: 0.1, 0.15 with --muscles): the "
                          "labels only, the controller scored is the default")
+    ap.add_argument("--teacher-tight-when-moved", nargs="*", default=None,
+                    help="loose coordinates the teacher tracks tightly where the trial moves them "
+                         "(WholeBodyConfig.tight_when_moved; default distill.default_teacher's: "
+                         "mtp_angle; the flag alone: none); the labels only")
     ap.add_argument("--uniform-fit", action="store_true",
                     help="fit every action dimension by its plain squared error (before the "
                          "spread-weighted fit, DistillConfig.spread_weighted_fit)")
@@ -103,6 +107,8 @@ def main():
         teacher = default_teacher(args.muscles)
         if args.teacher_reserve_weight is not None:
             teacher = dataclasses.replace(teacher, w_reserve=args.teacher_reserve_weight)
+        if args.teacher_tight_when_moved is not None:
+            teacher = dataclasses.replace(teacher, tight_when_moved=tuple(args.teacher_tight_when_moved))
         policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg, teacher, muscles=muscles,
                                log=lambda r: print(json.dumps(r, default=float), flush=True))
         wall = time.perf_counter() - t0

@@ -432,6 +432,26 @@ def test_a_foot_being_loaded_has_its_ankle_tracked_loosely(monkeypatch):
     assert np.abs(diff).max() == 0.0
 
 
+def test_the_teacher_tracks_tightly_the_toes_a_trial_moves():
+    """``tight_when_moved``: a loose coordinate is weighed at ``w_joint`` on the side whose
+    reference moves it, and stays at ``w_joint_loose`` where the trial holds it (IK locks it)."""
+    walk = sample_walk()
+    held = walk.values.copy()
+    held[:, walk.names.index("mtp_angle_l")] = 0.0  # the left toes locked, as gait2392's IK does
+    walk = replace(walk, values=held)
+    skeleton = default_skeleton(walk.subject.height_m, walk.subject.mass_kg)
+    cfg = replace(WholeBodyConfig(), tight_when_moved=("mtp_angle",))
+    model, cref, _, _ = prepare(skeleton, walk, cfg)
+    weight = {c: WholeBodyController(model, cref, skeleton.height_m, c).acc_weight
+              for c in (cfg, WholeBodyConfig())}
+    dof = {n: model.jnt_dofadr[model.joint(n).id] for n in ("mtp_angle_r", "mtp_angle_l", "subtalar_angle_r")}
+    assert weight[cfg][dof["mtp_angle_r"]] == cfg.w_joint  # moved: tight
+    assert weight[cfg][dof["mtp_angle_l"]] == cfg.w_joint_loose  # held: loose
+    assert weight[cfg][dof["subtalar_angle_r"]] == cfg.w_joint_loose  # moved, not named: loose
+    diff = weight[cfg] - weight[WholeBodyConfig()]
+    assert np.flatnonzero(diff).tolist() == [dof["mtp_angle_r"]]
+
+
 # --- metrics and the CLI -----------------------------------------------------------------------
 def test_analyze_with_the_controller_writes_kinetic_scores(shared_data, tmp_path):
     d = shared_data / "osim_subject01_walk"

@@ -37,7 +37,6 @@ def test_dagger_learns_the_feedback_on_held_back_states(trial):
 def test_rollouts_in_worker_processes_give_the_same_labels(trial):
     """``DistillConfig.workers``: the rollouts run in other processes (each with its own teachers)
     and return exactly what this process computes, student and teacher acting in turn."""
-    from kintwin.control.wholebody import WholeBodyConfig
     from kintwin.learn.distill import RolloutPool
 
     cfg = DistillConfig(iterations=1, rollouts_per_iteration=1, epochs=1, policy_hidden=(32, 32),
@@ -45,7 +44,7 @@ def test_rollouts_in_worker_processes_give_the_same_labels(trial):
     policy, _ = distill([trial], cfg)
     sims = teaching([trial])
     here = collect(sims, policy, 0.5, cfg, np.random.default_rng(5), 3)
-    pool = RolloutPool([trial], WholeBodyConfig(), None, 2)
+    pool = RolloutPool([trial], sims[0].teacher.config, None, 2)
     try:
         there = collect(sims, policy, 0.5, cfg, np.random.default_rng(5), 3, pool=pool)
     finally:

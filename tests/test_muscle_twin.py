@@ -197,8 +197,9 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     import json
 
     from kintwin.control.wholebody import WholeBodyConfig
-    from kintwin.learn.distill import (DISTILL_TRACKING, MUSCLE_TEACHER_RESERVE_WEIGHT, DistillConfig,
-                                       collect, distill, imitation_loss, teaching)
+    from kintwin.learn.distill import (DISTILL_TRACKING, MUSCLE_TEACHER_RESERVE_WEIGHT,
+                                       TEACHER_TIGHT_WHEN_MOVED, DistillConfig, collect, distill,
+                                       imitation_loss, teaching)
     from kintwin.motion.kinematics_io import write_motion
     from kintwin.sim.tracking import FREE_QPOS, obs_size
 
@@ -221,6 +222,10 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     # labelled by the muscle teacher, which spares the reserves more than the twin's controller
     assert policy.controller.w_reserve == sims[0].teacher.config.w_reserve == MUSCLE_TEACHER_RESERVE_WEIGHT
     assert WholeBodyConfig().w_reserve < MUSCLE_TEACHER_RESERVE_WEIGHT
+    # and tracks the toes tightly where the trial moves them (the sample walk does)
+    assert policy.controller.tight_when_moved == TEACHER_TIGHT_WHEN_MOVED == ("mtp_angle",)
+    toe = model.jnt_dofadr[model.joint("mtp_angle_r").id]
+    assert sims[0].teacher.acc_weight[toe] == sims[0].teacher.config.w_joint
     # its reserve actions are in the gear it was distilled with, and it runs with that gear
     from kintwin.learn.distill import muscle_drive
 

@@ -101,6 +101,9 @@ RATE_COST_PERIOD_S = 0.004
 #: (worst hip/knee/ankle reserve 3.5 against 3.3 %, vertical GRF 8.6 against 10.1 %BW,
 #: activations vs SO median r 0.86 against 0.81; BENCHMARKS, issue 18)
 MUSCLE_CONTROL_RATE_HZ = 125.0
+#: rad: a reference coordinate whose range over the trial is at most this is held, not measured
+#: (``WholeBodyConfig.tight_when_moved``)
+MOVED_RAD = 0.01
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,12 @@ class WholeBodyConfig:
     #: hip adduction moment RMSE 0.40 / 0.30 -> 0.30 / 0.22 N*m/kg vs OpenSim ID)
     w_joint_loose: float = 0.01
     loose_coordinates: tuple[str, ...] = ("subtalar_angle", "mtp_angle")
+    #: of ``loose_coordinates``, those tracked at ``w_joint`` after all on a side whose reference
+    #: moves them (range over the trial > ``MOVED_RAD``; IK that locks a coordinate holds it
+    #: constant). For DAgger's teacher (``learn/distill.default_teacher``): its labels then carry
+    #: the feedback a policy needs to hold them, where the loose controller's own run stays on
+    #: the reference without it (module doc of ``learn/distill``)
+    tight_when_moved: tuple[str, ...] = ()
     #: weight acceptance: while a foot's load in the kinematics-only estimate is at least
     #: ``stance_loose_load_bw`` body weights and still rising ``stance_loose_lookahead_s`` later,
     #: its ``stance_loose_coordinates`` are tracked at ``w_joint_stance_loose``: the floor, not
@@ -160,7 +169,8 @@ class WholeBodyConfig:
     cutoff_hz: float | None = 6.0  #: low-pass of the reference kinematics (as ``kintwin id``)
 
     def __post_init__(self):
-        for name in ("loose_coordinates", "stance_loose_coordinates", "trunk_coordinates"):  # JSON: lists
+        for name in ("loose_coordinates", "tight_when_moved", "stance_loose_coordinates",
+                     "trunk_coordinates"):  # JSON: lists
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("control_rate_hz", "joint_hz", "root_hz"):
             if not getattr(self, name) > 0:
@@ -257,7 +267,8 @@ class WholeBodyController:
             name = model.joint(j).name
             if name[-2:] not in ("_r", "_l"):
                 continue
-            if name[:-2] in cfg.loose_coordinates:
+            moved = np.ptp(reference.qpos[:, model.jnt_qposadr[j]]) > MOVED_RAD
+            if name[:-2] in cfg.loose_coordinates and not (moved and name[:-2] in cfg.tight_when_moved):
                 self.acc_weight[model.jnt_dofadr[j]] = cfg.w_joint_loose
             if name[:-2] in cfg.stance_loose_coordinates:
                 self.stance_loose_dofs[("_r", "_l").index(name[-2:])].append(int(model.jnt_dofadr[j]))
