@@ -57,14 +57,7 @@ def main():
     ap.add_argument("--trial", choices=("subject01", "sample_walk"), default="subject01",
                     help="sample_walk: the generated sample walk (2.2 s, the demo's subject; with "
                          "--muscles the shipped muscles; no plates or reference moments)")
-    ap.add_argument("--teacher-reserve-weight", type=float, default=None,
-                    help="the teacher's reserve weight per (N*m)^2 (WholeBodyConfig.w_reserve; "
-                         "default distill.default_teacher's: 0.1, 0.15 with --muscles): the "
-                         "labels only, the controller scored is the default")
-    ap.add_argument("--teacher-tight-when-moved", nargs="*", default=None,
-                    help="loose coordinates the teacher tracks tightly where the trial moves them "
-                         "(WholeBodyConfig.tight_when_moved; default distill.default_teacher's: "
-                         "mtp_angle; the flag alone: none); the labels only")
+    add_teacher_arguments(ap)
     ap.add_argument("--uniform-fit", action="store_true",
                     help="fit every action dimension by its plain squared error (before the "
                          "spread-weighted fit, DistillConfig.spread_weighted_fit)")
@@ -73,7 +66,7 @@ def main():
                          "the two twins' entries of --results")
     args = ap.parse_args()
 
-    from kintwin.learn.distill import default_config, default_teacher, distill
+    from kintwin.learn.distill import default_config, distill
     from kintwin.models.subject import SubjectSpec, resolve_subject
     from kintwin.motion.kinematics_io import read_motion
 
@@ -104,11 +97,7 @@ def main():
                              spread_weighted_fit=not args.uniform_fit,
                              **({} if args.epochs is None else {"epochs": args.epochs}))
         t0 = time.perf_counter()
-        teacher = default_teacher(args.muscles)
-        if args.teacher_reserve_weight is not None:
-            teacher = dataclasses.replace(teacher, w_reserve=args.teacher_reserve_weight)
-        if args.teacher_tight_when_moved is not None:
-            teacher = dataclasses.replace(teacher, tight_when_moved=tuple(args.teacher_tight_when_moved))
+        teacher = teacher_of(args, args.muscles)
         policy, rows = distill([(skeleton, read_motion(spec["trial"]))], cfg, teacher, muscles=muscles,
                                log=lambda r: print(json.dumps(r, default=float), flush=True))
         wall = time.perf_counter() - t0
@@ -119,6 +108,30 @@ def main():
     for name, controller in (("controller", "qp"), ("distilled_policy", "policy")):
         result[name] = score_twin(spec, args.out / name, controller, ckpt, muscles)
     args.results.write_text(json.dumps(result, indent=2, default=float) + "\n")
+
+
+def add_teacher_arguments(ap) -> None:
+    """The options of DAgger's teacher (``teacher_of``): the labels only, the controller scored
+    is the twin's default."""
+    ap.add_argument("--teacher-reserve-weight", type=float, default=None,
+                    help="the teacher's reserve weight per (N*m)^2 (WholeBodyConfig.w_reserve; "
+                         "default distill.default_teacher's: 0.1, 0.15 with --muscles)")
+    ap.add_argument("--teacher-tight-when-moved", nargs="*", default=None,
+                    help="loose coordinates the teacher tracks tightly where the trial moves them "
+                         "(WholeBodyConfig.tight_when_moved; default distill.default_teacher's: "
+                         "mtp_angle; the flag alone: none, the teacher before 2026-12-06's tenth session)")
+
+
+def teacher_of(args, muscles: bool):
+    """``distill.default_teacher(muscles)`` with the options of ``add_teacher_arguments``."""
+    from kintwin.learn.distill import default_teacher
+
+    teacher = default_teacher(muscles)
+    if args.teacher_reserve_weight is not None:
+        teacher = dataclasses.replace(teacher, w_reserve=args.teacher_reserve_weight)
+    if args.teacher_tight_when_moved is not None:
+        teacher = dataclasses.replace(teacher, tight_when_moved=tuple(args.teacher_tight_when_moved))
+    return teacher
 
 
 def score_twin(spec: dict, out: Path, controller: str, ckpt: Path, muscles=None) -> dict:

@@ -46,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_controller_twin import REPO, trials as scored_trials  # noqa: E402
-from bench_distill import score_twin  # noqa: E402
+from bench_distill import add_teacher_arguments, score_twin, teacher_of  # noqa: E402
 from bench_twin import DATA  # noqa: E402
 
 GENERATED = [(1.60, 58.0, 1.00), (1.75, 70.0, 1.10), (1.90, 85.0, 1.20)]  # height m, mass kg, cycle s
@@ -114,6 +114,7 @@ def main():
                          "choose among runs of several seeds by the library alone")
     ap.add_argument("--score-only", action="store_true",
                     help="score the shipped policies (no training), each trial by the one analyze picks")
+    add_teacher_arguments(ap)
     args = ap.parse_args()
 
     from kintwin.learn.distill import DistillConfig, distill
@@ -138,13 +139,15 @@ def main():
                             augment_copies=args.augment_copies, workers=args.workers)
         print("library:", [name for name, _, _ in lib], flush=True)
         t0 = time.perf_counter()
-        policy, rows = distill([(sk, motion) for _, sk, motion in lib], cfg,
+        teacher = teacher_of(args, False)
+        policy, rows = distill([(sk, motion) for _, sk, motion in lib], cfg, teacher,
                                log=lambda r: print(json.dumps(r, default=float), flush=True))
         wall = time.perf_counter() - t0
         command = "bench/distill_shipped_policy.py " + " ".join(sys.argv[1:])
         policy.save(ckpt, {"command": command, "library": [name for name, _, _ in lib]})
         result = {"cpus": os.cpu_count(), "distill_config": dataclasses.asdict(cfg),
-                  "library": [name for name, _, _ in lib], "distill_wall_s": wall, "log": rows}
+                  "teacher_config": dataclasses.asdict(teacher), "library": [name for name, _, _ in lib],
+                  "distill_wall_s": wall, "log": rows}
         if args.ship:
             shutil.copyfile(ckpt, SHIPPED_POLICIES[{"walk": "walking", "run": "running"}[args.gait]])
     result["scores"] = {}

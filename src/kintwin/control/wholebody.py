@@ -124,9 +124,8 @@ class WholeBodyConfig:
     loose_coordinates: tuple[str, ...] = ("subtalar_angle", "mtp_angle")
     #: of ``loose_coordinates``, those tracked at ``w_joint`` after all on a side whose reference
     #: moves them (range over the trial > ``MOVED_RAD``; IK that locks a coordinate holds it
-    #: constant). For DAgger's teacher (``learn/distill.default_teacher``): its labels then carry
-    #: the feedback a policy needs to hold them, where the loose controller's own run stays on
-    #: the reference without it (module doc of ``learn/distill``)
+    #: constant). For DAgger's teacher, whose labels then carry the feedback a policy needs to
+    #: hold them (``learn/distill.TEACHER_TIGHT_WHEN_MOVED``, where it is measured)
     tight_when_moved: tuple[str, ...] = ()
     #: weight acceptance: while a foot's load in the kinematics-only estimate is at least
     #: ``stance_loose_load_bw`` body weights and still rising ``stance_loose_lookahead_s`` later,
