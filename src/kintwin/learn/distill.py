@@ -134,10 +134,11 @@ MUSCLE_TEACHER_RESERVE_WEIGHT = 0.15
 #: off the reference: the controller's own run keeps them on it with no toe torque, but in the
 #: states the student visits the teacher accepts the toes where they are (the generated sample
 #: walk, muscle twin: the policy's right toes 4 deg down through stance, its labels asking the
-#: same). Tracked tightly on that walk: the policy's toes 2.07 / 1.88 deg against 4.08 / 2.05,
-#: joint MAE 0.66 against 0.82 deg (controller 0.46). On a trial whose IK locks the toes
-#: (subject01) they stay loose: tracked tightly at 0 deg there (one seed) the policy stumbled
-#: (2.70 deg, 39 %BW). BENCHMARKS.md, issue 18
+#: same). Tracked tightly on that walk: the policy's toes 1.0-1.5 deg against 2.0-3.6 (torque
+#: twin, 2 seeds; joint MAE 0.58 / 0.61 against 0.60 / 0.67 deg) and 1.6-2.5 against 2.0-4.1
+#: (muscle twin, 3 seeds against 2; joint MAE 0.66-0.82 against 0.82-0.83). On a trial whose IK
+#: locks the toes (subject01) they stay loose: tracked tightly at 0 deg there (one seed) the
+#: muscle policy stumbled (2.70 deg, 39 %BW). BENCHMARKS.md, issues 16 and 18
 TEACHER_TIGHT_WHEN_MOVED = ("mtp_angle",)
 
 
