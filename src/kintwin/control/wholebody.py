@@ -266,10 +266,12 @@ class WholeBodyController:
             name = model.joint(j).name
             if name[-2:] not in ("_r", "_l"):
                 continue
-            moved = np.ptp(reference.qpos[:, model.jnt_qposadr[j]]) > MOVED_RAD
-            if name[:-2] in cfg.loose_coordinates and not (moved and name[:-2] in cfg.tight_when_moved):
+            coord = name[:-2]
+            tight = (coord in cfg.tight_when_moved
+                     and np.ptp(reference.qpos[:, model.jnt_qposadr[j]]) > MOVED_RAD)
+            if coord in cfg.loose_coordinates and not tight:
                 self.acc_weight[model.jnt_dofadr[j]] = cfg.w_joint_loose
-            if name[:-2] in cfg.stance_loose_coordinates:
+            if coord in cfg.stance_loose_coordinates:
                 self.stance_loose_dofs[("_r", "_l").index(name[-2:])].append(int(model.jnt_dofadr[j]))
         self.sphere_of_geom = {g: k for k, g in enumerate(reference.sphere_geoms)}
         self.accepting = self._weight_acceptance(model, reference)
