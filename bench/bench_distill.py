@@ -119,7 +119,8 @@ def add_teacher_arguments(ap) -> None:
     ap.add_argument("--teacher-tight-when-moved", nargs="*", default=None,
                     help="loose coordinates the teacher tracks tightly where the trial moves them "
                          "(WholeBodyConfig.tight_when_moved; default distill.default_teacher's: "
-                         "mtp_angle; the flag alone: none, the teacher before 2026-12-06's tenth session)")
+                         "mtp_angle subtalar_angle; mtp_angle alone: the teacher of 2026-12-06's tenth session; "
+                         "the flag alone: none, the teacher before it)")
 
 
 def teacher_of(args, muscles: bool):

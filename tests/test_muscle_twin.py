@@ -222,10 +222,12 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     # labelled by the muscle teacher, which spares the reserves more than the twin's controller
     assert policy.controller.w_reserve == sims[0].teacher.config.w_reserve == MUSCLE_TEACHER_RESERVE_WEIGHT
     assert WholeBodyConfig().w_reserve < MUSCLE_TEACHER_RESERVE_WEIGHT
-    # and tracks the toes tightly where the trial moves them (the sample walk does)
-    assert policy.controller.tight_when_moved == TEACHER_TIGHT_WHEN_MOVED == ("mtp_angle",)
-    toe = model.jnt_dofadr[model.joint("mtp_angle_r").id]
-    assert sims[0].teacher.acc_weight[toe] == sims[0].teacher.config.w_joint
+    # and tracks the toes and subtalar joints tightly where the trial moves them (the sample walk
+    # does: 42 and 1.8 deg)
+    assert policy.controller.tight_when_moved == TEACHER_TIGHT_WHEN_MOVED == ("mtp_angle", "subtalar_angle")
+    for joint in ("mtp_angle_r", "subtalar_angle_l"):
+        dof = model.jnt_dofadr[model.joint(joint).id]
+        assert sims[0].teacher.acc_weight[dof] == sims[0].teacher.config.w_joint
     # its reserve actions are in the gear it was distilled with, and it runs with that gear
     from kintwin.learn.distill import muscle_drive
 

@@ -129,17 +129,18 @@ class DistillConfig:
 #: on the generated sample walk 5.0 against 6.5 % (BENCHMARKS.md, issue 18, "A learned muscle policy")
 MUSCLE_EPOCHS = 40
 MUSCLE_TEACHER_RESERVE_WEIGHT = 0.15
-#: the teacher tracks the toes of a trial that moves them (``WholeBodyConfig.tight_when_moved``)
-#: at ``w_joint``, not ``w_joint_loose``. Loose, its labels hardly correct a toe the student holds
-#: off the reference: the controller's own run keeps them on it with no toe torque, but in the
-#: states the student visits the teacher accepts the toes where they are (the generated sample
-#: walk, muscle twin: the policy's right toes 4 deg down through stance, its labels asking the
-#: same). Tracked tightly on that walk: the policy's toes 1.0-1.5 deg against 2.0-3.6 (torque
-#: twin, 2 seeds; joint MAE 0.58 / 0.61 against 0.60 / 0.67 deg) and 1.6-2.5 against 2.0-4.1
-#: (muscle twin, 3 seeds against 2; joint MAE 0.66-0.82 against 0.82-0.83). On a trial whose IK
-#: locks the toes (subject01) they stay loose: tracked tightly at 0 deg there (one seed) the
-#: muscle policy stumbled (2.70 deg, 39 %BW). BENCHMARKS.md, issues 16 and 18
-TEACHER_TIGHT_WHEN_MOVED = ("mtp_angle",)
+#: the teacher tracks the toes and subtalar joints of a trial that moves them
+#: (``WholeBodyConfig.tight_when_moved``) at ``w_joint``, not ``w_joint_loose``. Loose, its labels
+#: hardly correct a joint the student holds off the reference: the controller's own run keeps it on
+#: the reference with little torque, but in the states the student visits the teacher accepts the
+#: joint where it is (the generated sample walk, muscle twin: the policy's right toes 4 deg down
+#: through stance, its labels asking the same). Measured on that walk (joint MAE of the policy
+#: alone; BENCHMARKS.md, issues 16 and 18): torque twin, 2 seeds, loose 0.60 / 0.67 deg, toes tight
+#: 0.58 / 0.61 (toes 1.0-1.5 deg against 2.0-3.6), toes and subtalar tight 0.55 / 0.58; muscle
+#: twin, 3 seeds, toes tight 0.66-0.82 (mean 0.74), toes and subtalar tight 0.68-0.74 (mean 0.71;
+#: subtalar 0.7-0.8 deg against 1.6-2.1). On a trial whose IK locks them (subject01) they stay
+#: loose: its toes tracked tightly at 0 deg (one seed) the muscle policy stumbled (2.70 deg, 39 %BW)
+TEACHER_TIGHT_WHEN_MOVED = ("mtp_angle", "subtalar_angle")
 
 
 def default_config(muscles: bool = False, **settings) -> DistillConfig:
@@ -151,9 +152,9 @@ def default_config(muscles: bool = False, **settings) -> DistillConfig:
 
 
 def default_teacher(muscles: bool = False) -> WholeBodyConfig:
-    """The controller DAgger labels with: the whole-body controller's defaults with the toes of a
-    trial that moves them tracked as tightly as the other joints (``TEACHER_TIGHT_WHEN_MOVED``),
-    for the muscle-driven twin with ``MUSCLE_TEACHER_RESERVE_WEIGHT``."""
+    """The controller DAgger labels with: the whole-body controller's defaults with the toes and
+    subtalar joints of a trial that moves them tracked as tightly as the other joints
+    (``TEACHER_TIGHT_WHEN_MOVED``), for the muscle-driven twin with ``MUSCLE_TEACHER_RESERVE_WEIGHT``."""
     settings = {"w_reserve": MUSCLE_TEACHER_RESERVE_WEIGHT} if muscles else {}
     return WholeBodyConfig(tight_when_moved=TEACHER_TIGHT_WHEN_MOVED, **settings)
 
