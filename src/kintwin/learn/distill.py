@@ -135,8 +135,8 @@ MUSCLE_TEACHER_RESERVE_WEIGHT = 0.15
 #: the reference with little torque, but in the states the student visits the teacher accepts the
 #: joint where it is (the generated sample walk, muscle twin: the policy's right toes 4 deg down
 #: through stance, its labels asking the same). Measured on that walk (joint MAE of the policy
-#: alone; BENCHMARKS.md, issues 16 and 18): torque twin, 2 seeds, loose 0.60 / 0.67 deg, toes tight
-#: 0.58 / 0.61 (toes 1.0-1.5 deg against 2.0-3.6), toes and subtalar tight 0.55 / 0.58; muscle
+#: alone; BENCHMARKS.md, issues 16 and 18): torque twin, 3 seeds, loose 0.60-0.67 deg, toes tight
+#: 0.58-0.61 (toes 1.0-1.5 deg against 2.0-3.6), toes and subtalar tight 0.55-0.58; muscle
 #: twin, 3 seeds, toes tight 0.66-0.82 (mean 0.74), toes and subtalar tight 0.68-0.74 (mean 0.71;
 #: subtalar 0.7-0.8 deg against 1.6-2.1). On a trial whose IK locks them (subject01) they stay
 #: loose: its toes tracked tightly at 0 deg (one seed) the muscle policy stumbled (2.70 deg, 39 %BW)
