@@ -121,6 +121,10 @@ def add_teacher_arguments(ap) -> None:
                          "(WholeBodyConfig.tight_when_moved; default distill.default_teacher's: "
                          "mtp_angle subtalar_angle; mtp_angle alone: the teacher of 2026-12-06's tenth session; "
                          "the flag alone: none, the teacher before it)")
+    ap.add_argument("--teacher-trunk-weight", type=float, default=None,
+                    help="the teacher's weight per (rad/s^2)^2 on the lumbar joints' acceleration "
+                         "error (WholeBodyConfig.w_joint_trunk; default distill.default_teacher's: "
+                         "w_joint, 0.1)")
 
 
 def teacher_of(args, muscles: bool):
@@ -132,6 +136,8 @@ def teacher_of(args, muscles: bool):
         teacher = dataclasses.replace(teacher, w_reserve=args.teacher_reserve_weight)
     if args.teacher_tight_when_moved is not None:
         teacher = dataclasses.replace(teacher, tight_when_moved=tuple(args.teacher_tight_when_moved))
+    if args.teacher_trunk_weight is not None:
+        teacher = dataclasses.replace(teacher, w_joint_trunk=args.teacher_trunk_weight)
     return teacher
 
 

@@ -432,9 +432,10 @@ def test_a_foot_being_loaded_has_its_ankle_tracked_loosely(monkeypatch):
     assert np.abs(diff).max() == 0.0
 
 
-def test_the_teacher_tracks_tightly_the_toes_a_trial_moves():
+def test_the_teacher_tracks_tightly_the_toes_a_trial_moves_and_its_trunk():
     """``tight_when_moved``: a loose coordinate is weighed at ``w_joint`` on the side whose
-    reference moves it, and stays at ``w_joint_loose`` where the trial holds it (IK locks it)."""
+    reference moves it, and stays at ``w_joint_loose`` where the trial holds it (IK locks it).
+    ``w_joint_trunk`` weighs the lumbar joints and nothing else."""
     walk = sample_walk()
     held = walk.values.copy()
     held[:, walk.names.index("mtp_angle_l")] = 0.0  # the left toes locked, as gait2392's IK does
@@ -450,6 +451,10 @@ def test_the_teacher_tracks_tightly_the_toes_a_trial_moves():
     assert weight[cfg][dof["subtalar_angle_r"]] == cfg.w_joint_loose  # moved, not named: loose
     diff = weight[cfg] - weight[WholeBodyConfig()]
     assert np.flatnonzero(diff).tolist() == [dof["mtp_angle_r"]]
+    trunk = WholeBodyController(model, cref, skeleton.height_m, replace(cfg, w_joint_trunk=0.3)).acc_weight
+    lumbar = sorted(model.jnt_dofadr[model.joint(n).id] for n in cfg.trunk_coordinates)
+    assert np.flatnonzero(trunk != weight[cfg]).tolist() == lumbar
+    assert trunk[lumbar] == pytest.approx([0.3] * 3)
 
 
 # --- metrics and the CLI -----------------------------------------------------------------------

@@ -161,6 +161,9 @@ class WholeBodyConfig:
     #: standing arm swing at 0.1: erector spinae and obliques 0.4-0.6 active throughout)
     w_reserve_trunk: float = 1e-2
     trunk_coordinates: tuple[str, ...] = ("lumbar_extension", "lumbar_bending", "lumbar_rotation")
+    #: per (rad/s^2)^2, as w_joint, for ``trunk_coordinates``; None: ``w_joint``. For DAgger's
+    #: teacher (``learn/distill.py``), whose labels then hold a student's trunk on the reference
+    w_joint_trunk: float | None = None
     #: per (mean activation - current activation)^2 of a rise, each muscle, per 4 ms control step
     #: (module doc); scaled by the control period (x 4 ms / period) so that a rise at a given
     #: speed costs the same per second at any control rate
@@ -264,6 +267,8 @@ class WholeBodyController:
         self.stance_loose_dofs: list[list[int]] = [[], []]
         for j in range(model.njnt):
             name = model.joint(j).name
+            if name in cfg.trunk_coordinates and cfg.w_joint_trunk is not None:
+                self.acc_weight[model.jnt_dofadr[j]] = cfg.w_joint_trunk
             if name[-2:] not in ("_r", "_l"):
                 continue
             coord = name[:-2]
