@@ -222,6 +222,8 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     # labelled by the muscle teacher, which spares the reserves more than the twin's controller
     assert policy.controller.w_reserve == sims[0].teacher.config.w_reserve == MUSCLE_TEACHER_RESERVE_WEIGHT
     assert WholeBodyConfig().w_reserve < MUSCLE_TEACHER_RESERVE_WEIGHT
+    # and keeps the trunk at w_joint (gait2392's lumped trunk muscles co-contract to hold it tighter)
+    assert policy.controller.w_joint_trunk is None
     # and tracks the toes and subtalar joints tightly where the trial moves them (the sample walk
     # does: 42 and 1.8 deg)
     assert policy.controller.tight_when_moved == TEACHER_TIGHT_WHEN_MOVED == ("mtp_angle", "subtalar_angle")
