@@ -147,8 +147,11 @@ TEACHER_TIGHT_WHEN_MOVED = ("mtp_angle", "subtalar_angle")
 #: tighter, the policy holds the trunk within 0.4-0.9 deg (lumbar bending, against 0.9-2.1 deg).
 #: Torque twin, policy alone, joint MAE (BENCHMARKS.md, issue 16): subject01 seeds 0-2 0.45-0.48
 #: deg against 0.52-0.53 with ``w_joint``; sample walk 0.42 / 0.55 / 0.56 against 0.55 / 0.58 /
-#: 0.55. The muscle teacher keeps ``w_joint``: gait2392's lumped trunk muscles hold a tight trunk
-#: by co-contraction, and on subject01 its policy lost (0.64 / 0.72 deg against 0.59 / 0.60)
+#: 0.55. Over the walking library (3 seeds) the joints gain as well, but subject01's moments lose
+#: (0.21-0.26 N*m/kg against 0.19) and the library score is worse: the shipped walking policy was
+#: distilled at ``w_joint``. The muscle teacher keeps ``w_joint``: gait2392's lumped trunk muscles
+#: hold a tight trunk by co-contraction, and on subject01 its policy lost (0.64 / 0.72 deg against
+#: 0.59 / 0.60)
 TEACHER_TRUNK_WEIGHT = 0.3
 
 
