@@ -144,7 +144,7 @@ TEACHER_TIGHT_WHEN_MOVED = ("mtp_angle", "subtalar_angle")
 #: per (rad/s^2)^2: the torque twin's teacher tracks the lumbar joints at 3x ``w_joint``
 #: (``WholeBodyConfig.w_joint_trunk``). The controller sways the trunk beyond the reference (the
 #: QP gives up trunk accuracy before residual), and a student copies that sway with lag; labelled
-#: tighter, the policy holds the trunk within 0.4-0.9 deg (lumbar bending, against 0.9-2.1 deg).
+#: tighter, the policy's lumbar bending error is 0.3-0.7 deg (against 0.9-2.1 deg).
 #: Torque twin, policy alone, joint MAE (BENCHMARKS.md, issue 16): subject01 seeds 0-2 0.45-0.48
 #: deg against 0.52-0.53 with ``w_joint``; sample walk 0.42 / 0.55 / 0.56 against 0.55 / 0.58 /
 #: 0.55. Over the walking library (3 seeds) the joints gain as well, but subject01's moments lose
