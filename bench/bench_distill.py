@@ -123,9 +123,9 @@ def add_teacher_arguments(ap) -> None:
                          "the flag alone: none, the teacher before it)")
     ap.add_argument("--teacher-trunk-weight", type=float, default=None,
                     help="the teacher's weight per (rad/s^2)^2 on the lumbar joints' acceleration "
-                         "error (WholeBodyConfig.w_joint_trunk; default distill.default_teacher's: 0.3, "
-                         "with --muscles w_joint, 0.1; 0.1: the torque teacher before 2026-12-07's "
-                         "twelfth session)")
+                         "error (WholeBodyConfig.w_joint_trunk; default distill.default_teacher's: 1.0, "
+                         "with --muscles w_joint, 0.1; 0.3: the torque teacher of 2026-12-07's "
+                         "twelfth session; 0.1: before it)")
 
 
 def teacher_of(args, muscles: bool):

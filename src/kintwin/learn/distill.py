@@ -141,18 +141,20 @@ MUSCLE_TEACHER_RESERVE_WEIGHT = 0.15
 #: subtalar 0.7-0.8 deg against 1.6-2.1). On a trial whose IK locks them (subject01) they stay
 #: loose: its toes tracked tightly at 0 deg (one seed) the muscle policy stumbled (2.70 deg, 39 %BW)
 TEACHER_TIGHT_WHEN_MOVED = ("mtp_angle", "subtalar_angle")
-#: per (rad/s^2)^2: the torque twin's teacher tracks the lumbar joints at 3x ``w_joint``
+#: per (rad/s^2)^2: the torque twin's teacher tracks the lumbar joints at 10x ``w_joint``
 #: (``WholeBodyConfig.w_joint_trunk``). The controller sways the trunk beyond the reference (the
-#: QP gives up trunk accuracy before residual), and a student copies that sway with lag; labelled
-#: tighter, the policy's lumbar bending error is 0.3-0.7 deg (against 0.9-2.1 deg).
-#: Torque twin, policy alone, joint MAE (BENCHMARKS.md, issue 16): subject01 seeds 0-2 0.45-0.48
-#: deg against 0.52-0.53 with ``w_joint``; sample walk 0.42 / 0.55 / 0.56 against 0.55 / 0.58 /
-#: 0.55. Over the walking library (3 seeds) the joints gain as well, but subject01's moments lose
-#: (0.21-0.26 N*m/kg against 0.19) and the library score is worse: the shipped walking policy was
-#: distilled at ``w_joint``. The muscle teacher keeps ``w_joint``: gait2392's lumped trunk muscles
-#: hold a tight trunk by co-contraction, and on subject01 its policy lost (0.64 / 0.72 deg against
-#: 0.59 / 0.60)
-TEACHER_TRUNK_WEIGHT = 0.3
+#: QP gives up trunk accuracy before residual; its lumbar errors are 0.9-2.1 deg), and a student
+#: copies that sway with lag; labelled tighter, the policy's are 0.15-0.35 deg (seed 0).
+#: Torque twin, policy alone, 3 seeds each (BENCHMARKS.md, issue 16): subject01 joint MAE
+#: 0.46-0.50 deg (mean 0.473; 3x ``w_joint``: 0.45-0.48, mean 0.467; ``w_joint``: 0.52-0.53),
+#: per-foot vertical GRF 7.4-7.7 %BW (3x: 7.5-8.4), moments 0.191-0.198 N*m/kg (3x:
+#: 0.190-0.208); sample walk 0.46-0.48 deg, below the controller's 0.49 (3x: 0.42-0.56;
+#: ``w_joint``: 0.55-0.58). Over the walking library at 3x (3 seeds) the joints gain as well, but
+#: subject01's moments lose (0.21-0.26 N*m/kg against 0.19) and the library score is worse: the
+#: shipped walking policy was distilled at ``w_joint``. The muscle teacher keeps ``w_joint``:
+#: gait2392's lumped trunk muscles hold a tight trunk by co-contraction, and on subject01 its
+#: policy lost at 3x (0.64 / 0.72 deg against 0.59 / 0.60)
+TEACHER_TRUNK_WEIGHT = 1.0
 
 
 def default_config(muscles: bool = False, **settings) -> DistillConfig:
