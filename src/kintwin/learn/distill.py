@@ -151,9 +151,9 @@ TEACHER_TIGHT_WHEN_MOVED = ("mtp_angle", "subtalar_angle")
 #: 0.190-0.208); sample walk 0.46-0.48 deg, below the controller's 0.49 (3x: 0.42-0.56;
 #: ``w_joint``: 0.55-0.58). Over the walking library (3x: 3 seeds; 10x: 2) the sample walk gains
 #: as well, but subject01's moments lose (0.21-0.26 N*m/kg against 0.19) and the library score is
-#: worse: the shipped walking policy was distilled at ``w_joint``. The muscle teacher keeps ``w_joint``:
-#: gait2392's lumped trunk muscles hold a tight trunk by co-contraction, and on subject01 its
-#: policy lost at 3x (0.64 / 0.72 deg against 0.59 / 0.60)
+#: worse: the shipped walking policy was distilled at ``w_joint``. The muscle teacher keeps
+#: ``w_joint``: gait2392's lumped trunk muscles hold a tight trunk by co-contraction, and on
+#: subject01 its policy lost at 3x (0.64 / 0.72 deg against 0.59 / 0.60)
 TEACHER_TRUNK_WEIGHT = 1.0
 
 
