@@ -8,8 +8,10 @@ Layout of the file (a plain numpy ``.npz``, readable without kintwin):
   bytes, so a resumed run continues bit-identically);
 * ``extra/<name>``: optional extra arrays (the trainer's rollout carry and env snapshot).
 
-Loading rebuilds a template TrainState from the saved config and fills it with the saved
-leaves, checking count, shapes and dtypes. A missing file raises ``FileNotFoundError``; an
+Loading rebuilds the TrainState's structure from the saved config (abstractly,
+``equinox.filter_eval_shape``: no networks are initialised, nothing is compiled, so a twin that
+only runs a policy does not pay for a trainer) and fills it with the saved leaves, checking
+count, shapes and dtypes. A missing file raises ``FileNotFoundError``; an
 unreadable, truncated or foreign file raises :class:`CheckpointError`. Files are written to a
 temporary name and renamed, so a crash mid-save never leaves a half-written checkpoint.
 """
@@ -46,8 +48,13 @@ class Checkpoint:
     env_steps: int = 0
 
 
+def _is_leaf_array(x) -> bool:
+    """An array leaf of a TrainState, or its shape in an abstract one (``filter_eval_shape``)."""
+    return eqx.is_array(x) or isinstance(x, jax.ShapeDtypeStruct)
+
+
 def _leaves(state: TrainState) -> tuple[list[Any], Any]:
-    return jax.tree_util.tree_flatten(eqx.filter(state, eqx.is_array))
+    return jax.tree_util.tree_flatten(eqx.filter(state, _is_leaf_array))
 
 
 def save_checkpoint(path: str | os.PathLike, state: TrainState, config: PPOConfig,
@@ -94,7 +101,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{path}: unsupported checkpoint version {header.get('version')}")
 
     config = PPOConfig.from_dict(header["config"])
-    template = init_train_state(config, header["obs_size"], header["action_size"])
+    template = eqx.filter_eval_shape(init_train_state, config, header["obs_size"],
+                                     header["action_size"])
     leaves, treedef = _leaves(template)
     saved = [files.get(f"leaf/{i:05d}") for i in range(header["num_leaves"])]
     if len(saved) != len(leaves) or any(s is None for s in saved):
