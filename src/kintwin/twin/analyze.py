@@ -186,9 +186,11 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
             raise InputError(f"the policy does not fit this model: {why}",
                              advice="leave out --controller policy and --policy: the whole-body "
                                     "controller drives any model")
-    from ..learn.distill import DistilledPolicy
+    distilled = False
+    if policy is not None:  # the controller twin needs nothing of kintwin.learn (JAX: ~1.5 s to import)
+        from ..learn.distill import DistilledPolicy
 
-    distilled = isinstance(policy, DistilledPolicy)
+        distilled = isinstance(policy, DistilledPolicy)
     if job.finetune_steps and controller == "qp":
         raise InputError("--finetune-steps fine-tunes a policy: not the whole-body controller")
     span = motion.time_s[-1] - motion.time_s[0]
