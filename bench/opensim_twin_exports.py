@@ -85,6 +85,7 @@ def opensim_id(model_path: Path, twin: Path, out: Path) -> Path:
 
 
 def compare(twin: Path, opensim_sto: Path, mass_kg: float) -> dict:
+    from kintwin.models.build import GRAVITY
     from kintwin.motion.filtering import lowpass
     from kintwin.motion.storage import read_table
 
@@ -114,7 +115,7 @@ def compare(twin: Path, opensim_sto: Path, mass_kg: float) -> dict:
     for axis, name in zip("xyz", ("pelvis_tx_force", "pelvis_ty_force", "pelvis_tz_force")):
         y = np.interp(t, theirs.time_s, theirs.data[:, theirs.labels.index(name)])
         residual[axis] = score(res.data[:, res.labels.index(f"residual_force_{axis}")], y,
-                               mass_kg * 9.80665 / 100.0)  # %BW
+                               mass_kg * GRAVITY / 100.0)  # %BW
     summary = {}
     for tag in ("raw", f"lowpass_{CUTOFF_HZ:g}hz"):
         sag = [moments[f"{c}_{s}"][tag]["rmse"] for c in SAGITTAL for s in "rl"]
