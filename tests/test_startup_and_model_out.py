@@ -38,6 +38,19 @@ def test_id_does_not_import_plotting_or_learning(tmp_path):
     assert not loaded & {"matplotlib", "jax", "yaml", "scipy.signal"}  # signal: 0.3-0.5 s
 
 
+def test_controller_twin_does_not_import_learning(tmp_path):
+    # the whole-body controller twin needs nothing of kintwin.learn (JAX, equinox: ~0.8 s)
+    from kintwin.motion.kinematics_io import write_motion
+    from kintwin.motion.sample import sample_walk
+
+    trial = tmp_path / "walk.mot"
+    write_motion(trial, sample_walk(duration_s=1.2))
+    argv = ["analyze", str(trial), "--height", "1.75", "--mass", "70", "--out", str(tmp_path / "twin")]
+    loaded = _imported_after(f"from kintwin.cli import main\nassert main({argv!r}) == 0")
+    assert (tmp_path / "twin" / "torques.sto").is_file()
+    assert "jax" not in loaded
+
+
 @pytest.mark.parametrize("name", ["m.osim", "m", "m.mot"])
 def test_model_out_refuses_non_mjcf_names(tmp_path, capsys, name):
     out = tmp_path / name
