@@ -187,7 +187,7 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
                              advice="leave out --controller policy and --policy: the whole-body "
                                     "controller drives any model")
     distilled = False
-    if policy is not None:  # the controller twin needs nothing of kintwin.learn (JAX: ~1.5 s to import)
+    if policy is not None:  # the controller twin needs nothing of kintwin.learn (JAX: ~0.8 s)
         from ..learn.distill import DistilledPolicy
 
         distilled = isinstance(policy, DistilledPolicy)
