@@ -42,7 +42,6 @@ DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", ROOT.parent / "shared" / "data
 OUT = ROOT / "runs" / "opensim_twin_exports"
 RESULTS = ROOT / "bench" / "results" / "opensim_twin_exports.json"
 CUTOFF_HZ = 15.0
-SAGITTAL = ("hip_flexion", "knee_angle", "ankle_angle")
 S01 = DATA / "osim_subject01_walk"
 TRIALS = {
     "subject01_gait2354": (S01 / "gait2354" / "subject01_walk1_ik.mot",
@@ -85,6 +84,7 @@ def opensim_id(model_path: Path, twin: Path, out: Path) -> Path:
 
 
 def compare(twin: Path, opensim_sto: Path, mass_kg: float) -> dict:
+    from kintwin.analysis.metrics import SAGITTAL
     from kintwin.models.build import GRAVITY
     from kintwin.motion.filtering import lowpass
     from kintwin.motion.storage import read_table
@@ -97,8 +97,8 @@ def compare(twin: Path, opensim_sto: Path, mass_kg: float) -> dict:
 
     def score(x, y, scale):
         out = {}
-        for tag, (a, b) in {"raw": (x, y), f"lowpass_{CUTOFF_HZ:g}hz": (lowpass(x, rate, CUTOFF_HZ),
-                                                                       lowpass(y, rate, CUTOFF_HZ))}.items():
+        filtered = (lowpass(x, rate, CUTOFF_HZ), lowpass(y, rate, CUTOFF_HZ))
+        for tag, (a, b) in {"raw": (x, y), f"lowpass_{CUTOFF_HZ:g}hz": filtered}.items():
             d = (a - b)[core]
             r = np.corrcoef(a[core], b[core])[0, 1] if np.std(b[core]) > 1e-9 else float("nan")
             out[tag] = {"rmse": round(float(np.sqrt(np.mean(d ** 2)) / scale), 4),
@@ -109,7 +109,8 @@ def compare(twin: Path, opensim_sto: Path, mass_kg: float) -> dict:
     for label in ours.labels:
         if label in theirs.labels:
             y = np.interp(t, theirs.time_s, theirs.data[:, theirs.labels.index(label)])
-            moments[label.removesuffix("_moment")] = score(ours.data[:, ours.labels.index(label)], y, mass_kg)
+            x = ours.data[:, ours.labels.index(label)]
+            moments[label.removesuffix("_moment")] = score(x, y, mass_kg)
     res = read_table(twin / "residuals.sto")
     residual = {}
     for axis, name in zip("xyz", ("pelvis_tx_force", "pelvis_ty_force", "pelvis_tz_force")):
@@ -118,7 +119,7 @@ def compare(twin: Path, opensim_sto: Path, mass_kg: float) -> dict:
                                mass_kg * GRAVITY / 100.0)  # %BW
     summary = {}
     for tag in ("raw", f"lowpass_{CUTOFF_HZ:g}hz"):
-        sag = [moments[f"{c}_{s}"][tag]["rmse"] for c in SAGITTAL for s in "rl"]
+        sag = [moments[c][tag]["rmse"] for c in SAGITTAL]
         rest = [v[tag]["rmse"] for k, v in moments.items() if not k.startswith("mtp")]
         summary[tag] = {"sagittal_hip_knee_ankle_rmse_nm_per_kg": round(float(np.mean(sag)), 4),
                         "worst_joint_except_mtp_rmse_nm_per_kg": round(float(max(rest)), 4),
@@ -130,15 +131,13 @@ def compare(twin: Path, opensim_sto: Path, mass_kg: float) -> dict:
 
 def main() -> int:
     try:
-        import opensim  # noqa: F401
+        import opensim
     except ImportError:
         print("skipped: needs the optional opensim package (pip install opensim)")
         return 0
     if not (DATA / "README.md").is_file():
         print(f"skipped: shared data not found at {DATA}")
         return 0
-    import opensim
-
     result = {"opensim": opensim.GetVersionAndDate(), "cutoff_hz": CUTOFF_HZ, "trials": {}}
     for name, (trial, model, window) in TRIALS.items():
         twin = OUT / name
