@@ -1,0 +1,93 @@
+"""Wall time of whole ``kintwin`` calls as a user runs them: reading the shipped walking policy
+(``learn.checkpoint.load_checkpoint``), and ``kintwin analyze`` in a fresh process on the generated
+sample walk (3.3 s, the whole-body controller) and on hamner_run's plate window (0.70-1.43 s,
+``--controller policy``: the shipped running policy), each the best of ``--repeats`` runs, and
+whether the controller twin's process imported JAX. Run it at two commits to compare them (an older commit: a ``git worktree`` of it with this
+script copied in and ``PYTHONPATH=<worktree>/src``).
+
+    .venv/bin/python bench/analyze_call_speed.py    # bench/results/analyze_call_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+PROBE = """import sys, time
+t = time.perf_counter()
+from kintwin.cli import main
+rc = main({argv!r})
+print("RESULT", rc, time.perf_counter() - t, "jax" in sys.modules)
+"""
+
+
+def timed_call(argv: list[str]) -> dict:
+    """One fresh interpreter running ``kintwin argv``: exit code, wall s (interpreter start
+    included), in-process s (import of kintwin.cli to the end), and whether JAX was imported."""
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv)], capture_output=True,
+                         text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    wall = time.perf_counter() - t
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]
+    if not line:
+        raise SystemExit(f"kintwin {argv[0]} failed:\n{out.stderr[-2000:]}")
+    _, rc, inside, jax = line[-1].split()
+    return {"rc": int(rc), "wall_s": round(wall, 3), "in_process_s": round(float(inside), 3),
+            "jax_imported": jax == "True"}
+
+
+def first_load(path: Path) -> float:
+    """Seconds of a fresh process's first ``load_checkpoint(path)`` (imports not counted), as
+    ``kintwin analyze --policy`` pays it."""
+    code = ("import time\nfrom kintwin.learn.checkpoint import load_checkpoint\n"
+            f"t = time.perf_counter()\nload_checkpoint({str(path)!r})\n"
+            "print(time.perf_counter() - t)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--results", type=Path,
+                    default=REPO / "bench" / "results" / "analyze_call_speed.json")
+    args = ap.parse_args()
+    from kintwin.motion.kinematics_io import read_motion, write_motion
+    from kintwin.motion.sample import sample_walk
+
+    policy = REPO / "src" / "kintwin" / "data" / "policy_walk.npz"
+    loads = [first_load(policy) for _ in range(args.repeats)]
+    result = {"cpus": os.cpu_count(), "repeats": args.repeats,
+              "load_checkpoint_policy_walk_s": round(min(loads), 3)}
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        walk = write_motion(folder / "sample_walk.mot", sample_walk(duration_s=3.3))
+        calls = {"analyze_sample_walk_controller": ["analyze", str(walk), "--height", "1.75",
+                                                    "--mass", "70"]}
+        run_ik = DATA / "hamner_run" / "IK" / "subject02_running_ik.mot"
+        if run_ik.is_file():
+            window = write_motion(folder / "hamner_run_0.70-1.43.mot",
+                                  read_motion(run_ik).slice_time(0.70, 1.43), convention="legacy")
+            calls["analyze_hamner_run_policy"] = ["analyze", str(window), "--height", "1.83",
+                                                  "--mass", "65.9", "--controller", "policy"]
+        for name, argv in calls.items():
+            runs = [timed_call(argv + ["--out", str(folder / f"{name}_{k}")])
+                    for k in range(args.repeats)]
+            best = min(runs, key=lambda r: r["wall_s"])
+            result[name] = {**best, "wall_s_all": [r["wall_s"] for r in runs]}
+            print(name, json.dumps(result[name]), flush=True)
+    print(f"load_checkpoint (policy_walk.npz): {result['load_checkpoint_policy_walk_s']} s")
+    args.results.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
