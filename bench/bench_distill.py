@@ -127,6 +127,12 @@ def add_teacher_arguments(ap) -> None:
                          "with --muscles w_joint, 0.1; 0.3: the torque teacher of 2026-12-07's "
                          "twelfth session; 0.1: before it)")
 
+    ap.add_argument("--teacher-swing-hz", type=float, default=None,
+                    help="the teacher's PD frequency on an unloaded foot's ankle, subtalar and toes "
+                         "(WholeBodyConfig.swing_joint_hz; default distill.default_teacher's: 12, "
+                         "with --muscles none (joint_hz, 4); 4: the torque teacher before "
+                         "2026-12-07's fifteenth session)")
+
 
 def teacher_of(args, muscles: bool):
     """``distill.default_teacher(muscles)`` with the options of ``add_teacher_arguments``."""
@@ -139,6 +145,8 @@ def teacher_of(args, muscles: bool):
         teacher = dataclasses.replace(teacher, tight_when_moved=tuple(args.teacher_tight_when_moved))
     if args.teacher_trunk_weight is not None:
         teacher = dataclasses.replace(teacher, w_joint_trunk=args.teacher_trunk_weight)
+    if args.teacher_swing_hz is not None:
+        teacher = dataclasses.replace(teacher, swing_joint_hz=args.teacher_swing_hz)
     return teacher
 
 

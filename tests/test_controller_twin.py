@@ -457,6 +457,37 @@ def test_the_teacher_tracks_tightly_the_toes_a_trial_moves_and_its_trunk():
     assert trunk[lumbar] == pytest.approx([0.3] * 3)
 
 
+
+def test_an_unloaded_foot_is_tracked_at_the_swing_frequency():
+    """``swing_joint_hz``: while the kinematics-only estimate puts no load on a foot (< 1 %BW), the
+    desired accelerations of its ankle, subtalar and toes come from a PD of that natural frequency;
+    the other joints, and a loaded foot's, keep ``joint_hz``. Without it nothing changes."""
+    walk = sample_walk()
+    skeleton = default_skeleton(walk.subject.height_m, walk.subject.mass_kg)
+    cfg = replace(WholeBodyConfig(), swing_joint_hz=12.0)
+    model, cref, _, _ = prepare(skeleton, walk, cfg)
+    ctl = WholeBodyController(model, cref, skeleton.height_m, cfg)
+    plain = WholeBodyController(model, cref, skeleton.height_m, WholeBodyConfig())
+    load = cref.foot_load_n(model)[cref.prior_index] / ctl.bw
+    np.testing.assert_array_equal(ctl.swinging, load < 0.01)
+    swing = int(np.flatnonzero(ctl.swinging[:, 1] & ~ctl.swinging[:, 0])[len(load) // 50])
+    stance = int(np.flatnonzero(~ctl.swinging[:, 1])[len(load) // 50])
+    dofs = {n: model.jnt_dofadr[model.joint(n).id] for n in ("ankle_angle_l", "mtp_angle_l", "knee_angle_l")}
+    for i, foot_hz in ((swing, 12.0), (stance, cfg.joint_hz)):
+        for name, dof in dofs.items():
+            data = mujoco.MjData(model)
+            data.qpos[:], data.qvel[:] = cref.qpos[i], cref.qvel[i]
+            on_reference = ctl.desired_acceleration(data, i)
+            np.testing.assert_allclose(on_reference, plain.desired_acceleration(data, i))
+            data.qpos[dof + 1] += 0.01  # hinges after the free joint: qpos index = dof + 1
+            data.qvel[dof] += 0.1
+            hz = cfg.joint_hz if name.startswith("knee") else foot_hz
+            w = 2 * np.pi * hz
+            change = ctl.desired_acceleration(data, i) - on_reference
+            assert change[dof] == pytest.approx(-(w * w * 0.01 + 2 * w * 0.1), rel=1e-9), (name, i)
+            change[dof] = 0.0
+            assert np.abs(change).max() < 1e-9
+
 # --- metrics and the CLI -----------------------------------------------------------------------
 def test_analyze_with_the_controller_writes_kinetic_scores(shared_data, tmp_path):
     d = shared_data / "osim_subject01_walk"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kintwin.learn.distill import (TEACHER_TRUNK_WEIGHT, DistillConfig, collect, default_teacher,
-                                   distill, imitation_loss, load_distilled, teaching)
+from kintwin.learn.distill import (TEACHER_SWING_HZ, TEACHER_TRUNK_WEIGHT, DistillConfig, collect,
+                                   default_teacher, distill, imitation_loss, load_distilled, teaching)
 from kintwin.models.anthropometry import default_skeleton
 from kintwin.motion.sample import sample_walk
 
@@ -67,9 +67,12 @@ def test_saved_policy_drives_the_twin_alone(trial, tmp_path, monkeypatch):
     obs, _, _ = collect(sims, policy, 1.0, DistillConfig(), np.random.default_rng(0), 1)
     np.testing.assert_array_equal(policy.mean_action(obs), again.mean_action(obs))
     assert again.tracking == policy.tracking and again.controller == policy.controller
-    # labelled by the torque twin's teacher, which holds the trunk tighter than the controller
+    # labelled by the torque twin's teacher, which holds the trunk and the swing foot tighter
+    # than the controller (the saved config round-trips through JSON)
     assert policy.controller == default_teacher() and policy.controller.w_joint_trunk == TEACHER_TRUNK_WEIGHT
     assert TEACHER_TRUNK_WEIGHT > policy.controller.w_joint
+    assert policy.controller.swing_joint_hz == TEACHER_SWING_HZ > policy.controller.joint_hz
+    assert default_teacher(muscles=True).swing_joint_hz is None
     lumbar = sims[0].model.jnt_dofadr[sims[0].model.joint("lumbar_bending").id]
     assert sims[0].teacher.acc_weight[lumbar] == TEACHER_TRUNK_WEIGHT
 

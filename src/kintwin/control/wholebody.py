@@ -40,7 +40,8 @@ MuJoCo then makes it active).
 
 with desired accelerations = reference accelerations + critically damped PD feedback
 (``qdd_des = qdd_ref + w^2 (q_ref - q) + 2 w (qd_ref - qd)``, ``w = 2 pi f``; joints at
-``joint_hz``, pelvis position and orientation at ``root_hz``; the orientation error is the
+``joint_hz`` (an unloaded foot's ankle, subtalar and toes at ``swing_joint_hz`` when set: DAgger's
+teacher), pelvis position and orientation at ``root_hz``; the orientation error is the
 rotation vector from the current pelvis frame to the reference one). ``F_estimate`` is the
 kinematics-only contact estimate of ``kintwin id`` (``dynamics/contact_estimation.py``) at the same
 contact spheres of the same model: it settles how the load splits between the feet in double
@@ -139,6 +140,11 @@ class WholeBodyConfig:
     w_joint_stance_loose: float = 1e-3  #: per (rad/s^2)^2, as w_joint
     stance_loose_load_bw: float = 0.5  #: body weights
     stance_loose_lookahead_s: float = 0.04  #: s
+    #: natural frequency (Hz) of the PD of a foot's ``swing_coordinates`` while the
+    #: kinematics-only estimate puts no load on it (< 1 %BW); None: ``joint_hz``. For DAgger's
+    #: teacher, whose labels then carry the swing foot's feedback
+    swing_joint_hz: float | None = None
+    swing_coordinates: tuple[str, ...] = ("ankle_angle", "subtalar_angle", "mtp_angle")
     w_residual: float = 1e4  #: per (residual force / BW)^2
     w_residual_moment: float = 1e4  #: per (residual moment / (BW h))^2
     w_contact_prior: float = 1000.0  #: per (sphere force deviation / BW)^2
@@ -172,7 +178,7 @@ class WholeBodyConfig:
 
     def __post_init__(self):
         for name in ("loose_coordinates", "tight_when_moved", "stance_loose_coordinates",
-                     "trunk_coordinates"):  # JSON: lists
+                     "trunk_coordinates", "swing_coordinates"):  # JSON: lists
             object.__setattr__(self, name, tuple(getattr(self, name)))
         for name in ("control_rate_hz", "joint_hz", "root_hz"):
             if not getattr(self, name) > 0:
@@ -265,6 +271,7 @@ class WholeBodyController:
         self.acc_weight = np.r_[np.full(6, cfg.w_root), np.full(nv - 6, cfg.w_joint)]
         #: per foot (right, left): the dofs tracked at w_joint_stance_loose while it is being loaded
         self.stance_loose_dofs: list[list[int]] = [[], []]
+        self.swing_dofs: list[list[int]] = [[], []]  #: per foot: PD at swing_joint_hz when unloaded
         for j in range(model.njnt):
             name = model.joint(j).name
             if name in cfg.trunk_coordinates and cfg.w_joint_trunk is not None:
@@ -278,8 +285,11 @@ class WholeBodyController:
                 self.acc_weight[model.jnt_dofadr[j]] = cfg.w_joint_loose
             if coord in cfg.stance_loose_coordinates:
                 self.stance_loose_dofs[("_r", "_l").index(name[-2:])].append(int(model.jnt_dofadr[j]))
+            if coord in cfg.swing_coordinates:
+                self.swing_dofs[("_r", "_l").index(name[-2:])].append(int(model.jnt_dofadr[j]))
         self.sphere_of_geom = {g: k for k, g in enumerate(reference.sphere_geoms)}
         self.accepting = self._weight_acceptance(model, reference)
+        self.swinging = reference.foot_load_n(model)[reference.prior_index] < 0.01 * self.bw  # (T, 2)
         self._M = np.zeros((nv, nv))
         self._moment = np.zeros((nu, nv))
         self.tau_prev: np.ndarray | None = None
@@ -305,6 +315,12 @@ class WholeBodyController:
         qdd = r.qacc[min(i + self.substeps // 2, T - 1)].copy()
         wj, wr = 2 * np.pi * cfg.joint_hz, 2 * np.pi * cfg.root_hz
         qdd[6:] += wj * wj * (r.qpos[i, 7:] - q[7:]) + 2 * wj * (r.qvel[i, 6:] - v[6:])
+        if cfg.swing_joint_hz is not None:
+            ws = 2 * np.pi * cfg.swing_joint_hz
+            for s in np.flatnonzero(self.swinging[min(i, len(self.swinging) - 1)]):
+                d = np.asarray(self.swing_dofs[s])
+                qdd[d] = (r.qacc[min(i + self.substeps // 2, T - 1), d] + ws * ws * (r.qpos[i, d + 1] - q[d + 1])
+                          + 2 * ws * (r.qvel[i, d] - v[d]))
         qdd[0:3] += wr * wr * (r.qpos[i, 0:3] - q[0:3]) + 2 * wr * (r.qvel[i, 0:3] - v[0:3])
         conj, rel, rotvec, mat = np.empty(4), np.empty(4), np.empty(3), np.empty(9)
         mujoco.mju_negQuat(conj, q[3:7])

@@ -155,6 +155,15 @@ TEACHER_TIGHT_WHEN_MOVED = ("mtp_angle", "subtalar_angle")
 #: ``w_joint``: gait2392's lumped trunk muscles hold a tight trunk by co-contraction, and on
 #: subject01 its policy lost at 3x (0.64 / 0.72 deg against 0.59 / 0.60)
 TEACHER_TRUNK_WEIGHT = 1.0
+#: Hz: the torque twin's teacher tracks an unloaded foot's ankle, subtalar and toes with a PD
+#: of this natural frequency instead of ``joint_hz`` (``WholeBodyConfig.swing_joint_hz``). At 4 Hz
+#: the teacher's swing foot is held by ~12 N*m/rad (its 0.02 kg*m^2 about the ankle x w^2), so a
+#: student whose torque is 1 N*m off holds the foot degrees off: the shipped walking policy's
+#: left ankle sat 3-11 deg plantarflexed through subject01's swing. Labelled at 12 Hz the student
+#: learns a swing foot that holds its reference. Torque twin, policy alone (BENCHMARKS.md,
+#: issue 16, "The swing foot tracked tightly"): subject01 joint MAE 0.41 deg, seed 0 (4 Hz: 0.46);
+#: sample walk 0.44 (0.46); the kinetics unchanged
+TEACHER_SWING_HZ = 12.0
 
 
 def default_config(muscles: bool = False, **settings) -> DistillConfig:
@@ -169,9 +178,10 @@ def default_teacher(muscles: bool = False) -> WholeBodyConfig:
     """The controller DAgger labels with: the whole-body controller's defaults with the toes and
     subtalar joints of a trial that moves them tracked as tightly as the other joints
     (``TEACHER_TIGHT_WHEN_MOVED``); for the torque-driven twin with the trunk tracked at
-    ``TEACHER_TRUNK_WEIGHT``, for the muscle-driven twin with ``MUSCLE_TEACHER_RESERVE_WEIGHT``."""
+    ``TEACHER_TRUNK_WEIGHT`` and the swing foot at ``TEACHER_SWING_HZ``, for the muscle-driven
+    twin with ``MUSCLE_TEACHER_RESERVE_WEIGHT``."""
     settings = ({"w_reserve": MUSCLE_TEACHER_RESERVE_WEIGHT} if muscles
-                else {"w_joint_trunk": TEACHER_TRUNK_WEIGHT})
+                else {"w_joint_trunk": TEACHER_TRUNK_WEIGHT, "swing_joint_hz": TEACHER_SWING_HZ})
     return WholeBodyConfig(tight_when_moved=TEACHER_TIGHT_WHEN_MOVED, **settings)
 
 
