@@ -126,7 +126,6 @@ def add_teacher_arguments(ap) -> None:
                          "error (WholeBodyConfig.w_joint_trunk; default distill.default_teacher's: 1.0, "
                          "with --muscles w_joint, 0.1; 0.3: the torque teacher of 2026-12-07's "
                          "twelfth session; 0.1: before it)")
-
     ap.add_argument("--teacher-swing-hz", type=float, default=None,
                     help="the teacher's PD frequency on an unloaded foot's ankle, subtalar and toes "
                          "(WholeBodyConfig.swing_joint_hz; default distill.default_teacher's: 12, "

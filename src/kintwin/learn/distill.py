@@ -161,8 +161,9 @@ TEACHER_TRUNK_WEIGHT = 1.0
 #: student whose torque is 1 N*m off holds the foot degrees off: the shipped walking policy's
 #: left ankle sat 3-11 deg plantarflexed through subject01's swing. Labelled at 12 Hz the student
 #: learns a swing foot that holds its reference. Torque twin, policy alone (BENCHMARKS.md,
-#: issue 16, "The swing foot tracked tightly"): subject01 joint MAE 0.41 deg, seed 0 (4 Hz: 0.46);
-#: sample walk 0.44 (0.46); the kinetics unchanged
+#: issue 16, "The swing foot tracked tightly"): subject01 joint MAE 0.41-0.45 deg over 3 seeds
+#: (4 Hz: 0.46-0.50), sample walk 0.44 (0.46-0.48); the kinetics within the seeds' spread. The
+#: muscle teacher keeps ``joint_hz`` (a lead there: issue 18)
 TEACHER_SWING_HZ = 12.0
 
 
