@@ -288,8 +288,9 @@ class WholeBodyController:
             if coord in cfg.swing_coordinates:
                 self.swing_dofs[("_r", "_l").index(name[-2:])].append(int(model.jnt_dofadr[j]))
         self.sphere_of_geom = {g: k for k, g in enumerate(reference.sphere_geoms)}
-        self.accepting = self._weight_acceptance(model, reference)
-        self.swinging = reference.foot_load_n(model)[reference.prior_index] < 0.01 * self.bw  # (T, 2)
+        load_bw = reference.foot_load_n(model)[reference.prior_index] / self.bw  # (T, 2) per foot
+        self.accepting = self._weight_acceptance(load_bw, model.opt.timestep)
+        self.swinging = load_bw < 0.01  # (T, 2): the feet tracked at swing_joint_hz
         self._M = np.zeros((nv, nv))
         self._moment = np.zeros((nu, nv))
         self.tau_prev: np.ndarray | None = None
@@ -298,12 +299,12 @@ class WholeBodyController:
         self.planned_qacc = np.zeros(nv)  #: the accelerations of the last solved plan
         self.planned_activation = np.zeros(len(self.muscles))  #: mean activations of that plan
 
-    def _weight_acceptance(self, model: mujoco.MjModel, reference: ControlReference) -> np.ndarray:
-        """(T, 2) bool per physics frame and foot (right, left): the estimate's load on the foot
-        is at least ``stance_loose_load_bw`` and no lower ``stance_loose_lookahead_s`` later."""
+    def _weight_acceptance(self, load: np.ndarray, timestep: float) -> np.ndarray:
+        """(T, 2) bool per physics frame and foot (right, left) of the estimate's ``load`` (T, 2)
+        on each foot (body weights): at least ``stance_loose_load_bw`` and no lower
+        ``stance_loose_lookahead_s`` later."""
         cfg = self.config
-        load = reference.foot_load_n(model)[reference.prior_index] / self.bw  # (T, 2)
-        ahead = int(round(cfg.stance_loose_lookahead_s / model.opt.timestep))
+        ahead = int(round(cfg.stance_loose_lookahead_s / timestep))
         later = load[np.minimum(np.arange(len(load)) + ahead, len(load) - 1)]
         return (load >= cfg.stance_loose_load_bw) & (later >= load)
 
@@ -313,14 +314,12 @@ class WholeBodyController:
         q, v = data.qpos, data.qvel
         T = len(r.qpos)
         qdd = r.qacc[min(i + self.substeps // 2, T - 1)].copy()
-        wj, wr = 2 * np.pi * cfg.joint_hz, 2 * np.pi * cfg.root_hz
-        qdd[6:] += wj * wj * (r.qpos[i, 7:] - q[7:]) + 2 * wj * (r.qvel[i, 6:] - v[6:])
+        wr = 2 * np.pi * cfg.root_hz
+        wj = np.full(len(qdd) - 6, 2 * np.pi * cfg.joint_hz)  # per joint dof
         if cfg.swing_joint_hz is not None:
-            ws = 2 * np.pi * cfg.swing_joint_hz
             for s in np.flatnonzero(self.swinging[min(i, len(self.swinging) - 1)]):
-                d = np.asarray(self.swing_dofs[s])
-                qdd[d] = (r.qacc[min(i + self.substeps // 2, T - 1), d] + ws * ws * (r.qpos[i, d + 1] - q[d + 1])
-                          + 2 * ws * (r.qvel[i, d] - v[d]))
+                wj[np.asarray(self.swing_dofs[s], int) - 6] = 2 * np.pi * cfg.swing_joint_hz
+        qdd[6:] += wj * wj * (r.qpos[i, 7:] - q[7:]) + 2 * wj * (r.qvel[i, 6:] - v[6:])
         qdd[0:3] += wr * wr * (r.qpos[i, 0:3] - q[0:3]) + 2 * wr * (r.qvel[i, 0:3] - v[0:3])
         conj, rel, rotvec, mat = np.empty(4), np.empty(4), np.empty(3), np.empty(9)
         mujoco.mju_negQuat(conj, q[3:7])
