@@ -6,9 +6,11 @@ against the controller on subject01, hamner_run and the sample walk.
 Motion library (``--gait``; every trial also mirrored left/right; each on the built-in model
 scaled to its subject, as ``kintwin analyze`` builds it):
 
-* walk: generated walking (``kintwin.motion.sample.sample_walk``, 4 s) of three made-up subjects
-  of different size and cadence: 1.60 m / 58 kg / 1.00 s cycle, 1.75 m / 70 kg / 1.10 s (the
-  demo's subject), 1.90 m / 85 kg / 1.20 s; and ``../shared/data`` subject01 treadmill walking
+* walk: generated walking (``kintwin.motion.sample.sample_walk``, 4 s) of made-up subjects
+  (``GENERATED``, ``--generated``): plain, three of different size and cadence at one posture,
+  1.60 m / 58 kg / 1.00 s cycle, 1.75 m / 70 kg / 1.10 s (the demo's subject), 1.90 m / 85 kg /
+  1.20 s; varied, the same three holding the pelvis at -12, -3 and +6 deg of tilt and two faster
+  walks (1.70 m, 0.90 s, -15 deg, strides 1.1x: 1.3 m/s; 1.82 m, 0.95 s, 0 deg, 1.15x); and ``../shared/data`` subject01 treadmill walking
   (gait2392 IK, 0.5-4.0 s, 1.803 m, 72.6 kg);
 * run: ``../shared/data`` hamner_run treadmill running (IK 0.5-4.5 s, 1.83 m, 65.9 kg);
 * all: both.
@@ -49,7 +51,12 @@ from bench_controller_twin import REPO, trials as scored_trials  # noqa: E402
 from bench_distill import add_teacher_arguments, score_twin, teacher_of  # noqa: E402
 from bench_twin import DATA  # noqa: E402
 
-GENERATED = [(1.60, 58.0, 1.00), (1.75, 70.0, 1.10), (1.90, 85.0, 1.20)]  # height m, mass kg, cycle s
+#: the generated walks of ``--generated``: height m, mass kg, cycle s, pelvis tilt deg, stride
+#: (``motion.sample.GaitShape``); "varied" holds the pelvis as real trials do (OpenSim IK of four
+#: subjects: -14 to +6 deg) and walks faster (1.0-1.35 m/s; walking2 is at 1.66)
+GENERATED = {"plain": [(1.60, 58.0, 1.00, -3.0, 1.0), (1.75, 70.0, 1.10, -3.0, 1.0), (1.90, 85.0, 1.20, -3.0, 1.0)],
+             "varied": [(1.60, 58.0, 1.00, -12.0, 1.0), (1.75, 70.0, 1.10, -3.0, 1.0), (1.90, 85.0, 1.20, 6.0, 1.0),
+                        (1.70, 64.0, 0.90, -15.0, 1.1), (1.82, 76.0, 0.95, 0.0, 1.15)]}
 RECORDED = [(DATA / "osim_subject01_walk" / "gait2392" / "subject01_walk1_ik.mot", (0.5, 4.0), 1.803, 72.6),
             (DATA / "hamner_run" / "IK" / "subject02_running_ik.mot", (0.5, 4.5), 1.83, 65.9)]
 #: figures compared with the controller's (lower is better); the ratio target is 1.25
@@ -57,17 +64,20 @@ RATIO_KEYS = ("joint_angle_mae_deg", "pelvis_position_error_cm", "residual_force
               "grf_vertical_rmse_pct_bw", "moment_sagittal_rmse_nm_per_kg", "gait_event_error_ms")
 
 
-def library(gait: str = "all") -> list[tuple[str, object, object]]:
+def library(gait: str = "all", generated: str = "plain") -> list[tuple[str, object, object]]:
     """(name, skeleton, motion) of every training trial, mirrored copies included; ``gait``:
-    "walk" (no hamner_run), "run" (hamner_run alone) or "all"."""
+    "walk" (no hamner_run), "run" (hamner_run alone) or "all"; ``generated``: which walks of
+    ``GENERATED``."""
     from kintwin.models.subject import SubjectSpec, resolve_subject
     from kintwin.motion.kinematics_io import read_motion
-    from kintwin.motion.sample import sample_walk
+    from kintwin.motion.sample import GaitShape, sample_walk
 
     out = []
-    for h, m, cycle in GENERATED if gait != "run" else []:
-        out.append((f"sample_walk_{h}m_{m}kg_{cycle}s", resolve_subject(SubjectSpec(h, m)),
-                    sample_walk(duration_s=4.0, cycle_s=cycle, height_m=h, mass_kg=m)))
+    for h, m, cycle, tilt, stride in GENERATED[generated] if gait != "run" else []:
+        shape = GaitShape(pelvis_tilt=tilt, stride=stride)
+        out.append((f"sample_walk_{h}m_{m}kg_{cycle}s_tilt{tilt:g}_stride{stride:g}",
+                    resolve_subject(SubjectSpec(h, m)),
+                    sample_walk(duration_s=4.0, cycle_s=cycle, height_m=h, mass_kg=m, shape=shape)))
     for path, (t0, t1), h, m in {"all": RECORDED, "walk": RECORDED[:1], "run": RECORDED[1:]}[gait]:
         if not path.is_file():
             sys.exit(f"{path} not found (set KINTWIN_SHARED_DATA)")
@@ -102,6 +112,9 @@ def main():
                     help="processes for the DAgger rollouts (DistillConfig.workers)")
     ap.add_argument("--gait", choices=("all", "walk", "run"), default="all",
                     help="the library: every trial, the walks alone, or hamner_run alone")
+    ap.add_argument("--generated", choices=tuple(GENERATED), default="plain",
+                    help="the generated walks (GENERATED): three at one posture and speed, or five "
+                         "at real trials' pelvis tilts and up to 1.35 m/s")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "distill_shipped_policy")
     ap.add_argument("--results", type=Path, default=None,
                     help="default bench/results/distill_shipped_policy_<gait>.json, with "
@@ -121,7 +134,7 @@ def main():
     from kintwin.twin.runner import SHIPPED_POLICIES
 
     if args.evaluate:
-        return evaluate_on_library(args.evaluate, library(args.gait))
+        return evaluate_on_library(args.evaluate, library(args.gait, args.generated))
     if args.ship and args.gait == "all":
         ap.error("--ship needs --gait walk or --gait run (the shipped policies are one per gait)")
     results = REPO / "bench" / "results"
@@ -133,7 +146,7 @@ def main():
         result = {"cpus": os.cpu_count(),
                   "policies": {gait: str(p.relative_to(REPO)) for gait, p in SHIPPED_POLICIES.items()}}
     else:
-        lib = library(args.gait)
+        lib = library(args.gait, args.generated)
         cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
                             rollout_s=args.rollout_s, epochs=args.epochs, seed=args.seed,
                             augment_copies=args.augment_copies, workers=args.workers)

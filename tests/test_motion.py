@@ -162,6 +162,39 @@ def test_sample_walk_centre_of_mass_asks_for_walking_forces(model, walk):
     assert np.abs(force[:, :2]).max() < 15, np.abs(force[:, :2]).max(axis=0)
 
 
+
+def test_sample_walk_posture_and_stride(model, walk):
+    """A generated walk may hold the pelvis at another tilt (the hips and trunk take the
+    difference: the thighs and the trunk keep their pitch in the world) and take longer strides
+    at a higher cadence (faster walking); its feet still stand on the floor without sinking."""
+    from kintwin.motion.sample import GaitShape
+    from kintwin.sim.floor import contact_spheres, sphere_bottoms
+
+    def pitch_deg(motion, body):  # the body's long axis (y) from vertical in the sagittal plane
+        data, out = mujoco.MjData(model), []
+        for q in motion.to_qpos(model):
+            data.qpos[:] = q
+            mujoco.mj_kinematics(model, data)
+            y = data.xmat[model.body(body).id].reshape(3, 3)[:, 1]
+            out.append(np.degrees(np.arctan2(y[0], y[2])))
+        return np.asarray(out)
+
+    tilted = sample_walk(shape=GaitShape(pelvis_tilt=-15.0))
+    assert np.allclose(np.degrees(tilted["pelvis_tilt"]), -15.0)
+    assert np.allclose(np.degrees(tilted["lumbar_extension"] - walk["lumbar_extension"]), 12.0)
+    assert 10.0 < np.degrees(np.mean(tilted["hip_flexion_r"] - walk["hip_flexion_r"])) < 14.0
+    for body in ("femur_r", "femur_l", "torso"):
+        assert np.abs(pitch_deg(tilted, body) - pitch_deg(walk, body)).max() < 2.0, body
+
+    fast = sample_walk(cycle_s=0.9, shape=GaitShape(stride=1.1))
+    speed = [(m["pelvis_tx"][-1] - m["pelvis_tx"][0]) / (m.time_s[-1] - m.time_s[0]) for m in (walk, fast)]
+    assert 1.2 < speed[1] < 1.4 and speed[1] > 1.25 * speed[0], speed
+    assert np.degrees(fast["knee_angle_r"]).min() > -3.0  # not hyperextended
+    geoms = contact_spheres(model)[0]
+    for m in (tilted, fast):
+        assert sphere_bottoms(model, m.to_qpos(model), geoms)[:, :, 2].min() > -0.008
+
+
 # --- real trials ------------------------------------------------------------------------------
 
 SUBJECT01 = "osim_subject01_walk/gait2354/subject01_walk1_ik.mot"

@@ -45,6 +45,7 @@ _FOOT_PITCH = _periodic([(0, 18), (0.08, 0), (0.16, 0), (0.24, 0), (0.32, 0), (0
                          (0.62, -58), (0.72, -45), (0.85, 0), (0.95, 20)])
 _MTP = _periodic([(0, 0), (0.4, 0), (0.5, 10), (0.58, 35), (0.64, 20), (0.72, 0)])
 _TILT_DEG = -3.0
+_HIP_MEAN, _KNEE_STRIKE = float(np.mean(_HIP(np.arange(100) / 100))), float(_KNEE(0.0))
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,14 @@ class GaitShape:
     #: hip rotation per degree of pelvic rotation: -1.3 keeps the stance foot's heading within
     #: 2.5-4 deg over stance (-1 leaves 6 deg, the old fixed 3 deg sine 17 deg of foot spin)
     hip_rotation_gain: float = -1.3
+    #: the pelvis's constant tilt (deg; how a subject, or an IK model, holds it: real trials range
+    #: from about -15 to +6). The hips and the lumbar joint take the difference from the default,
+    #: so the thighs, the feet and the trunk keep their pitch in the world
+    pelvis_tilt: float = _TILT_DEG
+    #: the sagittal hip excursion about its cycle mean and the knee's flexion from heel strike,
+    #: scaled: longer strides (with
+    #: a shorter ``cycle_s``, faster walking; 1.3 at 0.95 s is about 1.4 m/s)
+    stride: float = 1.0
 
 
 def gait_angles_deg(p: np.ndarray, shape: GaitShape = GaitShape()) -> dict[str, np.ndarray]:
@@ -80,9 +89,10 @@ def gait_angles_deg(p: np.ndarray, shape: GaitShape = GaitShape()) -> dict[str, 
 
     The ankle angle follows from the foot-to-floor angle: pitch = tilt + hip - knee + ankle.
     """
-    hip, knee = _HIP(p), _KNEE(p)
+    hip, knee = _HIP(p), _KNEE(p)  # hip: the thigh's pitch less _TILT_DEG
+    hip, knee = hip + (shape.stride - 1) * (hip - _HIP_MEAN), knee + (shape.stride - 1) * (knee - _KNEE_STRIKE)
     return {
-        "hip_flexion": hip,
+        "hip_flexion": hip + (_TILT_DEG - shape.pelvis_tilt),
         "hip_adduction": shape.adduction_amp * np.sin(2 * np.pi * (p + shape.adduction_phase)),
         # the leg turns under the pelvis so that the stance foot keeps its heading
         "hip_rotation": shape.hip_rotation_gain * shape.rotation_amp * np.cos(2 * np.pi * p),
@@ -107,10 +117,10 @@ def _prior_values(t: np.ndarray, cycle_s: float, shape: GaitShape) -> tuple[list
     deg = {}
     for k in right:
         deg[f"{k}_r"], deg[f"{k}_l"] = right[k], left[k]
-    deg["pelvis_tilt"] = np.full_like(t, _TILT_DEG)
+    deg["pelvis_tilt"] = np.full_like(t, shape.pelvis_tilt)
     deg["pelvis_list"] = shape.list_amp * np.sin(2 * np.pi * (p + shape.list_phase))
     deg["pelvis_rotation"] = shape.rotation_amp * np.cos(2 * np.pi * p)
-    deg["lumbar_extension"] = np.full_like(t, -3.0)
+    deg["lumbar_extension"] = np.full_like(t, -3.0 + _TILT_DEG - shape.pelvis_tilt)
     deg["lumbar_bending"] = shape.lumbar_bending_amp * np.sin(2 * np.pi * (p + shape.list_phase))
     deg["lumbar_rotation"] = shape.lumbar_rotation_amp * np.cos(2 * np.pi * p)
     deg["neck_flexion"] = np.full_like(t, 5.0)
