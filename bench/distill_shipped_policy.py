@@ -10,7 +10,8 @@ scaled to its subject, as ``kintwin analyze`` builds it):
   (``GENERATED``, ``--generated``): plain, three of different size and cadence at one posture,
   1.60 m / 58 kg / 1.00 s cycle, 1.75 m / 70 kg / 1.10 s (the demo's subject), 1.90 m / 85 kg /
   1.20 s; varied, the same three holding the pelvis at -12, -3 and +6 deg of tilt and two faster
-  walks (1.70 m, 0.90 s, -15 deg, strides 1.1x: 1.3 m/s; 1.82 m, 0.95 s, 0 deg, 1.15x); and ``../shared/data`` subject01 treadmill walking
+  walks (1.70 m, 0.90 s, -15 deg, strides 1.1x: 1.3 m/s; 1.82 m, 0.85 s, 0 deg, 1.1x: 1.43
+  m/s); and ``../shared/data`` subject01 treadmill walking
   (gait2392 IK, 0.5-4.0 s, 1.803 m, 72.6 kg);
 * run: ``../shared/data`` hamner_run treadmill running (IK 0.5-4.5 s, 1.83 m, 65.9 kg);
 * all: both.
@@ -53,10 +54,11 @@ from bench_twin import DATA  # noqa: E402
 
 #: the generated walks of ``--generated``: height m, mass kg, cycle s, pelvis tilt deg, stride
 #: (``motion.sample.GaitShape``); "varied" holds the pelvis as real trials do (OpenSim IK of four
-#: subjects: -14 to +6 deg) and walks faster (1.0-1.35 m/s; walking2 is at 1.66)
+#: subjects: -14 to +6 deg) and walks faster (1.0-1.43 m/s; the plain walks and subject01's
+#: belt are at 1.0-1.04, walking2 at 1.66)
 GENERATED = {"plain": [(1.60, 58.0, 1.00, -3.0, 1.0), (1.75, 70.0, 1.10, -3.0, 1.0), (1.90, 85.0, 1.20, -3.0, 1.0)],
              "varied": [(1.60, 58.0, 1.00, -12.0, 1.0), (1.75, 70.0, 1.10, -3.0, 1.0), (1.90, 85.0, 1.20, 6.0, 1.0),
-                        (1.70, 64.0, 0.90, -15.0, 1.1), (1.82, 76.0, 0.95, 0.0, 1.15)]}
+                        (1.70, 64.0, 0.90, -15.0, 1.1), (1.82, 76.0, 0.85, 0.0, 1.1)]}
 RECORDED = [(DATA / "osim_subject01_walk" / "gait2392" / "subject01_walk1_ik.mot", (0.5, 4.0), 1.803, 72.6),
             (DATA / "hamner_run" / "IK" / "subject02_running_ik.mot", (0.5, 4.5), 1.83, 65.9)]
 #: figures compared with the controller's (lower is better); the ratio target is 1.25
@@ -114,7 +116,7 @@ def main():
                     help="the library: every trial, the walks alone, or hamner_run alone")
     ap.add_argument("--generated", choices=tuple(GENERATED), default="plain",
                     help="the generated walks (GENERATED): three at one posture and speed, or five "
-                         "at real trials' pelvis tilts and up to 1.35 m/s")
+                         "at real trials' pelvis tilts and up to 1.43 m/s")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "distill_shipped_policy")
     ap.add_argument("--results", type=Path, default=None,
                     help="default bench/results/distill_shipped_policy_<gait>.json, with "
