@@ -128,9 +128,9 @@ def add_teacher_arguments(ap) -> None:
                          "twelfth session; 0.1: before it)")
     ap.add_argument("--teacher-swing-hz", type=float, default=None,
                     help="the teacher's PD frequency on an unloaded foot's ankle, subtalar and toes "
-                         "(WholeBodyConfig.swing_joint_hz; default distill.default_teacher's: 12, "
-                         "with --muscles none (joint_hz, 4); 4: the torque teacher before "
-                         "2026-12-07's fifteenth session)")
+                         "(WholeBodyConfig.swing_joint_hz; default distill.default_teacher's: 12; "
+                         "4, i.e. joint_hz: the torque teacher before 2026-12-07's fifteenth "
+                         "session, the muscle teacher before its sixteenth)")
 
 
 def teacher_of(args, muscles: bool):

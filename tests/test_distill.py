@@ -72,7 +72,7 @@ def test_saved_policy_drives_the_twin_alone(trial, tmp_path, monkeypatch):
     assert policy.controller == default_teacher() and policy.controller.w_joint_trunk == TEACHER_TRUNK_WEIGHT
     assert TEACHER_TRUNK_WEIGHT > policy.controller.w_joint
     assert policy.controller.swing_joint_hz == TEACHER_SWING_HZ > policy.controller.joint_hz
-    assert default_teacher(muscles=True).swing_joint_hz is None
+    assert default_teacher(muscles=True).swing_joint_hz == TEACHER_SWING_HZ
     lumbar = sims[0].model.jnt_dofadr[sims[0].model.joint("lumbar_bending").id]
     assert sims[0].teacher.acc_weight[lumbar] == TEACHER_TRUNK_WEIGHT
 

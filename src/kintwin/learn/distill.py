@@ -155,15 +155,17 @@ TEACHER_TIGHT_WHEN_MOVED = ("mtp_angle", "subtalar_angle")
 #: ``w_joint``: gait2392's lumped trunk muscles hold a tight trunk by co-contraction, and on
 #: subject01 its policy lost at 3x (0.64 / 0.72 deg against 0.59 / 0.60)
 TEACHER_TRUNK_WEIGHT = 1.0
-#: Hz: the torque twin's teacher tracks an unloaded foot's ankle, subtalar and toes with a PD
+#: Hz: DAgger's teacher tracks an unloaded foot's ankle, subtalar and toes with a PD
 #: of this natural frequency instead of ``joint_hz`` (``WholeBodyConfig.swing_joint_hz``). At 4 Hz
 #: the teacher's swing foot is held by ~12 N*m/rad (its 0.02 kg*m^2 about the ankle x w^2), so a
 #: student whose torque is 1 N*m off holds the foot degrees off: the shipped walking policy's
 #: left ankle sat 3-11 deg plantarflexed through subject01's swing. Labelled at 12 Hz the student
 #: learns a swing foot that holds its reference. Torque twin, policy alone (BENCHMARKS.md,
 #: issue 16, "The swing foot tracked tightly"): subject01 joint MAE 0.41-0.45 deg over 3 seeds
-#: (4 Hz: 0.46-0.50), sample walk 0.44 (0.46-0.48); the kinetics within the seeds' spread. The
-#: muscle teacher keeps ``joint_hz`` (a lead there: issue 18)
+#: (4 Hz: 0.46-0.50), sample walk 0.44 (0.46-0.48); the kinetics within the seeds' spread.
+#: Muscle twin (issue 18, "A learned muscle policy"), 3 seeds each: subject01 0.547-0.600 deg
+#: (4 Hz: 0.589-0.603), worst hip/knee/ankle reserve 3.9-4.7 % (3.8-4.4), sample walk 0.64-0.74
+#: (0.68-0.74)
 TEACHER_SWING_HZ = 12.0
 
 
@@ -178,12 +180,13 @@ def default_config(muscles: bool = False, **settings) -> DistillConfig:
 def default_teacher(muscles: bool = False) -> WholeBodyConfig:
     """The controller DAgger labels with: the whole-body controller's defaults with the toes and
     subtalar joints of a trial that moves them tracked as tightly as the other joints
-    (``TEACHER_TIGHT_WHEN_MOVED``); for the torque-driven twin with the trunk tracked at
-    ``TEACHER_TRUNK_WEIGHT`` and the swing foot at ``TEACHER_SWING_HZ``, for the muscle-driven
+    (``TEACHER_TIGHT_WHEN_MOVED``) and the swing foot at ``TEACHER_SWING_HZ``; for the
+    torque-driven twin with the trunk tracked at ``TEACHER_TRUNK_WEIGHT``, for the muscle-driven
     twin with ``MUSCLE_TEACHER_RESERVE_WEIGHT``."""
     settings = ({"w_reserve": MUSCLE_TEACHER_RESERVE_WEIGHT} if muscles
-                else {"w_joint_trunk": TEACHER_TRUNK_WEIGHT, "swing_joint_hz": TEACHER_SWING_HZ})
-    return WholeBodyConfig(tight_when_moved=TEACHER_TIGHT_WHEN_MOVED, **settings)
+                else {"w_joint_trunk": TEACHER_TRUNK_WEIGHT})
+    return WholeBodyConfig(tight_when_moved=TEACHER_TIGHT_WHEN_MOVED, swing_joint_hz=TEACHER_SWING_HZ,
+                           **settings)
 
 
 KIND = "distilled from the whole-body controller"  #: ``Policy.kind`` (and checkpoint "kind")
