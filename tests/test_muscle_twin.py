@@ -198,7 +198,7 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
 
     from kintwin.control.wholebody import WholeBodyConfig
     from kintwin.learn.distill import (DISTILL_TRACKING, MUSCLE_TEACHER_RESERVE_WEIGHT,
-                                       TEACHER_TIGHT_WHEN_MOVED, DistillConfig, collect, distill,
+                                       TEACHER_SWING_HZ, TEACHER_TIGHT_WHEN_MOVED, DistillConfig, collect, distill,
                                        imitation_loss, teaching)
     from kintwin.motion.kinematics_io import write_motion
     from kintwin.sim.tracking import FREE_QPOS, obs_size
@@ -224,6 +224,8 @@ def test_muscle_policy_is_distilled_saved_and_run_by_analyze(tmp_path):
     assert WholeBodyConfig().w_reserve < MUSCLE_TEACHER_RESERVE_WEIGHT
     # and keeps the trunk at w_joint (gait2392's lumped trunk muscles co-contract to hold it tighter)
     assert policy.controller.w_joint_trunk is None
+    # and holds the swing foot as the torque teacher does
+    assert policy.controller.swing_joint_hz == TEACHER_SWING_HZ > policy.controller.joint_hz
     # and tracks the toes and subtalar joints tightly where the trial moves them (the sample walk
     # does: 42 and 1.8 deg)
     assert policy.controller.tight_when_moved == TEACHER_TIGHT_WHEN_MOVED == ("mtp_angle", "subtalar_angle")
