@@ -66,13 +66,15 @@ RATIO_KEYS = ("joint_angle_mae_deg", "pelvis_position_error_cm", "residual_force
               "grf_vertical_rmse_pct_bw", "moment_sagittal_rmse_nm_per_kg", "gait_event_error_ms")
 
 
-def library(gait: str = "all", generated: str = "plain") -> list[tuple[str, object, object]]:
+def library(gait: str = "all", generated: str = "plain",
+            capture_errors: bool = False) -> list[tuple[str, object, object]]:
     """(name, skeleton, motion) of every training trial, mirrored copies included; ``gait``:
     "walk" (no hamner_run), "run" (hamner_run alone) or "all"; ``generated``: which walks of
-    ``GENERATED``."""
+    ``GENERATED``; ``capture_errors``: the generated walks' mirrored copies as an IK of a capture
+    might give them (``motion.sample.with_capture_errors``, seeded by their place)."""
     from kintwin.models.subject import SubjectSpec, resolve_subject
     from kintwin.motion.kinematics_io import read_motion
-    from kintwin.motion.sample import GaitShape, sample_walk
+    from kintwin.motion.sample import GaitShape, sample_walk, with_capture_errors
 
     out = []
     for h, m, cycle, tilt, stride in GENERATED[generated] if gait != "run" else []:
@@ -85,7 +87,13 @@ def library(gait: str = "all", generated: str = "plain") -> list[tuple[str, obje
             sys.exit(f"{path} not found (set KINTWIN_SHARED_DATA)")
         out.append((f"{path.stem}_{t0}-{t1}", resolve_subject(SubjectSpec(h, m)),
                     read_motion(path).slice_time(t0, t1)))
-    return out + [(name + "_mirrored", sk, motion.mirrored()) for name, sk, motion in out]
+    mirrored = []
+    for k, (name, sk, motion) in enumerate(out):
+        if capture_errors and name.startswith("sample_walk"):
+            mirrored.append((name + "_mirrored_captured", sk, with_capture_errors(motion.mirrored(), seed=k)))
+        else:
+            mirrored.append((name + "_mirrored", sk, motion.mirrored()))
+    return out + mirrored
 
 
 def evaluate_on_library(paths, lib) -> None:
@@ -117,6 +125,9 @@ def main():
     ap.add_argument("--generated", choices=tuple(GENERATED), default="plain",
                     help="the generated walks (GENERATED): three at one posture and speed, or five "
                          "at real trials' pelvis tilts and up to 1.43 m/s")
+    ap.add_argument("--capture-errors", action="store_true",
+                    help="the generated walks' mirrored copies with IK-like errors: smooth joint "
+                         "errors, offsets, toes locked (motion.sample.with_capture_errors)")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "distill_shipped_policy")
     ap.add_argument("--results", type=Path, default=None,
                     help="default bench/results/distill_shipped_policy_<gait>.json, with "
@@ -136,7 +147,7 @@ def main():
     from kintwin.twin.runner import SHIPPED_POLICIES
 
     if args.evaluate:
-        return evaluate_on_library(args.evaluate, library(args.gait, args.generated))
+        return evaluate_on_library(args.evaluate, library(args.gait, args.generated, args.capture_errors))
     if args.ship and args.gait == "all":
         ap.error("--ship needs --gait walk or --gait run (the shipped policies are one per gait)")
     results = REPO / "bench" / "results"
@@ -148,7 +159,7 @@ def main():
         result = {"cpus": os.cpu_count(),
                   "policies": {gait: str(p.relative_to(REPO)) for gait, p in SHIPPED_POLICIES.items()}}
     else:
-        lib = library(args.gait, args.generated)
+        lib = library(args.gait, args.generated, args.capture_errors)
         cfg = DistillConfig(iterations=args.iterations, rollouts_per_iteration=args.rollouts,
                             rollout_s=args.rollout_s, epochs=args.epochs, seed=args.seed,
                             augment_copies=args.augment_copies, workers=args.workers)

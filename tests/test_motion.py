@@ -195,6 +195,30 @@ def test_sample_walk_posture_and_stride(model, walk):
         assert sphere_bottoms(model, m.to_qpos(model), geoms)[:, :, 2].min() > -0.008
 
 
+
+def test_capture_errors_are_smooth_of_their_size_and_lock_the_toes(walk):
+    """``with_capture_errors``: per angle a smooth error of the RMS of ``CAPTURE_ERROR_DEG`` (the
+    trunk's and the arms' about a constant offset), the toes locked, the pelvis translations kept;
+    the same seed, the same errors."""
+    from kintwin.motion.sample import CAPTURE_ERROR_DEG, with_capture_errors
+
+    walk = sample_walk(duration_s=4.0)
+    noisy = with_capture_errors(walk, seed=3)
+    np.testing.assert_array_equal(noisy.values, with_capture_errors(walk, seed=3).values)
+    assert not np.array_equal(noisy.values, with_capture_errors(walk, seed=4).values)
+    err = np.degrees(noisy.values - walk.values)
+    rms = {n: float(np.std(err[:, j])) for j, n in enumerate(walk.names)}
+    for n in ("hip_flexion_r", "knee_angle_l", "lumbar_bending", "neck_rotation", "pelvis_list"):
+        size = CAPTURE_ERROR_DEG[next(g for g in CAPTURE_ERROR_DEG if n.startswith(g))]
+        assert 0.4 * size < rms[n] < 1.6 * size, (n, rms[n])
+    angles = [j for j, n in enumerate(walk.names) if not n.startswith(("mtp", "pelvis_t"))]
+    power = np.abs(np.fft.rfft(err[:, angles] - err[:, angles].mean(axis=0), axis=0)) ** 2
+    hz = np.fft.rfftfreq(len(err), walk.time_s[1] - walk.time_s[0])
+    assert power[hz > 3.0].sum() < 0.02 * power.sum()  # smooth: within the band, 0.3-2 Hz
+    assert np.all(noisy["mtp_angle_r"] == 0) and np.all(noisy["mtp_angle_l"] == 0)
+    for n in ("pelvis_tx", "pelvis_ty", "pelvis_tz"):
+        np.testing.assert_array_equal(noisy[n], walk[n])
+
 # --- real trials ------------------------------------------------------------------------------
 
 SUBJECT01 = "osim_subject01_walk/gait2354/subject01_walk1_ik.mot"
