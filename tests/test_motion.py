@@ -196,7 +196,7 @@ def test_sample_walk_posture_and_stride(model, walk):
 
 
 
-def test_capture_errors_are_smooth_of_their_size_and_lock_the_toes(walk):
+def test_capture_errors_are_smooth_of_their_size_and_lock_the_toes():
     """``with_capture_errors``: per angle a smooth error of the RMS of ``CAPTURE_ERROR_DEG`` (the
     trunk's and the arms' about a constant offset), the toes locked, the pelvis translations kept;
     the same seed, the same errors."""
