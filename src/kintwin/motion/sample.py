@@ -79,8 +79,9 @@ class GaitShape:
     #: so the thighs, the feet and the trunk keep their pitch in the world
     pelvis_tilt: float = _TILT_DEG
     #: the sagittal hip excursion about its cycle mean and the knee's flexion from heel strike,
-    #: scaled: longer strides (with
-    #: a shorter ``cycle_s``, faster walking; 1.3 at 0.95 s is about 1.4 m/s)
+    #: scaled: longer strides (with a shorter ``cycle_s``, faster walking: 1.1 at 0.9 s is 1.29
+    #: m/s for the 1.75 m subject). Beyond about 1.15 the consistent cycle bends the stance knee
+    #: backwards (1.3: -11 deg)
     stride: float = 1.0
 
 
@@ -176,11 +177,10 @@ def with_capture_errors(motion: Motion, seed: int, offset_deg: float = 2.0,
     smooth error of that RMS (three sinusoids of random frequency in ``band_hz`` and phase), the
     trunk, neck and arms also a constant offset (std ``offset_deg``, twice that for the lumbar and
     neck joints; walking2's IK turns the head 9 deg), and the toes are locked at 0 deg (as gait2392
-    and Plug-in Gait IK hold them); the pelvis translations and the other coordinates are kept.
-    The legs get no offset: 2 deg of them (std) put the stance feet off the floor, and the
-    controller twin of a generated walk then needs 8 %BW of residual (3.4 without errors, 5.9
-    with the smooth errors alone; walking2 through our IK: 3.9). Drawn from ``seed``: the same
-    errors for the same seed."""
+    and Plug-in Gait IK hold them); the pelvis translations and the other coordinates are kept
+    (the legs' posture: ``GaitShape.pelvis_tilt``). The controller twin of the generated 1.70 m,
+    1.3 m/s walk needs 3.4 %BW of pelvis residual; with these errors 5.9 and 8.6 (two draws;
+    walking2 through our IK: 3.9). Drawn from ``seed``: the same errors for the same seed."""
     rng = np.random.default_rng(seed)
     t = motion.time_s - motion.time_s[0]
     values = motion.values.copy()
