@@ -457,7 +457,6 @@ def test_the_teacher_tracks_tightly_the_toes_a_trial_moves_and_its_trunk():
     assert trunk[lumbar] == pytest.approx([0.3] * 3)
 
 
-
 def test_an_unloaded_foot_is_tracked_at_the_swing_frequency():
     """``swing_joint_hz``: while the kinematics-only estimate puts no load on a foot (< 1 %BW), the
     desired accelerations of its ankle, subtalar and toes come from a PD of that natural frequency;
@@ -487,6 +486,7 @@ def test_an_unloaded_foot_is_tracked_at_the_swing_frequency():
             assert change[dof] == pytest.approx(-(w * w * 0.01 + 2 * w * 0.1), rel=1e-9), (name, i)
             change[dof] = 0.0
             assert np.abs(change).max() < 1e-9
+
 
 # --- metrics and the CLI -----------------------------------------------------------------------
 def test_analyze_with_the_controller_writes_kinetic_scores(shared_data, tmp_path):

@@ -271,7 +271,8 @@ class WholeBodyController:
         self.acc_weight = np.r_[np.full(6, cfg.w_root), np.full(nv - 6, cfg.w_joint)]
         #: per foot (right, left): the dofs tracked at w_joint_stance_loose while it is being loaded
         self.stance_loose_dofs: list[list[int]] = [[], []]
-        self.swing_dofs: list[list[int]] = [[], []]  #: per foot: PD at swing_joint_hz when unloaded
+        #: per foot: its swing_coordinates' indices among the joint dofs (qvel[6:])
+        self.swing_joints: list[list[int]] = [[], []]
         for j in range(model.njnt):
             name = model.joint(j).name
             if name in cfg.trunk_coordinates and cfg.w_joint_trunk is not None:
@@ -286,11 +287,12 @@ class WholeBodyController:
             if coord in cfg.stance_loose_coordinates:
                 self.stance_loose_dofs[("_r", "_l").index(name[-2:])].append(int(model.jnt_dofadr[j]))
             if coord in cfg.swing_coordinates:
-                self.swing_dofs[("_r", "_l").index(name[-2:])].append(int(model.jnt_dofadr[j]))
+                self.swing_joints[("_r", "_l").index(name[-2:])].append(int(model.jnt_dofadr[j]) - 6)
         self.sphere_of_geom = {g: k for k, g in enumerate(reference.sphere_geoms)}
         load_bw = reference.foot_load_n(model)[reference.prior_index] / self.bw  # (T, 2) per foot
         self.accepting = self._weight_acceptance(load_bw, model.opt.timestep)
         self.swinging = load_bw < 0.01  # (T, 2): the feet tracked at swing_joint_hz
+        self.w_joint_pd = np.full(nv - 6, 2 * np.pi * cfg.joint_hz)  #: rad/s per joint dof
         self._M = np.zeros((nv, nv))
         self._moment = np.zeros((nu, nv))
         self.tau_prev: np.ndarray | None = None
@@ -315,10 +317,12 @@ class WholeBodyController:
         T = len(r.qpos)
         qdd = r.qacc[min(i + self.substeps // 2, T - 1)].copy()
         wr = 2 * np.pi * cfg.root_hz
-        wj = np.full(len(qdd) - 6, 2 * np.pi * cfg.joint_hz)  # per joint dof
-        if cfg.swing_joint_hz is not None:
-            for s in np.flatnonzero(self.swinging[min(i, len(self.swinging) - 1)]):
-                wj[np.asarray(self.swing_dofs[s], int) - 6] = 2 * np.pi * cfg.swing_joint_hz
+        wj = self.w_joint_pd
+        feet = () if cfg.swing_joint_hz is None else np.flatnonzero(self.swinging[min(i, T - 1)])
+        if len(feet):
+            wj = wj.copy()
+            for s in feet:
+                wj[self.swing_joints[s]] = 2 * np.pi * cfg.swing_joint_hz
         qdd[6:] += wj * wj * (r.qpos[i, 7:] - q[7:]) + 2 * wj * (r.qvel[i, 6:] - v[6:])
         qdd[0:3] += wr * wr * (r.qpos[i, 0:3] - q[0:3]) + 2 * wr * (r.qvel[i, 0:3] - v[0:3])
         conj, rel, rotvec, mat = np.empty(4), np.empty(4), np.empty(3), np.empty(9)

@@ -169,6 +169,8 @@ def sample_walk(duration_s: float = 2.2, rate_hz: float = 100.0, cycle_s: float 
 #: gait, at its low harmonics); the trunk, neck and arms are fitted worst
 CAPTURE_ERROR_DEG = {"pelvis": 1.0, "hip": 1.0, "knee": 1.0, "ankle": 1.0, "subtalar": 1.0,
                      "lumbar": 2.0, "neck": 3.0, "arm": 2.0, "elbow": 2.0}
+#: the groups that also get a constant offset, in units of ``offset_deg`` (std)
+CAPTURE_OFFSET_SCALE = {"lumbar": 2.0, "neck": 2.0, "arm": 1.0, "elbow": 1.0}
 
 
 def with_capture_errors(motion: Motion, seed: int, offset_deg: float = 2.0,
@@ -193,7 +195,6 @@ def with_capture_errors(motion: Motion, seed: int, offset_deg: float = 2.0,
             continue
         f, phase = rng.uniform(*band_hz, 3), rng.uniform(0, 2 * np.pi, 3)
         wave = np.sin(2 * np.pi * f[None, :] * t[:, None] + phase[None, :]).sum(axis=1) / np.sqrt(1.5)
-        scale = {"lumbar": 2.0, "neck": 2.0, "arm": 1.0, "elbow": 1.0}.get(group, 0.0)
-        offset = rng.normal(0.0, offset_deg * scale)
+        offset = rng.normal(0.0, offset_deg * CAPTURE_OFFSET_SCALE.get(group, 0.0))
         values[:, j] += np.deg2rad(offset + CAPTURE_ERROR_DEG[group] * wave)
     return replace(motion, values=values)
