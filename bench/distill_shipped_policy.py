@@ -11,7 +11,9 @@ scaled to its subject, as ``kintwin analyze`` builds it):
   1.60 m / 58 kg / 1.00 s cycle, 1.75 m / 70 kg / 1.10 s (the demo's subject), 1.90 m / 85 kg /
   1.20 s; varied, the same three holding the pelvis at -12, -3 and +6 deg of tilt and two faster
   walks (1.70 m, 0.90 s, -15 deg, strides 1.1x: 1.3 m/s; 1.82 m, 0.85 s, 0 deg, 1.1x: 1.43
-  m/s); and ``../shared/data`` subject01 treadmill walking
+  m/s); bodies, the varied walks with four of the five subjects given their own segment
+  proportions (``segment_scales``: femur, tibia, foot, pelvis, torso 0.9-1.2x the uniform
+  scaling), each walk made consistent on its body; and ``../shared/data`` subject01 treadmill walking
   (gait2392 IK, 0.5-4.0 s, 1.803 m, 72.6 kg);
 * run: ``../shared/data`` hamner_run treadmill running (IK 0.5-4.5 s, 1.83 m, 65.9 kg);
 * all: both.
@@ -53,12 +55,39 @@ from bench_distill import add_teacher_arguments, score_twin, teacher_of  # noqa:
 from bench_twin import DATA  # noqa: E402
 
 #: the generated walks of ``--generated``: height m, mass kg, cycle s, pelvis tilt deg, stride
-#: (``motion.sample.GaitShape``); "varied" holds the pelvis as real trials do (OpenSim IK of four
-#: subjects: -14 to +6 deg) and walks faster (1.0-1.43 m/s; the plain walks and subject01's
-#: belt are at 1.0-1.04, walking2 at 1.66)
-GENERATED = {"plain": [(1.60, 58.0, 1.00, -3.0, 1.0), (1.75, 70.0, 1.10, -3.0, 1.0), (1.90, 85.0, 1.20, -3.0, 1.0)],
-             "varied": [(1.60, 58.0, 1.00, -12.0, 1.0), (1.75, 70.0, 1.10, -3.0, 1.0), (1.90, 85.0, 1.20, 6.0, 1.0),
-                        (1.70, 64.0, 0.90, -15.0, 1.1), (1.82, 76.0, 0.85, 0.0, 1.1)]}
+#: (``motion.sample.GaitShape``), body proportions (``PROPORTION_BODIES``: segment lengths over
+#: the uniform scaling to the height; None: uniform); "varied" holds the pelvis as real trials do
+#: (OpenSim IK of four subjects: -14 to +6 deg) and walks faster (1.0-1.43 m/s; the plain walks and
+#: subject01's belt are at 1.0-1.04, walking2 at 1.66); "bodies" is "varied" on bodies of their own
+#: proportions (a marker IK scales each segment: walking2's femurs and feet 1.2x, pelvis 0.9x)
+_UNIFORM = None
+_VARIED = [(1.60, 58.0, 1.00, -12.0, 1.0), (1.75, 70.0, 1.10, -3.0, 1.0), (1.90, 85.0, 1.20, 6.0, 1.0),
+           (1.70, 64.0, 0.90, -15.0, 1.1), (1.82, 76.0, 0.85, 0.0, 1.1)]
+_PROPORTIONS = [dict(femur=1.10, tibia=0.95, foot=1.05, pelvis=0.95), _UNIFORM,
+                dict(femur=0.92, tibia=1.08, foot=0.95, pelvis=1.05),
+                dict(femur=1.20, tibia=0.95, foot=1.20, pelvis=0.90),
+                dict(tibia=1.10, foot=1.10, torso=0.95)]
+GENERATED = {"plain": [(1.60, 58.0, 1.00, -3.0, 1.0, _UNIFORM), (1.75, 70.0, 1.10, -3.0, 1.0, _UNIFORM),
+                       (1.90, 85.0, 1.20, -3.0, 1.0, _UNIFORM)],
+             "varied": [w + (_UNIFORM,) for w in _VARIED],
+             "bodies": [w + (p,) for w, p in zip(_VARIED, _PROPORTIONS)]}
+#: the built-in model's bodies of each proportion group
+PROPORTION_BODIES = {"femur": ("femur_r", "femur_l"), "tibia": ("tibia_r", "tibia_l"),
+                     "foot": ("talus_r", "talus_l", "calcn_r", "calcn_l", "toes_r", "toes_l"),
+                     "pelvis": ("pelvis",), "torso": ("torso",)}
+
+
+def segment_scales(height_m: float, proportions: dict[str, float] | None) -> dict[str, float] | None:
+    """``default_skeleton``'s per-body factors (relative to the generic 1.80 m model) for a body of
+    ``height_m`` whose proportion groups are ``proportions`` times the uniform scaling."""
+    if proportions is None:
+        return None
+    from kintwin.models.anthropometry import GENERIC_HEIGHT_M
+
+    return {body: k * height_m / GENERIC_HEIGHT_M
+            for group, k in proportions.items() for body in PROPORTION_BODIES[group]}
+
+
 RECORDED = [(DATA / "osim_subject01_walk" / "gait2392" / "subject01_walk1_ik.mot", (0.5, 4.0), 1.803, 72.6),
             (DATA / "hamner_run" / "IK" / "subject02_running_ik.mot", (0.5, 4.5), 1.83, 65.9)]
 #: figures compared with the controller's (lower is better); the ratio target is 1.25
@@ -71,17 +100,20 @@ def library(gait: str = "all", generated: str = "plain",
     """(name, skeleton, motion) of every training trial, mirrored copies included; ``gait``:
     "walk" (no hamner_run), "run" (hamner_run alone) or "all"; ``generated``: which walks of
     ``GENERATED``; ``capture_errors``: the generated walks' mirrored copies as an IK of a capture
-    might give them (``motion.sample.with_capture_errors``, seeded by their place)."""
+    might give them (``motion.sample.with_capture_errors``, seeded by their place; every other one
+    with the arms at 0 deg, as an IK without arm markers holds them)."""
     from kintwin.models.subject import SubjectSpec, resolve_subject
     from kintwin.motion.kinematics_io import read_motion
     from kintwin.motion.sample import GaitShape, sample_walk, with_capture_errors
 
     out = []
-    for h, m, cycle, tilt, stride in GENERATED[generated] if gait != "run" else []:
-        shape = GaitShape(pelvis_tilt=tilt, stride=stride)
-        out.append((f"sample_walk_{h}m_{m}kg_{cycle}s_tilt{tilt:g}_stride{stride:g}",
-                    resolve_subject(SubjectSpec(h, m)),
-                    sample_walk(duration_s=4.0, cycle_s=cycle, height_m=h, mass_kg=m, shape=shape)))
+    for h, m, cycle, tilt, stride, proportions in GENERATED[generated] if gait != "run" else []:
+        shape, scales = GaitShape(pelvis_tilt=tilt, stride=stride), segment_scales(h, proportions)
+        body = "" if proportions is None else "_" + "_".join(f"{g}{k:g}" for g, k in proportions.items())
+        out.append((f"sample_walk_{h}m_{m}kg_{cycle}s_tilt{tilt:g}_stride{stride:g}{body}",
+                    resolve_subject(SubjectSpec(h, m, scales=scales)),
+                    sample_walk(duration_s=4.0, cycle_s=cycle, height_m=h, mass_kg=m, shape=shape,
+                                segment_scales=scales)))
     for path, (t0, t1), h, m in {"all": RECORDED, "walk": RECORDED[:1], "run": RECORDED[1:]}[gait]:
         if not path.is_file():
             sys.exit(f"{path} not found (set KINTWIN_SHARED_DATA)")
@@ -90,7 +122,9 @@ def library(gait: str = "all", generated: str = "plain",
     mirrored = []
     for k, (name, sk, motion) in enumerate(out):
         if capture_errors and name.startswith("sample_walk"):
-            mirrored.append((name + "_mirrored_captured", sk, with_capture_errors(motion.mirrored(), seed=k)))
+            arms = k % 2 == 1  # every other one as an IK without arm markers gives it
+            mirrored.append((name + "_mirrored_captured" + "_arms0" * arms, sk,
+                             with_capture_errors(motion.mirrored(), seed=k, arms_at_zero=arms)))
         else:
             mirrored.append((name + "_mirrored", sk, motion.mirrored()))
     return out + mirrored
@@ -123,11 +157,13 @@ def main():
     ap.add_argument("--gait", choices=("all", "walk", "run"), default="all",
                     help="the library: every trial, the walks alone, or hamner_run alone")
     ap.add_argument("--generated", choices=tuple(GENERATED), default="plain",
-                    help="the generated walks (GENERATED): three at one posture and speed, or five "
-                         "at real trials' pelvis tilts and up to 1.43 m/s")
+                    help="the generated walks (GENERATED): three at one posture and speed, five "
+                         "at real trials' pelvis tilts and up to 1.43 m/s, or those five on bodies "
+                         "of their own proportions")
     ap.add_argument("--capture-errors", action="store_true",
                     help="the generated walks' mirrored copies with IK-like errors: smooth joint "
-                         "errors, offsets, toes locked (motion.sample.with_capture_errors)")
+                         "errors, offsets, toes locked, every other one's arms at 0 deg "
+                         "(motion.sample.with_capture_errors)")
     ap.add_argument("--out", type=Path, default=REPO / "runs" / "distill_shipped_policy")
     ap.add_argument("--results", type=Path, default=None,
                     help="default bench/results/distill_shipped_policy_<gait>.json, with "

@@ -218,6 +218,33 @@ def test_capture_errors_are_smooth_of_their_size_and_lock_the_toes():
     assert np.all(noisy["mtp_angle_r"] == 0) and np.all(noisy["mtp_angle_l"] == 0)
     for n in ("pelvis_tx", "pelvis_ty", "pelvis_tz"):
         np.testing.assert_array_equal(noisy[n], walk[n])
+    armless = with_capture_errors(walk, seed=3, arms_at_zero=True)  # an IK without arm markers
+    arms = [j for j, n in enumerate(walk.names) if n.startswith(("arm_", "elbow_", "pro_sup_", "wrist_"))]
+    assert len(arms) == 14 and np.all(armless.values[:, arms] == 0)
+    others = [j for j in range(len(walk.names)) if j not in arms]
+    np.testing.assert_array_equal(armless.values[:, others], noisy.values[:, others])
+
+
+def test_sample_walk_on_a_body_of_its_own_proportions(walk):
+    """A walk generated for a body with its own proportions (femurs and feet 1.2x, tibiae 0.95x
+    the uniform scaling, as a marker IK may scale them) is made consistent on that body: its stance
+    feet stand on that body's floor without sinking, and its pelvis rides higher than the uniform
+    body's by about what the longer thighs add."""
+    from kintwin.models.anthropometry import GENERIC_HEIGHT_M
+    from kintwin.sim.floor import contact_spheres, sphere_bottoms
+
+    s0 = 1.75 / GENERIC_HEIGHT_M
+    scales = {f"{b}_{side}": k * s0 for side in "rl"
+              for b, k in (("femur", 1.2), ("tibia", 0.95), ("talus", 1.2), ("calcn", 1.2), ("toes", 1.2))}
+    long = sample_walk(segment_scales=scales)
+    body = build_model(default_skeleton(1.75, 70.0, scales))
+    bottoms = sphere_bottoms(body, long.to_qpos(body), contact_spheres(body)[0])[:, :, 2]
+    assert bottoms.min() > -0.008
+    lowest = bottoms.min(axis=1)  # over the body's spheres, per frame: a foot on the floor
+    assert np.all(lowest < 0.01), lowest.max()
+    rise_m = float(np.mean(long["pelvis_ty"]) - np.mean(walk["pelvis_ty"]))
+    assert 0.03 < rise_m < 0.10, rise_m  # femur ~0.39 m x 0.2, less the shorter tibiae
+    assert np.abs(np.degrees(long["knee_angle_r"] - walk["knee_angle_r"])).max() > 1.0
 
 # --- real trials ------------------------------------------------------------------------------
 

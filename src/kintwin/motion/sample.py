@@ -134,11 +134,12 @@ def _prior_values(t: np.ndarray, cycle_s: float, shape: GaitShape) -> tuple[list
 
 
 @lru_cache(maxsize=8)
-def _cycle(cycle_s: float, height_m: float, mass_kg: float, shape: GaitShape):
+def _cycle(cycle_s: float, height_m: float, mass_kg: float, shape: GaitShape,
+           segment_scales: tuple[tuple[str, float], ...] = ()):
     """(names, (N_CYCLE, n) values over one cycle with the forward progression removed, speed m/s)."""
     t = np.arange(N_CYCLE) * cycle_s / N_CYCLE
     names, values = _prior_values(t, cycle_s, shape)
-    model = build_model(default_skeleton(height_m, mass_kg))
+    model = build_model(default_skeleton(height_m, mass_kg, dict(segment_scales)))
     prior = Motion(time_s=t, names=names, values=values)
     q, speed = consistent_cycle(model, prior.to_qpos(model, warn=False), cycle_s)
     solved = Motion.from_qpos(model, t, q).reordered(names)
@@ -151,10 +152,14 @@ def _cycle(cycle_s: float, height_m: float, mass_kg: float, shape: GaitShape):
 
 def sample_walk(duration_s: float = 2.2, rate_hz: float = 100.0, cycle_s: float = 1.1,
                 height_m: float = SAMPLE_HEIGHT_M, mass_kg: float = SAMPLE_MASS_KG,
-                shape: GaitShape = GaitShape()) -> Motion:
-    """Straight walking at a normal cadence (~109 steps/min, ~1 m/s), right heel strike at t = 0."""
+                shape: GaitShape = GaitShape(), segment_scales: dict[str, float] | None = None) -> Motion:
+    """Straight walking at a normal cadence (~109 steps/min, ~1 m/s), right heel strike at t = 0.
+
+    ``segment_scales``: the body's own proportions (``default_skeleton``'s per-body factors); the
+    cycle is made consistent on that body, which is the one to simulate the walk on."""
     t = np.arange(0.0, duration_s + 1e-9, 1.0 / rate_hz)
-    names, cycle, speed = _cycle(float(cycle_s), float(height_m), float(mass_kg), shape)
+    scales = tuple(sorted((str(k), float(v)) for k, v in (segment_scales or {}).items()))
+    names, cycle, speed = _cycle(float(cycle_s), float(height_m), float(mass_kg), shape, scales)
     phase = np.arange(N_CYCLE + 1) / N_CYCLE
     curve = CubicSpline(phase, np.vstack([cycle, cycle[:1]]), bc_type="periodic", axis=0)
     values = curve((t / cycle_s) % 1.0)
@@ -171,10 +176,11 @@ CAPTURE_ERROR_DEG = {"pelvis": 1.0, "hip": 1.0, "knee": 1.0, "ankle": 1.0, "subt
                      "lumbar": 2.0, "neck": 3.0, "arm": 2.0, "elbow": 2.0}
 #: the groups that also get a constant offset, in units of ``offset_deg`` (std)
 CAPTURE_OFFSET_SCALE = {"lumbar": 2.0, "neck": 2.0, "arm": 1.0, "elbow": 1.0}
+_ARM_PREFIXES = ("arm_", "elbow_", "pro_sup_", "wrist_")
 
 
 def with_capture_errors(motion: Motion, seed: int, offset_deg: float = 2.0,
-                        band_hz: tuple[float, float] = (0.3, 2.0)) -> Motion:
+                        band_hz: tuple[float, float] = (0.3, 2.0), arms_at_zero: bool = False) -> Motion:
     """``motion`` as an IK of its capture might give it: each angle of ``CAPTURE_ERROR_DEG`` gets a
     smooth error of that RMS (three sinusoids of random frequency in ``band_hz`` and phase), the
     trunk, neck and arms also a constant offset (std ``offset_deg``, twice that for the lumbar and
@@ -182,7 +188,9 @@ def with_capture_errors(motion: Motion, seed: int, offset_deg: float = 2.0,
     and Plug-in Gait IK hold them); the pelvis translations and the other coordinates are kept
     (the legs' posture: ``GaitShape.pelvis_tilt``). The controller twin of the generated 1.70 m,
     1.3 m/s walk needs 3.4 %BW of pelvis residual; with these errors 5.9 and 8.6 (two draws;
-    walking2 through our IK: 3.9). Drawn from ``seed``: the same errors for the same seed."""
+    walking2 through our IK: 3.9). Drawn from ``seed``: the same errors for the same seed.
+    ``arms_at_zero``: every arm coordinate held at 0 deg (arms hanging, elbows straight), as an IK
+    without arm markers gives them (walking2's Plug-in Gait IK)."""
     rng = np.random.default_rng(seed)
     t = motion.time_s - motion.time_s[0]
     values = motion.values.copy()
@@ -197,4 +205,6 @@ def with_capture_errors(motion: Motion, seed: int, offset_deg: float = 2.0,
         wave = np.sin(2 * np.pi * f[None, :] * t[:, None] + phase[None, :]).sum(axis=1) / np.sqrt(1.5)
         offset = rng.normal(0.0, offset_deg * CAPTURE_OFFSET_SCALE.get(group, 0.0))
         values[:, j] += np.deg2rad(offset + CAPTURE_ERROR_DEG[group] * wave)
+    if arms_at_zero:
+        values[:, [j for j, n in enumerate(motion.names) if n.startswith(_ARM_PREFIXES)]] = 0.0
     return replace(motion, values=values)
