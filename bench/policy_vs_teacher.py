@@ -9,7 +9,8 @@ them at 10), and at the end the per-actuator RMS difference.
     .venv/bin/python bench/policy_vs_teacher.py TRIAL.mot --height 1.75 --mass 70 [--policy P] [--steps 15]
 
 Used on walking2 through our IK (BENCHMARKS.md, issue 16, "Why the walking policies lose
-walking2"); the trial's own .mot, no plates.
+walking2"); the trial's own .mot, no plates; the body as analyze builds it (with the segment
+scales ``kintwin ik`` wrote beside the kinematics, if any).
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ def main():
     from kintwin.twin.controlled import simulate
 
     policy = load_distilled(args.policy)
-    skeleton = resolve_subject(SubjectSpec(args.height, args.mass))
-    sim = teaching([(skeleton, read_motion(args.trial))], policy.controller)[0]
+    motion = read_motion(args.trial)
+    skeleton = resolve_subject(SubjectSpec(args.height, args.mass), motion.subject)  # as analyze
+    sim = teaching([(skeleton, motion)], policy.controller)[0]
     driver = policy.driver(sim.model, sim.cref, sim.subject)
     names = [mujoco.mj_id2name(sim.model, mujoco.mjtObj.mjOBJ_ACTUATOR, a) for a in range(sim.model.nu)]
     norm = policy.obs_norm

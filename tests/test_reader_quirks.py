@@ -243,6 +243,11 @@ def test_plugin_gait_ik_on_opensim_walking2_c3d(shared_data):
         assert -5 < knee.min() < 15 and 55 < knee.max() < 85  # walking: ~0-10 to 60-75 deg
     assert 30 < np.ptp(deg["hip_flexion_r"]) < 55
     assert np.abs(deg["subtalar_angle_r"]).max() < 20  # not pinned at its 25 deg limit
+    # no arm markers: the arms are held at zero, as reported (the first frame's search over elbow
+    # postures once left both elbows at 92 deg while reporting them held at zero)
+    assert {"elbow_flex_r", "elbow_flex_l", "arm_flex_r", "pro_sup_l"} <= set(m["coordinates_held_at_zero"])
+    for c in m["coordinates_held_at_zero"]:
+        assert np.all(res.motion[c] == 0.0), (c, np.rad2deg(res.motion[c][0]))
 
 
 def test_c3d_force_plates_go_to_the_foot_on_them(shared_data, tmp_path, capsys):

@@ -262,6 +262,8 @@ class MarkerIK:
         for elbow, knee in ((0.0, 0.0), (1.6, 0.0), (0.0, 0.8), (1.6, 0.8)):
             q0 = self.mm.neutral_qpos()
             for k, n in enumerate(names):
+                if not self.active[self._hd[k]]:
+                    continue  # held (no marker moves it, or locked): stays at its neutral value
                 if n.startswith("elbow_flex"):
                     q0[self._hq[k]] = elbow
                 elif n.startswith("knee_angle"):
