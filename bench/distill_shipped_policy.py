@@ -13,7 +13,9 @@ scaled to its subject, as ``kintwin analyze`` builds it):
   walks (1.70 m, 0.90 s, -15 deg, strides 1.1x: 1.3 m/s; 1.82 m, 0.85 s, 0 deg, 1.1x: 1.43
   m/s); bodies, the varied walks with four of the five subjects given their own segment
   proportions (``segment_scales``: femur, tibia, foot, pelvis, torso 0.9-1.2x the uniform
-  scaling), each walk made consistent on its body; and ``../shared/data`` subject01 treadmill walking
+  scaling), each walk made consistent on its body; styles, the bodies' walks each with its own
+  pelvic list and rotation, hip adduction, trunk and arm swing (``STYLES``); and
+  ``../shared/data`` subject01 treadmill walking
   (gait2392 IK, 0.5-4.0 s, 1.803 m, 72.6 kg);
 * run: ``../shared/data`` hamner_run treadmill running (IK 0.5-4.5 s, 1.83 m, 65.9 kg);
 * all: both.
@@ -54,23 +56,34 @@ from bench_controller_twin import REPO, trials as scored_trials  # noqa: E402
 from bench_distill import add_teacher_arguments, score_twin, teacher_of  # noqa: E402
 from bench_twin import DATA  # noqa: E402
 
-#: the generated walks of ``--generated``: height m, mass kg, cycle s, pelvis tilt deg, stride
-#: (``motion.sample.GaitShape``), body proportions (``PROPORTION_BODIES``: segment lengths over
-#: the uniform scaling to the height; None: uniform); "varied" holds the pelvis as real trials do
-#: (OpenSim IK of four subjects: -14 to +6 deg) and walks faster (1.0-1.43 m/s; the plain walks and
-#: subject01's belt are at 1.0-1.04, walking2 at 1.66); "bodies" is "varied" on bodies of their own
-#: proportions (a marker IK scales each segment: walking2's femurs and feet 1.2x, pelvis 0.9x)
+from kintwin.motion.sample import GaitShape  # noqa: E402
+
+#: the generated walks of ``--generated``: height m, mass kg, cycle s, ``motion.sample.GaitShape``
+#: fields, body proportions (``PROPORTION_BODIES``: segment lengths over the uniform scaling to
+#: the height; None: uniform). "plain": one posture and speed; "varied" holds the pelvis as real
+#: trials do (OpenSim IK of four subjects: -14 to +6 deg) and walks faster (1.0-1.43 m/s; the plain
+#: walks and subject01's belt are at 1.0-1.04, walking2 at 1.66); "bodies" is "varied" on bodies
+#: of their own proportions (a marker IK scales each segment: walking2's femurs and feet 1.2x,
+#: pelvis 0.9x); "styles" is "bodies" with each subject's own pelvic list and rotation, hip
+#: adduction, trunk and arm swing (``STYLES``: factors on ``GaitShape``'s amplitudes)
 _UNIFORM = None
-_VARIED = [(1.60, 58.0, 1.00, -12.0, 1.0), (1.75, 70.0, 1.10, -3.0, 1.0), (1.90, 85.0, 1.20, 6.0, 1.0),
-           (1.70, 64.0, 0.90, -15.0, 1.1), (1.82, 76.0, 0.85, 0.0, 1.1)]
+_VARIED = [(1.60, 58.0, 1.00, dict(pelvis_tilt=-12.0)), (1.75, 70.0, 1.10, {}),
+           (1.90, 85.0, 1.20, dict(pelvis_tilt=6.0)), (1.70, 64.0, 0.90, dict(pelvis_tilt=-15.0, stride=1.1)),
+           (1.82, 76.0, 0.85, dict(pelvis_tilt=0.0, stride=1.1))]
 _PROPORTIONS = [dict(femur=1.10, tibia=0.95, foot=1.05, pelvis=0.95), _UNIFORM,
                 dict(femur=0.92, tibia=1.08, foot=0.95, pelvis=1.05),
                 dict(femur=1.20, tibia=0.95, foot=1.20, pelvis=0.90),
                 dict(tibia=1.10, foot=1.10, torso=0.95)]
-GENERATED = {"plain": [(1.60, 58.0, 1.00, -3.0, 1.0, _UNIFORM), (1.75, 70.0, 1.10, -3.0, 1.0, _UNIFORM),
-                       (1.90, 85.0, 1.20, -3.0, 1.0, _UNIFORM)],
+STYLES = [dict(list_amp=1.4, adduction_amp=1.5, rotation_amp=0.7, arm_swing=0.5), {},
+          dict(list_amp=0.6, adduction_amp=0.5, rotation_amp=1.3, arm_swing=1.3),
+          dict(list_amp=1.2, adduction_amp=0.7, rotation_amp=1.4, lumbar_rotation_amp=1.5),
+          dict(list_amp=0.8, adduction_amp=1.3, rotation_amp=0.8, lumbar_bending_amp=1.5, arm_swing=0.7)]
+GENERATED = {"plain": [(1.60, 58.0, 1.00, {}, _UNIFORM), (1.75, 70.0, 1.10, {}, _UNIFORM),
+                       (1.90, 85.0, 1.20, {}, _UNIFORM)],
              "varied": [w + (_UNIFORM,) for w in _VARIED],
-             "bodies": [w + (p,) for w, p in zip(_VARIED, _PROPORTIONS)]}
+             "bodies": [w + (p,) for w, p in zip(_VARIED, _PROPORTIONS)],
+             "styles": [(h, m, c, {**shape, **{k: f * getattr(GaitShape(), k) for k, f in style.items()}}, p)
+                        for (h, m, c, shape), style, p in zip(_VARIED, STYLES, _PROPORTIONS)]}
 #: the built-in model's bodies of each proportion group
 PROPORTION_BODIES = {"femur": ("femur_r", "femur_l"), "tibia": ("tibia_r", "tibia_l"),
                      "foot": ("talus_r", "talus_l", "calcn_r", "calcn_l", "toes_r", "toes_l"),
@@ -104,13 +117,14 @@ def library(gait: str = "all", generated: str = "plain",
     with the arms at 0 deg, as an IK without arm markers holds them)."""
     from kintwin.models.subject import SubjectSpec, resolve_subject
     from kintwin.motion.kinematics_io import read_motion
-    from kintwin.motion.sample import GaitShape, sample_walk, with_capture_errors
+    from kintwin.motion.sample import sample_walk, with_capture_errors
 
     out = []
-    for h, m, cycle, tilt, stride, proportions in GENERATED[generated] if gait != "run" else []:
-        shape, scales = GaitShape(pelvis_tilt=tilt, stride=stride), segment_scales(h, proportions)
+    for h, m, cycle, fields, proportions in GENERATED[generated] if gait != "run" else []:
+        shape, scales = GaitShape(**fields), segment_scales(h, proportions)
+        gait_name = "".join(f"_{k}{v:.3g}" for k, v in fields.items())
         body = "" if proportions is None else "_" + "_".join(f"{g}{k:g}" for g, k in proportions.items())
-        out.append((f"sample_walk_{h}m_{m}kg_{cycle}s_tilt{tilt:g}_stride{stride:g}{body}",
+        out.append((f"sample_walk_{h}m_{m}kg_{cycle}s{gait_name}{body}",
                     resolve_subject(SubjectSpec(h, m, scales=scales)),
                     sample_walk(duration_s=4.0, cycle_s=cycle, height_m=h, mass_kg=m, shape=shape,
                                 segment_scales=scales)))
@@ -158,8 +172,8 @@ def main():
                     help="the library: every trial, the walks alone, or hamner_run alone")
     ap.add_argument("--generated", choices=tuple(GENERATED), default="plain",
                     help="the generated walks (GENERATED): three at one posture and speed, five "
-                         "at real trials' pelvis tilts and up to 1.43 m/s, or those five on bodies "
-                         "of their own proportions")
+                         "at real trials' pelvis tilts and up to 1.43 m/s, those five on bodies of "
+                         "their own proportions, or those with their own frontal and arm swing")
     ap.add_argument("--capture-errors", action="store_true",
                     help="the generated walks' mirrored copies with IK-like errors: smooth joint "
                          "errors, offsets, toes locked, every other one's arms at 0 deg "
