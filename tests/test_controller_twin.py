@@ -535,3 +535,22 @@ def test_osim_model_runs_with_the_controller_without_mass(shared_data, tmp_path,
                  "--osim", str(d / "gait2354" / "subject01_simbody.osim"), "--controller", "policy",
                  "--out", str(tmp_path / "refused")]) == 2
     assert "does not fit" in capsys.readouterr().err
+
+
+def test_tracking_is_lost_when_the_joints_leave_the_reference():
+    """``lost_track``: standing on the reference's pelvis is not enough; a twin whose joint angles
+    are more than ``MAX_JOINT_RMS_ERROR_RAD`` (RMS) from the reference's has lost it too."""
+    from kintwin.twin.controlled import MAX_JOINT_RMS_ERROR_RAD, lost_track
+
+    model = build_model(default_skeleton(1.75, 70.0))
+    target = sample_walk(duration_s=0.2).to_qpos(model)[10]
+    data = mujoco.MjData(model)
+    data.qpos[:] = target
+    assert not lost_track(data, target)
+    data.qpos[7:] = target[7:] + 0.9 * MAX_JOINT_RMS_ERROR_RAD
+    assert not lost_track(data, target)
+    data.qpos[7:] = target[7:] + 1.1 * MAX_JOINT_RMS_ERROR_RAD
+    assert lost_track(data, target)
+    data.qpos[:] = target
+    data.qpos[0] += 0.3  # the pelvis 30 cm away
+    assert lost_track(data, target)
