@@ -220,7 +220,7 @@ def test_capture_errors_are_smooth_of_their_size_and_lock_the_toes():
         np.testing.assert_array_equal(noisy[n], walk[n])
     armless = with_capture_errors(walk, seed=3, arms_at_zero=True)  # an IK without arm markers
     arms = [j for j, n in enumerate(walk.names) if n.startswith(("arm_", "elbow_", "pro_sup_", "wrist_"))]
-    assert len(arms) == 14 and np.all(armless.values[:, arms] == 0)
+    assert len(arms) == 14 and np.all(armless.values[:, arms] == 0)  # both arms, shoulder to wrist
     others = [j for j in range(len(walk.names)) if j not in arms]
     np.testing.assert_array_equal(armless.values[:, others], noisy.values[:, others])
 

@@ -20,7 +20,7 @@ from scipy.interpolate import CubicSpline
 
 from ..models.anthropometry import default_skeleton
 from ..models.build import build_model
-from ..models.coordinates import ALL_COORDINATES
+from ..models.coordinates import ALL_COORDINATES, ARM_L, ARM_R
 from .motion import Motion, Subject, is_translation
 from .sample_cycle import N_CYCLE, consistent_cycle
 
@@ -176,7 +176,6 @@ CAPTURE_ERROR_DEG = {"pelvis": 1.0, "hip": 1.0, "knee": 1.0, "ankle": 1.0, "subt
                      "lumbar": 2.0, "neck": 3.0, "arm": 2.0, "elbow": 2.0}
 #: the groups that also get a constant offset, in units of ``offset_deg`` (std)
 CAPTURE_OFFSET_SCALE = {"lumbar": 2.0, "neck": 2.0, "arm": 1.0, "elbow": 1.0}
-_ARM_PREFIXES = ("arm_", "elbow_", "pro_sup_", "wrist_")
 
 
 def with_capture_errors(motion: Motion, seed: int, offset_deg: float = 2.0,
@@ -206,5 +205,5 @@ def with_capture_errors(motion: Motion, seed: int, offset_deg: float = 2.0,
         offset = rng.normal(0.0, offset_deg * CAPTURE_OFFSET_SCALE.get(group, 0.0))
         values[:, j] += np.deg2rad(offset + CAPTURE_ERROR_DEG[group] * wave)
     if arms_at_zero:
-        values[:, [j for j, n in enumerate(motion.names) if n.startswith(_ARM_PREFIXES)]] = 0.0
+        values[:, [j for j, n in enumerate(motion.names) if n in ARM_R + ARM_L]] = 0.0
     return replace(motion, values=values)
