@@ -216,14 +216,18 @@ def compute_metrics(results: Results, reference_grf: GroundReactions | None = No
     if lowpass_hz and (reference_grf is not None or reference_moments is not None):
         from ..dynamics.inverse_dynamics import condition_grf
 
-        lp = lowpassed(results, lowpass_hz)
-        m["kinetics_lowpass_hz"] = float(lowpass_hz)
-        extra = {}
-        if reference_grf is not None:
-            extra.update(grf_metrics(lp, condition_grf(reference_grf, lowpass_hz)))
-        if reference_moments is not None:
-            extra.update(moment_metrics(lp, *reference_moments, coordinates=coordinates))
-        m.update({f"{k}_lowpass": v for k, v in extra.items() if not k.endswith("_frames")})
+        try:
+            lp = lowpassed(results, lowpass_hz)
+        except ValueError as e:  # too few frames to filter (a twin lost within ~0.1 s): a note
+            m["kinetics_lowpass_not_scored"] = str(e)
+        else:
+            m["kinetics_lowpass_hz"] = float(lowpass_hz)
+            extra = {}
+            if reference_grf is not None:
+                extra.update(grf_metrics(lp, condition_grf(reference_grf, lowpass_hz)))
+            if reference_moments is not None:
+                extra.update(moment_metrics(lp, *reference_moments, coordinates=coordinates))
+            m.update({f"{k}_lowpass": v for k, v in extra.items() if not k.endswith("_frames")})
     if results.muscles is not None:
         m["muscles"] = muscle_metrics(results)
         m["reserve_pct_hip_knee_ankle_max"] = m["muscles"]["reserve_pct_hip_knee_ankle_max"]
