@@ -162,3 +162,19 @@ def test_reference_kinematics_are_written_in_the_trials_convention(tmp_path):
     again = recompute_from_output(out)
     assert again["joint_angle_mae_deg"] == pytest.approx(doc["metrics"]["joint_angle_mae_deg"], rel=1e-4)
     assert doc["metrics"]["joint_angle_mae_deg"] < 2.0
+
+
+def test_batch_trials_of_the_same_file_name_do_not_overwrite_each_other(tmp_path):
+    """Two trials called walk.mot in two folders, analyzed together: each gets its own output
+    folder (parent folder and stem) and summary row; before, the second overwrote the first."""
+    walk = sample_walk(duration_s=0.6)
+    paths = []
+    for who, speed in (("alice", 1.0), ("bob", 1.2)):
+        (tmp_path / who).mkdir()
+        paths.append(str(write_motion(tmp_path / who / "walk.mot", walk.slice_time(0.0, 0.5 * speed))))
+    out = tmp_path / "out"
+    assert main(["analyze", *paths, "--height", "1.75", "--mass", "70", "--out", str(out)]) == 0
+    spans = {d: json.loads((out / d / "metrics.json").read_text())["time_range_s"] for d in ("alice_walk", "bob_walk")}
+    assert spans["alice_walk"][1] == pytest.approx(0.5) and spans["bob_walk"][1] == pytest.approx(0.6)
+    rows = (out / "summary.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[1].startswith("alice_walk") and rows[2].startswith("bob_walk")

@@ -16,6 +16,21 @@ HELP = ("run the twin (a trained policy or the whole-body controller) over trial
         "grf.mot, residuals.sto and report.html per trial, plus a summary across trials")
 
 
+
+def trial_names(trials) -> dict:
+    """Each trial's output folder name: its file stem, or, where stems repeat (the same file name
+    in several folders), its parent folder and stem, then a number, so none overwrites another."""
+    stems = [Path(t).stem for t in trials]
+    names = {}
+    for t, stem in zip(trials, stems):
+        base = stem if stems.count(stem) == 1 else f"{Path(t).parent.name}_{stem}"
+        name, k = base, 2
+        while name in names.values():
+            name, k = f"{base}_{k}", k + 1
+        names[t] = name
+    return names
+
+
 def add_arguments(p):
     p.add_argument("trials", nargs="+", help="kinematics files (.mot/.sto), folders of them, or "
                                              "'sample' for the generated sample walking trial")
@@ -77,7 +92,8 @@ def run(args):
         muscles = str(muscles_osim_path(args))
     elif args.muscles_osim:
         raise InputError("--muscles-osim needs --muscles", advice="add --muscles")
-    jobs = [TrialJob(trial=t, out_dir=args.out if len(trials) == 1 else args.out / Path(t).stem,
+    names = trial_names(trials)
+    jobs = [TrialJob(trial=t, out_dir=args.out if len(trials) == 1 else args.out / names[t],
                      subject=spec, policy=str(args.policy) if args.policy else None,
                      finetune_steps=args.finetune_steps, grf=args.grf and str(args.grf),
                      loads=args.loads and str(args.loads), foot_of=parse_foot_of(args.foot_of),
@@ -91,7 +107,7 @@ def run(args):
     results = analyze_trials(jobs, workers=args.workers)
     failed = [(j, e) for j, e in results if isinstance(e, Exception)]
     if len(jobs) > 1:
-        rows = [summary_row(Path(j.trial).stem, m) for j, m in results if not isinstance(m, Exception)]
+        rows = [summary_row(names[j.trial], m) for j, m in results if not isinstance(m, Exception)]
         if rows:
             csv_path, html_path = write_summary(rows, args.out)
             print(f"summary of {len(rows)} trial(s): {csv_path}, {html_path}")
