@@ -16,7 +16,6 @@ HELP = ("run the twin (a trained policy or the whole-body controller) over trial
         "grf.mot, residuals.sto and report.html per trial, plus a summary across trials")
 
 
-
 def trial_names(trials) -> dict:
     """Each trial's output folder name: its file stem, or, where stems repeat (the same file name
     in several folders), its parent folder and stem, then a number, so none overwrites another."""
