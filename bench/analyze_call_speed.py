@@ -2,7 +2,10 @@
 (``learn.checkpoint.load_checkpoint``), and ``kintwin analyze`` in a fresh process on the generated
 sample walk (3.3 s, the whole-body controller) and on hamner_run's plate window (0.70-1.43 s,
 ``--controller policy``: the shipped running policy), each the best of ``--repeats`` runs, and
-whether the controller twin's process imported JAX. Run it at two commits to compare them (an older commit: a ``git worktree`` of it with this
+whether the controller twin's process imported JAX. And a batch as a user runs one, ``--controller
+policy --workers 2``: six generated walks of one subject (cycles of 1.0-1.25 s, 4 s each), and
+subject01's two files where ../shared/data is present; each batch's seconds of movement over its
+wall time is its real-time factor. Run it at two commits to compare them (an older commit: a ``git worktree`` of it with this
 script copied in and ``PYTHONPATH=<worktree>/src``).
 
     .venv/bin/python bench/analyze_call_speed.py    # bench/results/analyze_call_speed.json
@@ -78,11 +81,31 @@ def main() -> int:
                                   read_motion(run_ik).slice_time(0.70, 1.43), convention="legacy")
             calls["analyze_hamner_run_policy"] = ["analyze", str(window), "--height", "1.83",
                                                   "--mass", "65.9", "--controller", "policy"]
+        batch = ["--controller", "policy", "--workers", "2"]
+        walks = folder / "walks"
+        walks.mkdir()
+        movement_s = {"analyze_batch_generated_walks": 0.0}
+        for k, cycle_s in enumerate((1.0, 1.05, 1.1, 1.15, 1.2, 1.25)):
+            walk = sample_walk(duration_s=4.0, cycle_s=cycle_s)
+            write_motion(walks / f"walk{k}.mot", walk)
+            movement_s["analyze_batch_generated_walks"] += walk.time_s[-1] - walk.time_s[0]
+        calls["analyze_batch_generated_walks"] = ["analyze", str(walks), "--height", "1.75",
+                                                  "--mass", "70"] + batch
+        s01 = [DATA / "osim_subject01_walk" / model / "subject01_walk1_ik.mot"
+               for model in ("gait2354", "gait2392")]
+        if all(f.is_file() for f in s01):
+            movement_s["analyze_batch_subject01"] = sum(
+                float(m.time_s[-1] - m.time_s[0]) for m in map(read_motion, s01))
+            calls["analyze_batch_subject01"] = (["analyze"] + [str(f) for f in s01]
+                                                + ["--height", "1.803", "--mass", "72.6"] + batch)
         for name, argv in calls.items():
             runs = [timed_call(argv + ["--out", str(folder / f"{name}_{k}")])
                     for k in range(args.repeats)]
             best = min(runs, key=lambda r: r["wall_s"])
             result[name] = {**best, "wall_s_all": [r["wall_s"] for r in runs]}
+            if name in movement_s:
+                result[name]["movement_s"] = round(movement_s[name], 3)
+                result[name]["x_real_time"] = round(movement_s[name] / best["wall_s"], 2)
             print(name, json.dumps(result[name]), flush=True)
     print(f"load_checkpoint (policy_walk.npz): {result['load_checkpoint_policy_walk_s']} s")
     args.results.write_text(json.dumps(result, indent=1) + "\n")

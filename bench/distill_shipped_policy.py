@@ -14,7 +14,9 @@ scaled to its subject, as ``kintwin analyze`` builds it):
   m/s); bodies, the varied walks with four of the five subjects given their own segment
   proportions (``segment_scales``: femur, tibia, foot, pelvis, torso 0.9-1.2x the uniform
   scaling), each walk made consistent on its body; styles, the bodies' walks each with its own
-  pelvic list and rotation, hip adduction, trunk and arm swing (``STYLES``); and
+  pelvic list and rotation, hip adduction, trunk and arm swing (``STYLES``); slow, the bodies'
+  walks and two slow ones with short strides (1.65 m, 1.35 s, strides 0.8x; 1.80 m, 1.50 s,
+  0.7x: 0.7-0.8 m/s) on bodies of their own proportions; and
   ``../shared/data`` subject01 treadmill walking
   (gait2392 IK, 0.5-4.0 s, 1.803 m, 72.6 kg);
 * run: ``../shared/data`` hamner_run treadmill running (IK 0.5-4.5 s, 1.83 m, 65.9 kg);
@@ -84,6 +86,11 @@ GENERATED = {"plain": [(1.60, 58.0, 1.00, {}, _UNIFORM), (1.75, 70.0, 1.10, {}, 
              "bodies": [w + (p,) for w, p in zip(_VARIED, _PROPORTIONS)],
              "styles": [(h, m, c, {**shape, **{k: f * getattr(GaitShape(), k) for k, f in style.items()}}, p)
                         for (h, m, c, shape), style, p in zip(_VARIED, STYLES, _PROPORTIONS)]}
+#: "slow": "bodies" and two slow walks with short strides (0.78 and 0.70 m/s on the demo's
+#: subject; clinical walking is often slower than 0.8 m/s), on bodies of their own proportions
+_SLOW = [(1.65, 60.0, 1.35, dict(pelvis_tilt=-8.0, stride=0.8), dict(femur=1.05, foot=0.95, torso=1.05)),
+         (1.80, 82.0, 1.50, dict(pelvis_tilt=2.0, stride=0.7), dict(femur=0.95, tibia=1.05, pelvis=1.10))]
+GENERATED["slow"] = GENERATED["bodies"] + _SLOW
 #: the built-in model's bodies of each proportion group
 PROPORTION_BODIES = {"femur": ("femur_r", "femur_l"), "tibia": ("tibia_r", "tibia_l"),
                      "foot": ("talus_r", "talus_l", "calcn_r", "calcn_l", "toes_r", "toes_l"),
@@ -173,7 +180,8 @@ def main():
     ap.add_argument("--generated", choices=tuple(GENERATED), default="plain",
                     help="the generated walks (GENERATED): three at one posture and speed, five "
                          "at real trials' pelvis tilts and up to 1.43 m/s, those five on bodies of "
-                         "their own proportions, or those with their own frontal and arm swing")
+                         "their own proportions, or those with their own frontal and arm swing, "
+                         "or the bodies' walks and two slow ones (0.7-0.8 m/s)")
     ap.add_argument("--capture-errors", action="store_true",
                     help="the generated walks' mirrored copies with IK-like errors: smooth joint "
                          "errors, offsets, toes locked, every other one's arms at 0 deg "

@@ -280,6 +280,41 @@ def test_grf_figure_is_over_the_gait_cycle_like_the_joint_figures():
     assert fig_grf(res, plates, short).axes[0].get_xlabel() == "time (s)"
 
 
+def test_report_figures_keep_their_text_inside_and_apart(good_twin):
+    """The figures' fixed margins (``figures._place``, not matplotlib's tight layout): every
+    panel's tick labels, axis labels and title lie inside the canvas and clear of the other
+    panels and of the legend above them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from kintwin.analysis.gait_events import GaitEvents
+    from kintwin.report import figures as F
+
+    ref, res, _, metrics = good_twin
+    events = GaitEvents.from_dict(metrics["gait_events"]["reference"])
+    twin_events = GaitEvents.from_dict(metrics["gait_events"]["twin"])
+    moments = (res.time_s, {n: res.torque(n) for n in res.coordinate_names})
+    figs = {"angles": F.fig_joint_angles(ref, res.kinematics, events),
+            "angles over time": F.fig_joint_angles(ref, res.kinematics),
+            "moments": F.fig_torques(res, events, moments), "grf": F.fig_grf(res, res.grf, events),
+            "residuals": F.fig_residuals(res),
+            "contacts": F.fig_gait_events([("twin", twin_events), ("reference", events)],
+                                          float(res.time_s[0]), float(res.time_s[-1]))}
+    for name, fig in figs.items():
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        w, h = canvas.get_width_height()
+        boxes = [ax.get_tightbbox(renderer) for ax in fig.axes if ax.get_visible()]
+        boxes += [leg.get_window_extent(renderer) for leg in fig.legends]
+        for box in boxes:
+            assert box.x0 >= -0.5 and box.y0 >= -0.5 and box.x1 <= w + 0.5 and box.y1 <= h + 0.5, \
+                (name, box, (w, h))
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                overlap = min(a.x1, b.x1) - max(a.x0, b.x0), min(a.y1, b.y1) - max(a.y0, b.y0)
+                assert min(overlap) <= 0.5, (name, a, b)
+
+
 def test_summary_csv_and_html(good_twin, tmp_path):
     import csv
 
