@@ -32,7 +32,6 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -45,9 +44,8 @@ from kintwin.models.osim import osim_segment_scales  # noqa: E402
 from kintwin.motion.grf import read_grf  # noqa: E402
 from kintwin.motion.kinematics_io import read_motion  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", ROOT.parent / "shared" / "data"))
-OUT = ROOT / "bench" / "results" / "id.json"
+from paths import DATA, REPO  # noqa: E402
+OUT = REPO / "bench" / "results" / "id.json"
 
 
 def _r(x, n=4):

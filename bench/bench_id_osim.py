@@ -65,9 +65,8 @@ from kintwin.motion.grf import read_grf  # noqa: E402
 from kintwin.motion.kinematics_io import read_motion  # noqa: E402
 from kintwin.motion.motion import Motion  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", ROOT.parent / "shared" / "data"))
-OUT = ROOT / "bench" / "results" / "id_osim.json"
+from paths import DATA, REPO  # noqa: E402
+OUT = REPO / "bench" / "results" / "id_osim.json"
 TARGET = {"rmse_nm_per_kg": 0.03, "r": 0.99}
 
 

@@ -45,7 +45,6 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -54,8 +53,7 @@ from kintwin.ik import pipeline as P  # noqa: E402
 from kintwin.models.anthropometry import default_skeleton  # noqa: E402
 from kintwin.motion.kinematics_io import read_motion  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+from paths import DATA, REPO  # noqa: E402
 
 TRIALS = {
     "subject01_walk": dict(

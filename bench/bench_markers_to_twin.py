@@ -22,8 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+from paths import DATA, REPO  # noqa: E402
 OUT = REPO / "runs" / "bench_markers_to_twin"
 KEYS = ("completed", "completed_fraction", "ground_reactions_not_scored", "joint_angle_mae_deg",
         "residual_force_mean_pct_bw", "gait_event_error_ms", "gait_events_matched",

@@ -31,8 +31,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_tendon_cost import paired_step_us  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "osim_subject01_walk"
+from paths import DATA as SHARED_DATA, REPO  # noqa: E402
+
+DATA = SHARED_DATA / "osim_subject01_walk"
 SO = DATA / "gait2392" / "SO_subject01_StaticOptimization_activation.sto"  #: OpenSim SO activations
 #: The 18 major muscles of the issue, 9 per side (one gait2392 muscle per group: gastrocnemius
 #: medial head, vastus lateralis, the middle bundles of gluteus maximus and medius, the long head

@@ -57,8 +57,7 @@ from kintwin.models.osim_muscles import read_osim_muscles
 from kintwin.motion.kinematics_io import read_motion
 from kintwin.motion.storage import read_table
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+from paths import DATA, REPO  # noqa: E402
 W = DATA / "osim_subject01_walk"
 OSIM = W / "gait2392" / "subject01_simbody.osim"
 SHARED = ["soleus", "med_gas", "lat_gas", "tib_ant", "vas_int", "vas_lat", "vas_med", "rect_fem",

@@ -32,9 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", ROOT.parent / "shared" / "data"))
-OUT = ROOT / "bench" / "results" / "startup.json"
+from paths import DATA, REPO  # noqa: E402
+OUT = REPO / "bench" / "results" / "startup.json"
 KINTWIN = Path(sys.executable).with_name("kintwin")
 REPEATS = 5
 OPENSIM_ID = ("import sys, opensim\n"

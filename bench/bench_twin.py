@@ -29,8 +29,7 @@ import os
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+from paths import DATA, REPO  # noqa: E402
 KEYS = ("completed", "completed_fraction", "joint_angle_mae_deg", "joint_angle_rmse_deg",
         "pelvis_position_error_cm", "residual_force_mean_pct_bw", "grf_vertical_rmse_pct_bw",
         "grf_vertical_r", "moment_rmse_nm_per_kg", "moment_r", "gait_event_error_ms")

@@ -25,11 +25,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+from paths import DATA, REPO  # noqa: E402
 CLIP = DATA / "osim_subject01_walk" / "gait2354" / "subject01_walk1_ik.mot"
 VARIANTS = {"scratch": (dict(feedforward="none", residual_feedback_hz=0.0, residual_moment_feedback_hz=0.0), dict(bc=False)),
             "bc": (dict(feedforward="none", residual_feedback_hz=0.0, residual_moment_feedback_hz=0.0), dict(bc=True)),

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from paths import REPO  # noqa: E402
 FIGURES = ("joint_angle_mae_deg", "residual_force_mean_pct_bw")
 
 

@@ -13,11 +13,10 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from paths import REPO  # noqa: E402
 
 
 def main():

@@ -21,11 +21,10 @@ Outputs under ``runs/generated_moves_twin/``.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from paths import REPO  # noqa: E402
 OUT = REPO / "runs" / "generated_moves_twin"
 
 

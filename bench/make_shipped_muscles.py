@@ -23,7 +23,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from paths import REPO  # noqa: E402
 OUT = REPO / "src" / "kintwin" / "data" / "gait2392_muscles.osim"
 SOURCE_PATH = "Models/Gait2392_Simbody/gait2392_thelen2003muscle.osim"
 KEEP = ("Ground", "gravity", "credits", "publications", "length_units", "force_units", "BodySet",

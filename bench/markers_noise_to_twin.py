@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 from scipy.signal import butter, filtfilt
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "osim_subject01_walk" / "experimental"
+from paths import DATA as SHARED_DATA, REPO  # noqa: E402
+
+DATA = SHARED_DATA / "osim_subject01_walk" / "experimental"
 OUT = REPO / "runs" / "markers_noise_to_twin"
 LEVELS_MM = ((0, 0), (5, 5), (10, 10), (20, 10))  # (white, smooth) standard deviations
 KEYS = ("completed", "joint_angle_mae_deg", "grf_vertical_rmse_pct_bw", "grf_vertical_r",

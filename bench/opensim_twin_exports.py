@@ -31,16 +31,14 @@ Writes ``bench/results/opensim_twin_exports.json``; the twins' outputs go to
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", ROOT.parent / "shared" / "data"))
-OUT = ROOT / "runs" / "opensim_twin_exports"
-RESULTS = ROOT / "bench" / "results" / "opensim_twin_exports.json"
+from paths import DATA, REPO  # noqa: E402
+OUT = REPO / "runs" / "opensim_twin_exports"
+RESULTS = REPO / "bench" / "results" / "opensim_twin_exports.json"
 CUTOFF_HZ = 15.0
 S01 = DATA / "osim_subject01_walk"
 TRIALS = {

@@ -18,7 +18,6 @@ the knee held at 20 deg. Writes ``bench/results/osim_fk_check.json``.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import mujoco
@@ -29,8 +28,7 @@ from kintwin.models.osim import import_osim
 from kintwin.motion.frames import mujoco_to_osim_vec
 from kintwin.motion.kinematics_io import read_motion
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+from paths import DATA, REPO  # noqa: E402
 CASES = [
     ("gait2354 subject01", "osim_subject01_walk/gait2354/subject01_simbody.osim",
      "osim_subject01_walk/gait2354/subject01_walk1_ik.mot"),

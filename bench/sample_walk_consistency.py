@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -35,7 +34,7 @@ from kintwin.motion.sample import sample_walk
 from kintwin.sim import floor
 from kintwin.sim.reference import centre_of_mass
 
-REPO = Path(__file__).resolve().parents[1]
+from paths import REPO  # noqa: E402
 OUT = REPO / "runs" / "sample_walk_consistency"
 
 

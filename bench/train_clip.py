@@ -32,15 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+from paths import DATA, REPO  # noqa: E402
 TRIALS = {  # path, time span (s), height (m), mass (kg)
     "subject01": (DATA / "osim_subject01_walk" / "gait2354" / "subject01_walk1_ik.mot", None, 1.803, 72.6),
     "hamner_run": (DATA / "hamner_run" / "IK" / "subject02_running_ik.mot", (0.7, 1.7), 1.83, 65.9),

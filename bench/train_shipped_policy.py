@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("KINTWIN_SHARED_DATA", REPO.parent / "shared" / "data"))
+from paths import DATA, REPO  # noqa: E402
 SUBJECT01 = DATA / "osim_subject01_walk" / "gait2392" / "subject01_walk1_ik.mot"
 HAMNER = DATA / "hamner_run" / "IK" / "subject02_running_ik.mot"
 GENERATED = [(1.60, 58.0, 1.00), (1.75, 70.0, 1.10), (1.90, 85.0, 1.20)]  # height, mass, cycle

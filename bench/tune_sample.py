@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
@@ -30,13 +29,15 @@ from kintwin.models.build import build_model
 from kintwin.motion.sample import SAMPLE_HEIGHT_M, SAMPLE_MASS_KG, GaitShape, sample_walk
 from kintwin.sim.reference import build_reference
 
-REPO = Path(__file__).resolve().parents[1]
-FIELDS = [f.name for f in dataclasses.fields(GaitShape)]
-#: normal adult ranges (deg, cycles, gain) of each field
+from paths import REPO  # noqa: E402
+
+#: normal adult ranges (deg, cycles, gain) of each field it tunes; the fields added to
+#: ``GaitShape`` after this tuning (hip rotation gain, pelvis tilt, stride, ...) keep their defaults
 BOUNDS = {"list_amp": (0.0, 7.0), "list_phase": (-0.25, 0.25), "adduction_amp": (-8.0, 8.0),
           "adduction_phase": (-0.25, 0.25), "rotation_amp": (0.0, 8.0),
           "lumbar_bending_amp": (-6.0, 6.0), "lumbar_rotation_amp": (-8.0, 8.0),
           "arm_swing": (-1.0, -0.3)}
+FIELDS = list(BOUNDS)
 
 MODEL = build_model(default_skeleton(SAMPLE_HEIGHT_M, SAMPLE_MASS_KG))
 BW = SAMPLE_MASS_KG * 9.81
