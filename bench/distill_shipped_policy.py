@@ -161,15 +161,15 @@ def library(gait: str = "all", generated: str = "plain",
     return out + mirrored
 
 
-def evaluate_on_library(paths, lib) -> None:
-    """Print DAgger's evaluation (``learn.finetune.evaluate`` from the starts ``distill`` draws)
-    of each policy in ``paths`` on the library ``lib``."""
+def evaluate_on_library(paths, lib, starts_per_trial: int) -> None:
+    """Print DAgger's evaluation (``learn.finetune.evaluate`` from the starts ``distill`` draws,
+    ``starts_per_trial`` of them) of each policy in ``paths`` on the library ``lib``."""
     from kintwin.learn.distill import DistillConfig, evaluation_episodes, load_distilled, teaching
     from kintwin.learn.finetune import evaluate
 
     policies = [load_distilled(p) for p in paths]
     sims = teaching([(sk, motion) for _, sk, motion in lib], policies[0].controller)
-    env, starts = evaluation_episodes(sims, policies[0], DistillConfig().eval_starts)
+    env, starts = evaluation_episodes(sims, policies[0], starts_per_trial)
     for path, policy in zip(paths, policies):
         print(path, json.dumps(evaluate(env, policy, starts)), flush=True)
 
@@ -208,6 +208,9 @@ def main():
                     help="no training: DAgger's evaluation (DistillConfig.eval_starts episodes per "
                          "trial, the same for each) of these policies on the --gait library, to "
                          "choose among runs of several seeds by the library alone")
+    ap.add_argument("--eval-starts", type=int, default=None,
+                    help="with --evaluate: episodes per trial (default DistillConfig.eval_starts, "
+                         "as DAgger chooses its iteration); more, to tell close policies apart")
     ap.add_argument("--score-only", action="store_true",
                     help="score the shipped policies (no training), each trial by the one analyze picks")
     add_teacher_arguments(ap)
@@ -217,7 +220,8 @@ def main():
     from kintwin.twin.runner import SHIPPED_POLICIES
 
     if args.evaluate:
-        return evaluate_on_library(args.evaluate, library(args.gait, args.generated, args.capture_errors))
+        return evaluate_on_library(args.evaluate, library(args.gait, args.generated, args.capture_errors),
+                                   args.eval_starts or DistillConfig().eval_starts)
     if args.ship and args.gait == "all":
         ap.error("--ship needs --gait walk or --gait run (the shipped policies are one per gait)")
     results = REPO / "bench" / "results"
