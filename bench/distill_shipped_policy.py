@@ -16,8 +16,8 @@ scaled to its subject, as ``kintwin analyze`` builds it):
   scaling), each walk made consistent on its body; styles, the bodies' walks each with its own
   pelvic list and rotation, hip adduction, trunk and arm swing (``STYLES``); slow, the bodies'
   walks and two slow ones with short strides (1.65 m, 1.35 s, strides 0.8x; 1.80 m, 1.50 s,
-  0.7x: 0.7-0.8 m/s) on bodies of their own proportions; speeds, those and two fast ones with long
-  strides (1.72 m, 0.85 s, 1.25x; 1.85 m, 0.80 s, 1.2x: 1.53-1.75 m/s); and
+  0.7x: 0.7-0.8 m/s) on bodies of their own proportions; speeds, those and two fast ones at a high
+  cadence (1.72 m, 0.80 s, strides 1.12x; 1.85 m, 0.75 s, 1.1x: 1.48-1.69 m/s); and
   ``../shared/data`` subject01 treadmill walking
   (gait2392 IK, 0.5-4.0 s, 1.803 m, 72.6 kg);
 * run: ``../shared/data`` hamner_run treadmill running (IK 0.5-4.5 s, 1.83 m, 65.9 kg);
@@ -92,15 +92,16 @@ GENERATED = {"plain": [(1.60, 58.0, 1.00, {}, _UNIFORM), (1.75, 70.0, 1.10, {}, 
 _SLOW = [(1.65, 60.0, 1.35, dict(pelvis_tilt=-8.0, stride=0.8), dict(femur=1.05, foot=0.95, torso=1.05)),
          (1.80, 82.0, 1.50, dict(pelvis_tilt=2.0, stride=0.7), dict(femur=0.95, tibia=1.05, pelvis=1.10))]
 GENERATED["slow"] = GENERATED["bodies"] + _SLOW
-#: "speeds": "slow" and two fast walks with long strides (1.53 and 1.75 m/s)
-_FAST = [(1.72, 66.0, 0.85, dict(pelvis_tilt=-5.0, stride=1.25), dict(femur=1.05, tibia=1.05)),
-         (1.85, 80.0, 0.80, dict(pelvis_tilt=-10.0, stride=1.2), dict(tibia=1.08, foot=1.05, pelvis=1.05))]
+#: "speeds": "slow" and two fast walks, at a high cadence and strides no longer than 1.12x (1.48
+#: and 1.69 m/s; longer strides bend the generated stance knee backwards: ``GaitShape.stride``)
+_FAST = [(1.72, 66.0, 0.80, dict(pelvis_tilt=-5.0, stride=1.12), dict(femur=1.05, tibia=1.05)),
+         (1.85, 80.0, 0.75, dict(pelvis_tilt=-10.0, stride=1.1), dict(tibia=1.08, foot=1.05, pelvis=1.05))]
 GENERATED["speeds"] = GENERATED["slow"] + _FAST
 #: "heldout": in no library, to check a policy with (``--evaluate``): the demo's subject (1.75 m,
-#: 70 kg, uniform scaling, default posture) walking slow (0.70-0.89 m/s) and fast (1.44-1.58 m/s)
+#: 70 kg, uniform scaling, default posture) walking slow (0.70-0.89 m/s) and fast (1.29-1.60 m/s)
 GENERATED["heldout"] = [(1.75, 70.0, cycle, dict(stride=stride) if stride != 1.0 else {}, _UNIFORM)
                         for cycle, stride in ((1.2, 0.9), (1.25, 1.0), (1.35, 0.8), (1.4, 1.0),
-                                              (1.5, 0.7), (0.9, 1.3), (0.85, 1.25), (0.8, 1.2))]
+                                              (1.5, 0.7), (0.9, 1.1), (0.8, 1.12), (0.75, 1.1))]
 #: the built-in model's bodies of each proportion group
 PROPORTION_BODIES = {"femur": ("femur_r", "femur_l"), "tibia": ("tibia_r", "tibia_l"),
                      "foot": ("talus_r", "talus_l", "calcn_r", "calcn_l", "toes_r", "toes_l"),
@@ -192,7 +193,7 @@ def main():
                          "at real trials' pelvis tilts and up to 1.43 m/s, those five on bodies of "
                          "their own proportions, or those with their own frontal and arm swing, "
                          "or the bodies' walks and two slow ones (0.7-0.8 m/s), or those and two "
-                         "fast ones (1.5-1.75 m/s); heldout: slow and fast walks of the demo's "
+                         "fast ones (1.48-1.69 m/s); heldout: slow and fast walks of the demo's "
                          "subject in no library, for --evaluate")
     ap.add_argument("--capture-errors", action="store_true",
                     help="the generated walks' mirrored copies with IK-like errors: smooth joint "
