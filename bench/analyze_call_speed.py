@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from paths import DATA, REPO  # noqa: E402
+from paths import DATA, REPO
+
 PROBE = """import sys, time
 t = time.perf_counter()
 from kintwin.cli import main

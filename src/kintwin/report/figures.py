@@ -162,8 +162,9 @@ def _finish(fig, axes, xlabel):
 def _place(fig, left_in=0.75, right_in=0.15, bottom_in=0.5, top_in=0.3, wspace_in=0.75,
            hspace_in=0.55):
     """Fixed margins and gaps in inches (room for 8-pt tick labels, axis labels and 9-pt panel
-    titles). Not matplotlib's tight layout: that draws every figure once more only to measure its
-    text, 1 s of a report's 1.2 s."""
+    titles). Not matplotlib's tight layout, which with ``bbox_inches="tight"`` drew each figure
+    three times, twice only to measure its text: a report took 1.24 s with it, 0.68 s without
+    (BENCHMARKS.md, "Fixed figure layout, and a batch")."""
     w, h = fig.get_size_inches()
     nrows, ncols = fig.axes[0].get_subplotspec().get_gridspec().get_geometry()
     ax_w = (w - left_in - right_in - wspace_in * (ncols - 1)) / ncols
