@@ -259,8 +259,7 @@ def test_condition_grf_keeps_wrench_and_recomputes_cop():
 
 
 # --- results and metrics ------------------------------------------------------------------------
-def _small_results(model, rec, n_frames=50):
-    T = n_frames
+def _small_results(model, rec, T=50):
     t = np.arange(T) * model.opt.timestep
     motion = Motion.from_qpos(model, t, rec["qpos"][:T])
     grf = GroundReactions(time_s=t)
@@ -293,7 +292,7 @@ def test_references_outside_the_result_are_not_scored(sim):
     scored = compute_metrics(res, reference_grf=res.grf)  # the same reactions: zero error
     assert scored["grf_vertical_rmse_pct_bw"] == pytest.approx(0.0, abs=1e-9)
     # a twin lost within a few frames: too short to low-pass, scored raw with a note
-    short = _small_results(*sim, n_frames=12)
+    short = _small_results(*sim, T=12)
     m = compute_metrics(short, reference_grf=res.grf, lowpass_hz=6.0)
     assert m["grf_vertical_rmse_pct_bw"] == pytest.approx(0.0, abs=1e-9)
     assert "too short" in m["kinetics_lowpass_not_scored"] and "grf_vertical_rmse_pct_bw_lowpass" not in m

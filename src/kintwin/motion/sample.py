@@ -205,5 +205,6 @@ def with_capture_errors(motion: Motion, seed: int, offset_deg: float = 2.0,
         offset = rng.normal(0.0, offset_deg * CAPTURE_OFFSET_SCALE.get(group, 0.0))
         values[:, j] += np.deg2rad(offset + CAPTURE_ERROR_DEG[group] * wave)
     if arms_at_zero:
-        values[:, [j for j, n in enumerate(motion.names) if n in ARM_R + ARM_L]] = 0.0
+        arms = set(ARM_R + ARM_L)
+        values[:, [j for j, n in enumerate(motion.names) if n in arms]] = 0.0
     return replace(motion, values=values)

@@ -129,33 +129,31 @@ def _panel_grid(n: int, ncols: int = 3, width: float = 11.0, row_h: float = 2.5)
 
 
 def _finish(fig, axes, xlabel):
-    for ax in axes:
-        if ax.get_visible():
-            ax.grid(alpha=0.3)
-            ax.tick_params(labelsize=8)
-            lo, hi = ax.get_ylim()
-            if lo < 0 < hi:  # a zero line only where zero is in range (no squashed curves)
-                ax.axhline(0, color="0.6", lw=0.6)
+    shown = [ax for ax in axes if ax.get_visible()]
+    for ax in shown:
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=8)
+        lo, hi = ax.get_ylim()
+        if lo < 0 < hi:  # a zero line only where zero is in range (no squashed curves)
+            ax.axhline(0, color="0.6", lw=0.6)
     for ax in list(axes)[-3:]:
         if ax.get_visible():
             ax.set_xlabel(xlabel, fontsize=8)
     uniq = {}
-    for ax in [a for a in axes if a.get_visible()]:
+    for ax in shown:
         for hh, ll in zip(*ax.get_legend_handles_labels()):
             uniq.setdefault(ll, hh)
-    top = 1.0
+    legend_in = 0.0  # room at the top for the legend, above the panel titles (inches)
     if uniq:
         # right, left, pelvis; reference before twin (columns fill top to bottom)
         group = lambda lab: (next((i for i, g in enumerate(("right", "left", "pelvis"))  # noqa
                                    if lab.startswith(g)), 3), "twin" in lab)
         labels = sorted(uniq, key=group)
         ncol = len(labels) if len(labels) <= 4 else int(np.ceil(len(labels) / 2))
-        nrow = int(np.ceil(len(labels) / ncol))
-        # keep room at the top for the legend, above the panel titles
-        top = 1.0 - (0.15 + 0.28 * nrow) / fig.get_figheight()
-        fig.legend([uniq[k] for k in labels], labels, loc="lower center", ncol=ncol,
-                   fontsize=9, frameon=False, bbox_to_anchor=(0.5, top))
-    _place(fig, top_in=(1.0 - top) * fig.get_figheight() + 0.3)
+        legend_in = 0.15 + 0.28 * int(np.ceil(len(labels) / ncol))
+        fig.legend([uniq[k] for k in labels], labels, loc="lower center", ncol=ncol, fontsize=9,
+                   frameon=False, bbox_to_anchor=(0.5, 1.0 - legend_in / fig.get_figheight()))
+    _place(fig, top_in=legend_in + 0.3)
     return fig
 
 
