@@ -139,11 +139,13 @@ def test_distilled_policy_recovers_the_torques_of_a_forward_simulation():
     r = tw.results
     bw = 70.0 * 9.81
     inside = (r.time_s > t[0] + 0.1) & (r.time_s < t[-1] - 0.1)
-    # measured over DistillConfig seeds 0-3 (share of the peak): lumbar 0.02-0.04, ankle 0.07-0.14,
-    # knee 0.19-0.25, hip 0.30-0.38, arm 0.02-0.03; the legs' split in double support is not
-    # determined by the kinematics (see the controller test). A rounding-level change of the
-    # reference (1e-9 rad) moves a seed within that spread: this small distillation is chaotic.
-    for c, tol in (("lumbar_extension", 0.1), ("ankle_angle_r", 0.15), ("knee_angle_r", 0.35),
+    # measured over DistillConfig seeds 0-3 (share of the peak) on an Intel VM: lumbar 0.02-0.04,
+    # ankle 0.07-0.14, knee 0.19-0.25, hip 0.30-0.38, arm 0.02-0.03; on an AMD EPYC VM (the same
+    # packages) lumbar 0.02-0.13, ankle 0.05-0.16, knee 0.18-0.29, hip 0.30-0.40, arm 0.03-0.05
+    # (seed 0 the worst). The legs' split in double support is not determined by the kinematics
+    # (see the controller test). A rounding-level change of the reference (1e-9 rad) or of the
+    # CPU's arithmetic moves a seed within that spread: this small distillation is chaotic.
+    for c, tol in (("lumbar_extension", 0.2), ("ankle_angle_r", 0.2), ("knee_angle_r", 0.35),
                    ("hip_flexion_l", 0.45), ("arm_flex_r", 0.4)):
         truth = np.interp(r.time_s[inside], t, tau[:, names.index(c)])
         err = r.torque(c)[inside] - truth
