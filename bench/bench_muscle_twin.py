@@ -71,6 +71,7 @@ def main():
     from kintwin.motion.grf import read_grf
     from kintwin.motion.kinematics_io import read_motion
     from kintwin.motion.storage import read_table
+    from kintwin.twin.analyze import measured_only
     from kintwin.twin.controlled import MuscleDrive, prepare, run_controlled_twin
 
     if args.shipped:
@@ -88,7 +89,7 @@ def main():
                    loads_xml=DATA / "experimental" / "subject01_walk1_grf.xml")
     t_id, mom, _ = load_reference_moments(str(DATA / "gait2392" / "ID_InverseDynamicsOutput.sto"),
                                           "legacy", None)
-    met = compute_all(tw.results, tw.reference, reference_grf=grf, reference_moments=(t_id, mom),
+    met = compute_all(tw.results, measured_only(tw.reference, motion), reference_grf=grf, reference_moments=(t_id, mom),
                       model=tw.model, terminated_at_s=tw.terminated_at_s)
     mus = tw.results.muscles
     so = read_table(SO)

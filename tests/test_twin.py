@@ -146,6 +146,25 @@ def test_bad_input_gives_clear_errors_and_writes_nothing(tmp_path, capsys):
     assert not (out / "metrics.json").exists()
 
 
+def test_only_the_coordinates_the_trial_gave_are_scored(tmp_path):
+    """A lower-body IK file (no arms, no neck: gait2354's columns): the twin holds the model's arms
+    and neck at their neutral pose, but they are not data, so neither the joint error nor
+    reference_kinematics.mot has them, and the MAE is the mean of the scored coordinates'."""
+    walk = sample_walk().slice_time(0.0, 0.8)
+    legs = [n for n in walk.names if not n.startswith(("arm_", "elbow_", "pro_sup", "wrist_", "neck_"))]
+    assert len(legs) < len(walk.names)
+    write_motion(tmp_path / "legs.mot", walk.reordered(legs))
+    out = tmp_path / "out"
+    assert main(["analyze", str(tmp_path / "legs.mot"), "--height", "1.75", "--mass", "70",
+                 "--out", str(out)]) == 0
+    assert read_table(out / "reference_kinematics.mot").labels == legs
+    assert "arm_flex_r" in read_table(out / "kinematics.mot").labels  # the twin's own motion: all
+    m = json.loads((out / "metrics.json").read_text())["metrics"]
+    by_joint = m["joint_angle_mae_deg_by_joint"]
+    assert sorted(by_joint) == sorted(n for n in legs if not n.startswith("pelvis_"))
+    assert m["joint_angle_mae_deg"] == pytest.approx(np.mean(list(by_joint.values())))
+
+
 def test_reference_kinematics_are_written_in_the_trials_convention(tmp_path):
     """A gait2392-style file (knee flexion negative) gets kinematics.mot and
     reference_kinematics.mot in that convention, so both open side by side in OpenSim, and the

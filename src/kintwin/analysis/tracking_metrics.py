@@ -12,7 +12,8 @@ span count. Angles are compared in degrees, differences wrapped to [-180, 180).
   time of the last simulated frame (or ``terminated_at_s`` when given, whichever is earlier).
 * ``joint_angle_mae_deg`` = mean over the J compared joint coordinates and the N compared frames of
   |theta_sim - theta_ref| (deg). The joint coordinates are the rotational coordinates present in
-  both motions except the six pelvis coordinates (``coordinates=`` to choose).
+  both motions except the six pelvis coordinates (``coordinates=`` to choose); ``kintwin analyze``'s
+  reference holds only the coordinates the trial gave (``twin.analyze.measured_only``).
 * ``joint_angle_mae_deg_by_joint[c]`` = mean over frames of |theta_sim,c - theta_ref,c| (deg).
 * ``joint_angle_mae_deg_sagittal``: ``joint_angle_mae_deg`` over hip_flexion, knee_angle and
   ankle_angle of both sides (those compared).

@@ -398,7 +398,8 @@ DEFINITIONS = (
     ("Residual force / moment", "extra force and twisting moment applied at the pelvis from "
                                 "outside the body. Real people have none; a large residual means "
                                 "the movement could not be reproduced with feet and joints alone."),
-    ("Joint angle error (MAE)", "mean over joints and frames of |twin angle - recorded angle|."),
+    ("Joint angle error (MAE)", "mean over the joints the file gives and the frames of "
+                                "|twin angle - recorded angle|."),
     ("Gait cycle", "from one foot strike to the next strike of the same foot (0-100 %); the "
                    "dotted vertical line is the mean foot off of that side."),
     ("Joint moments", "net moment about each joint axis, divided by body mass (N·m/kg); sign as "
