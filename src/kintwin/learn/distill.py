@@ -62,7 +62,8 @@ from ..models.muscles import muscle_actuators
 from ..models.build import GRAVITY
 from ..sim import floor
 from ..sim.ground_reaction import foot_sensor_slices
-from ..sim.tracking import FREE_QPOS, FREE_QVEL, TrackingConfig, contact_flags, obs_size, observation
+from ..sim.tracking import (FREE_QPOS, FREE_QVEL, TrackingConfig, contact_flags, obs_size, observation,
+                            pose_error)
 from .bc import behavior_clone, spread_weights
 from .policy import Policy
 from .ppo import PPOConfig, init_train_state
@@ -352,9 +353,8 @@ class _Dagger:
         label = self.teacher(data, i)
         ref = self.student.cref.qpos[i]
         if not self.lost:
-            joint_err = np.sqrt(np.mean((data.qpos[FREE_QPOS:] - ref[FREE_QPOS:]) ** 2))
-            self.lost = (joint_err > self.cfg.max_joint_error_rad or
-                         np.linalg.norm(data.qpos[:3] - ref[:3]) > self.cfg.max_pelvis_error_m)
+            pelvis_m, joints_rad = pose_error(data.qpos, ref)
+            self.lost = joints_rad > self.cfg.max_joint_error_rad or pelvis_m > self.cfg.max_pelvis_error_m
         if self.lost:
             return label
         obs = self.student.observe(data, i, forward=False)  # the teacher ran mj_forward

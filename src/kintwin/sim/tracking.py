@@ -309,6 +309,13 @@ def observation(config: TrackingConfig, qpos, qvel, contact, ref_qpos, ref_qvel,
     return xp.concatenate(parts, axis=-1)
 
 
+def pose_error(qpos, ref_qpos) -> tuple[float, float]:
+    """(pelvis position error in m, RMS joint angle error in rad) of one state against the
+    reference's: what the twin's lost-track rule and DAgger's labelling cut-off compare."""
+    return (float(np.linalg.norm(qpos[:3] - ref_qpos[:3])),
+            float(np.sqrt(np.mean((qpos[FREE_QPOS:] - ref_qpos[FREE_QPOS:]) ** 2))))
+
+
 def tracking_errors(qpos, qvel, site_pos, ref_qpos, ref_qvel, ref_site_pos, xp=np):
     """Mean squared errors (N,) each: joint angles, joint velocities, pelvis position, pelvis
     orientation (squared angle), body sites."""
@@ -387,6 +394,6 @@ def terminated(config: TrackingConfig, qpos, ref_qpos, xp=np):
     return far | low | bad
 
 
-__all__ = ["TrackingConfig", "obs_size", "observation", "reward", "terminated", "tracking_errors",
+__all__ = ["TrackingConfig", "obs_size", "observation", "reward", "terminated", "tracking_errors", "pose_error",
            "residual_feedback", "contact_flags", "quat_mul", "quat_to_rotvec", "quat_to_mat", "heading", "to_heading", "rot6_in_heading",
            "quat_angle"]

@@ -50,7 +50,7 @@ from ..motion.motion import Motion
 from ..sim import floor
 from ..sim.reference import trial_reference
 from ..sim.terrain import detect_terrain
-from ..sim.tracking import FREE_QPOS
+from ..sim.tracking import pose_error
 from ..motion.checks import check_trial_span
 from .recording import Recording
 
@@ -209,10 +209,11 @@ def lost_track(data: mujoco.MjData, target_qpos: np.ndarray) -> bool:
     """Tracking lost: a non-finite state, the pelvis more than ``MAX_PELVIS_ERROR_M`` from the
     reference or below ``MIN_PELVIS_HEIGHT_FRAC`` of its reference height, or the joints more than
     ``MAX_JOINT_RMS_ERROR_RAD`` (RMS) from the reference's."""
-    return bool(not np.all(np.isfinite(data.qpos))
-                or np.linalg.norm(data.qpos[:3] - target_qpos[:3]) > MAX_PELVIS_ERROR_M
-                or data.qpos[2] < MIN_PELVIS_HEIGHT_FRAC * target_qpos[2]
-                or np.sqrt(np.mean((data.qpos[FREE_QPOS:] - target_qpos[FREE_QPOS:]) ** 2)) > MAX_JOINT_RMS_ERROR_RAD)
+    if not np.all(np.isfinite(data.qpos)):
+        return True
+    pelvis_m, joints_rad = pose_error(data.qpos, target_qpos)
+    return bool(pelvis_m > MAX_PELVIS_ERROR_M or joints_rad > MAX_JOINT_RMS_ERROR_RAD
+                or data.qpos[2] < MIN_PELVIS_HEIGHT_FRAC * target_qpos[2])
 
 
 def simulate(model: mujoco.MjModel, cref: ControlReference, drive, substeps: int, start: int = 0,
