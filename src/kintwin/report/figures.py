@@ -17,6 +17,7 @@ import io
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..models.build import GRAVITY
 
@@ -128,11 +129,22 @@ def _panel_grid(n: int, ncols: int = 3, width: float = 11.0, row_h: float = 2.5)
     return fig, list(axes.flat)
 
 
+def _title(ax, text: str) -> None:
+    """A 9-pt panel title at a fixed height: matplotlib otherwise measures every tick label of the
+    panel to lift the title clear of them (a third of a report's drawing time), and no panel has
+    tick labels or an offset text above it."""
+    ax.set_title(text, fontsize=9, y=1.0)
+
+
 def _finish(fig, axes, xlabel):
     shown = [ax for ax in axes if ax.get_visible()]
     for ax in shown:
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
+        # at most 5 ticks a side: each tick is a label and two lines to build and draw (matplotlib's
+        # default put ~9 on each side of these small panels, half of a report's drawing time)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
         lo, hi = ax.get_ylim()
         if lo < 0 < hi:  # a zero line only where zero is in range (no squashed curves)
             ax.axhline(0, color="0.6", lw=0.6)
@@ -219,7 +231,7 @@ def fig_joint_angles(reference, simulated, events=None, panels=ANGLE_PANELS):
             _mark_events(ax, events, reference.time_s[0], reference.time_s[-1])
             if simulated.time_s[-1] < reference.time_s[-1] - 1e-6:
                 ax.axvline(simulated.time_s[-1], color="k", lw=2.0, label="twin stopped")
-        ax.set_title(f"{title}  ({hint})", fontsize=9)
+        _title(ax, f"{title}  ({hint})")
         ax.set_ylabel("deg", fontsize=8)
     return _finish(fig, list(axes), "% gait cycle" if use else "time (s)")
 
@@ -244,7 +256,7 @@ def fig_torques(results, events=None, reference_moments=None, panels=MOMENT_PANE
                 _mark_foot_off(ax, events, cyc.get(s, []), s)
         if not use:
             _mark_events(ax, events, t[0], t[-1])
-        ax.set_title(f"{title}  ({hint})", fontsize=9)
+        _title(ax, f"{title}  ({hint})")
         ax.set_ylabel("N·m/kg", fontsize=8)
     return _finish(fig, list(axes), "% gait cycle" if use else "time (s)")
 
@@ -289,7 +301,7 @@ def fig_activations(results, events=None, panels=MUSCLE_PANELS):
         if not use:
             _mark_events(ax, events, t[0], t[-1])
         ax.set_ylim(0, 1.15)
-        ax.set_title(title, fontsize=9)
+        _title(ax, title)
         ax.set_ylabel("activation", fontsize=8)
     return _finish(fig, list(axes), "% gait cycle" if use else "time (s)")
 
@@ -324,7 +336,7 @@ def fig_grf(results, reference_grf=None, events=None):
             _plot_series(ax, (t_ref, g.time_s), y_ref, y_twin, s, cyc.get(s, []), use, "force plate")
             if use:
                 _mark_foot_off(ax, events, cyc.get(s, []), s)
-        ax.set_title(title, fontsize=9)
+        _title(ax, title)
         ax.set_ylabel("% body weight", fontsize=8)
     return _finish(fig, list(axes), "% gait cycle" if use else "time (s)")
 
@@ -342,7 +354,7 @@ def fig_residuals(results, warn_pct_bw: float = 5.0, poor_pct_bw: float = 10.0):
     ax.plot(t, np.linalg.norm(f, axis=1), color="k", lw=1.8, label="|F|")
     ax.axhline(warn_pct_bw, color="#e6a700", ls="--", lw=1)
     ax.axhline(poor_pct_bw, color="#c0392b", ls="--", lw=1)
-    ax.set_title("Residual force at the pelvis (help from outside)", fontsize=9)
+    _title(ax, "Residual force at the pelvis (help from outside)")
     ax.set_ylabel("% body weight", fontsize=8)
     ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     ax = axes.flat[1]
@@ -355,7 +367,7 @@ def fig_residuals(results, warn_pct_bw: float = 5.0, poor_pct_bw: float = 10.0):
     for k, (lab, c) in enumerate(zip("XYZ", ("#2ca02c", "#9467bd", "#8c564b"))):
         ax.plot(t, m[:, k], color=c, lw=1.0, label=lab)
     ax.plot(t, np.linalg.norm(m, axis=1), color="k", lw=1.8, label="|M|")
-    ax.set_title("Residual moment at the pelvis", fontsize=9)
+    _title(ax, "Residual moment at the pelvis")
     ax.set_ylabel(unit, fontsize=8)
     ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     for a in axes.flat:
