@@ -89,8 +89,8 @@ def main():
                    loads_xml=DATA / "experimental" / "subject01_walk1_grf.xml")
     t_id, mom, _ = load_reference_moments(str(DATA / "gait2392" / "ID_InverseDynamicsOutput.sto"),
                                           "legacy", None)
-    met = compute_all(tw.results, measured_only(tw.reference, motion), reference_grf=grf, reference_moments=(t_id, mom),
-                      model=tw.model, terminated_at_s=tw.terminated_at_s)
+    met = compute_all(tw.results, measured_only(tw.reference, motion), reference_grf=grf,
+                      reference_moments=(t_id, mom), model=tw.model, terminated_at_s=tw.terminated_at_s)
     mus = tw.results.muscles
     so = read_table(SO)
     cmc = read_table(DATA / "gait2354" / "CMC_subject01_walk1_states.sto")

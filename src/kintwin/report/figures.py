@@ -131,7 +131,7 @@ def _panel_grid(n: int, ncols: int = 3, width: float = 11.0, row_h: float = 2.5)
 
 def _title(ax, text: str) -> None:
     """A 9-pt panel title at a fixed height: matplotlib otherwise measures every tick label of the
-    panel to lift the title clear of them (a third of a report's drawing time), and no panel has
+    panel to lift the title clear of them (0.85 s of a 4.5 s profiled report), and no panel has
     tick labels or an offset text above it."""
     ax.set_title(text, fontsize=9, y=1.0)
 
@@ -142,7 +142,8 @@ def _finish(fig, axes, xlabel):
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
         # at most 5 ticks a side: each tick is a label and two lines to build and draw (matplotlib's
-        # default put ~9 on each side of these small panels, half of a report's drawing time)
+        # default put ~9 on each side of these small panels; building them took 1.15 s of a 4.5 s
+        # profiled report)
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
         lo, hi = ax.get_ylim()

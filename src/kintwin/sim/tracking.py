@@ -394,6 +394,7 @@ def terminated(config: TrackingConfig, qpos, ref_qpos, xp=np):
     return far | low | bad
 
 
-__all__ = ["TrackingConfig", "obs_size", "observation", "reward", "terminated", "tracking_errors", "pose_error",
+__all__ = ["TrackingConfig", "obs_size", "observation", "reward", "terminated", "tracking_errors",
+           "pose_error",
            "residual_feedback", "contact_flags", "quat_mul", "quat_to_rotvec", "quat_to_mat", "heading", "to_heading", "rot6_in_heading",
            "quat_angle"]
