@@ -163,6 +163,7 @@ def test_only_the_coordinates_the_trial_gave_are_scored(tmp_path):
     by_joint = m["joint_angle_mae_deg_by_joint"]
     assert sorted(by_joint) == sorted(n for n in legs if not n.startswith("pelvis_"))
     assert m["joint_angle_mae_deg"] == pytest.approx(np.mean(list(by_joint.values())))
+    assert f"over the {len(by_joint)} joint coordinates the file gives" in (out / "report.html").read_text()
 
 
 def test_reference_kinematics_are_written_in_the_trials_convention(tmp_path):

@@ -274,6 +274,7 @@ def _table(header: list[str] | None, rows: list[list[str]], num_cols=()) -> str:
 
 def quality_rows(metrics: dict) -> list[list[str]]:
     rows = []
+    n_joints = len(metrics.get("joint_angle_mae_deg_by_joint") or {})
     for key, (label, unit, good, check, higher, expl) in THRESHOLDS.items():
         v = metric_value(metrics, key)
         if v is None and key in KINETIC_KEYS:
@@ -282,6 +283,8 @@ def quality_rows(metrics: dict) -> list[list[str]]:
         dec = 0 if unit in ("ms", "%") else (2 if unit in ("", "N·m/kg") else 1)
         lim = (f"good ≥ {good:g}, check ≥ {check:g}" if higher
                else f"good ≤ {good:g}, check ≤ {check:g}")
+        if key == "joint_angle_mae_deg" and n_joints:
+            expl = f"{expl} (over the {n_joints} joint coordinates the file gives)"
         if key == "gait_event_error_ms":
             ref = (metrics.get("gait_event_matching") or {}).get("reference")
             if ref:
