@@ -50,6 +50,7 @@ import mujoco
 import numpy as np
 
 from ..models.anthropometry import GENERIC_HEIGHT_M, default_skeleton
+from ..models.coordinates import ARM_PREFIXES
 from ..models.skeleton import Skeleton
 from ..motion.filtering import true_runs
 from ..motion.kinematics_io import write_motion
@@ -71,7 +72,8 @@ UNPLACED_MIN_MARKERS = 3  # this many such markers without placement: the set lo
 #: (the subject walking into or out of the capture volume) are left out of the kinematics
 MIN_MARKER_SHARE = 0.8
 ARM_PRIOR_DEG = 60.0  # arms: much weaker (T-pose or arms down); only settles ambiguities
-_ARM_PREFIXES = ("arm_", "elbow_", "pro_sup")
+#: the arm coordinates of the weaker static prior: the wrists keep the standing neutral prior
+_ARM_PREFIXES = tuple(p for p in ARM_PREFIXES if p != "wrist_")
 
 
 def load_markers(path: str | Path) -> Markers:

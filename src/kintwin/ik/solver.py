@@ -27,6 +27,7 @@ import mujoco
 import numpy as np
 
 from ..models import coupling
+from ..models.coordinates import ARM_PREFIXES
 from .model import MarkerModel, ScaleGeometry
 
 
@@ -257,7 +258,7 @@ class MarkerIK:
         names = self.mm.hinge.names
         body = np.ones(self.m.nv, bool)
         for k, n in enumerate(names):
-            if n.startswith(("arm_", "elbow_", "pro_sup", "wrist_")):
+            if n.startswith(ARM_PREFIXES):
                 body[self._hd[k]] = False
         for elbow, knee in ((0.0, 0.0), (1.6, 0.0), (0.0, 0.8), (1.6, 0.8)):
             q0 = self.mm.neutral_qpos()

@@ -32,6 +32,8 @@ def _sided(names: tuple[str, ...], side: str) -> tuple[str, ...]:
 
 LEG_R, LEG_L = _sided(_LEG, "r"), _sided(_LEG, "l")
 ARM_R, ARM_L = _sided(_ARM, "r"), _sided(_ARM, "l")
+#: how the arms' coordinates begin, in the built-in model and in OpenSim's gait models
+ARM_PREFIXES = ("arm_", "elbow_", "pro_sup", "wrist_")
 
 #: The 34 hinge coordinates of the default torque model, in model (tree) order.
 JOINT_COORDINATES = LEG_R + LEG_L + TRUNK_COORDINATES[:3] + TRUNK_COORDINATES[3:] + ARM_R + ARM_L
