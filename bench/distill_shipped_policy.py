@@ -223,7 +223,7 @@ def main():
     if args.evaluate:
         return evaluate_on_library(args.evaluate, library(args.gait, args.generated, args.capture_errors),
                                    args.eval_starts or DistillConfig().eval_starts)
-    if args.generated == "heldout" and not args.evaluate:
+    if args.generated == "heldout":
         ap.error("--generated heldout is for --evaluate: those walks are in no training library")
     if args.ship and args.gait == "all":
         ap.error("--ship needs --gait walk or --gait run (the shipped policies are one per gait)")
