@@ -250,7 +250,8 @@ def test_the_policy_can_observe_what_the_reference_asks_for(trial):
     extra = model.nu + 2 * (tracking.K + 1)
     assert size == obs_size(model.nq - FREE_QPOS, dataclasses.replace(tracking, observe_feedforward=False),
                             model.na, model.nu) + extra
-    policy = Policy.from_state(init_train_state(PPOConfig(policy_hidden=(8,)), size, model.nu), tracking)
+    policy = Policy.from_state(init_train_state(PPOConfig(policy_hidden=(8,)), size, model.nu),
+                               tracking=tracking)
     driver = PolicyDriver(policy, model, cref, sim.subject)
     data = mujoco.MjData(model)
     data.qpos[:], data.qvel[:] = cref.qpos[40 * n], cref.qvel[40 * n]

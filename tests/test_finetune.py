@@ -76,7 +76,7 @@ def _zero_policy(sim) -> DistilledPolicy:
 
     cfg = PPOConfig(policy_hidden=(32, 32), policy_out_gain=0.0)
     state = init_train_state(cfg, obs_size(model.nq - 7, DISTILL_TRACKING, model.na, model.nu), model.nu)
-    return DistilledPolicy(state.policy, state.obs_norm)
+    return DistilledPolicy.from_state(state)
 
 
 def test_env_figures_are_the_simulation_s(trial):

@@ -226,6 +226,46 @@ def test_checkpoint_errors(tmp_path):
         load_checkpoint(truncated)
 
 
+def test_a_policy_is_read_from_a_checkpoint_without_jax(tmp_path):
+    """``learn/policy.read_weights`` picks the policy's arrays out of the saved leaves by their
+    place: every leaf of the saved state is distinct, so a wrong place cannot pass; its network
+    and normaliser are the saved state's bit for bit; and reading imports no JAX."""
+    import subprocess
+    import sys
+
+    from kintwin.learn.policy import Weights, read_weights
+
+    cfg = dataclasses.replace(TINY, policy_hidden=(16, 8), value_hidden=(8,), obs_clip=7.0)
+    state = init_train_state(cfg, 6, 4)
+    leaves, treedef = jax.tree_util.tree_flatten(state)
+    rng = np.random.default_rng(0)
+    leaves = [jnp.asarray(rng.normal(size=x.shape), x.dtype) if jnp.issubdtype(x.dtype, jnp.floating)
+              else x for x in leaves]
+    state = jax.tree_util.tree_unflatten(treedef, leaves)
+    path = save_checkpoint(tmp_path / "p.npz", state, cfg, {"kind": "test"})
+    weights, meta = read_weights(path)
+    want = Weights.of(state.policy, state.obs_norm)
+    assert meta == {"kind": "test"} and weights.activation == want.activation and weights.obs_clip == 7.0
+    for name in ("log_std", "obs_mean", "obs_var", "obs_count"):
+        np.testing.assert_array_equal(getattr(weights, name), getattr(want, name), err_msg=name)
+    for (w, b), (w0, b0) in zip(weights.layers, want.layers, strict=True):
+        np.testing.assert_array_equal(w, w0)
+        np.testing.assert_array_equal(b, b0)
+    network, norm = weights.modules()  # back to JAX, as training takes it
+    for a, b in zip(jax.tree_util.tree_leaves((network, norm)),
+                    jax.tree_util.tree_leaves((state.policy, state.obs_norm)), strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert norm.clip == state.obs_norm.clip
+    probe = (f"import sys\nfrom kintwin.learn.policy import Policy\np = Policy.read({str(path)!r})\n"
+             "print(p.obs_size, p.action_size, 'jax' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["6", "4", "False"]
+    other = save_checkpoint(tmp_path / "other.npz", state, dataclasses.replace(cfg, policy_hidden=(16,)))
+    with pytest.raises(CheckpointError, match="do not make a policy"):
+        read_weights(other)  # a header that does not describe its arrays
+
+
 def test_gae_matches_closed_form():
     g, lam = 0.9, 0.8
     r = np.array([1.0, 2.0, 3.0])
@@ -349,14 +389,14 @@ def test_spread_weighted_fit_fits_a_small_action_as_closely_as_a_large_one():
 def test_policy_mean_action_in_numpy_equals_the_network(activation):
     """The twin's numpy mean action is the JAX network's mean of the clipped, normalised
     observation, for every activation (float32 rounding apart)."""
-    from kintwin.learn.policy import Policy
+    from kintwin.learn.policy import Policy, Weights
 
     cfg = PPOConfig(policy_hidden=(32, 16), activation=activation, seed=3)
     state = init_train_state(cfg, 6, 4)
     rng = np.random.default_rng(0)
     norm = state.obs_norm.update(jnp.asarray(rng.normal(2.0, 3.0, (50, 6))))
     net = jax.tree_util.tree_map(lambda x: x * 20 if x.ndim == 2 else x, state.policy)  # not ~0
-    policy = Policy(net, norm)
+    policy = Policy(Weights.of(net, norm))
     obs = rng.normal(2.0, 5.0, (9, 6))
     obs[0, 1] = 1e4  # clipped by the normaliser
     want = np.asarray(net.mean(norm.normalize(jnp.asarray(obs, jnp.float32))))

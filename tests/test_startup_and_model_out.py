@@ -38,14 +38,17 @@ def test_id_does_not_import_plotting_or_learning(tmp_path):
     assert not loaded & {"matplotlib", "jax", "yaml", "scipy.signal"}  # signal: 0.3-0.5 s
 
 
-def test_controller_twin_does_not_import_learning(tmp_path):
-    # the whole-body controller twin needs nothing of kintwin.learn (JAX, equinox: ~0.8 s)
+@pytest.mark.parametrize("controller", ["qp", "policy"])
+def test_twin_does_not_import_jax(tmp_path, controller):
+    # neither the whole-body controller twin nor the shipped policy's needs JAX and equinox (1.2-2
+    # s of imports, paid by each worker process of a batch): the policy runs in numpy
     from kintwin.motion.kinematics_io import write_motion
     from kintwin.motion.sample import sample_walk
 
     trial = tmp_path / "walk.mot"
     write_motion(trial, sample_walk(duration_s=1.2))
-    argv = ["analyze", str(trial), "--height", "1.75", "--mass", "70", "--out", str(tmp_path / "twin")]
+    argv = ["analyze", str(trial), "--height", "1.75", "--mass", "70", "--controller", controller,
+            "--out", str(tmp_path / "twin")]
     loaded = _imported_after(f"from kintwin.cli import main\nassert main({argv!r}) == 0")
     assert (tmp_path / "twin" / "torques.sto").is_file()
     assert "jax" not in loaded

@@ -5,12 +5,14 @@ Layout of the file (a plain numpy ``.npz``, readable without kintwin):
 * ``__header__``: a JSON string ``{"format", "version", "config", "obs_size", "action_size",
   "env_steps", "num_leaves", "metadata"}``;
 * ``leaf/00000`` ...: the array leaves of the TrainState in ``jax.tree_util`` order (exact
-  bytes, so a resumed run continues bit-identically);
+  bytes, so a resumed run continues bit-identically). The policy's come first (each layer's
+  weight and bias, then the log std) and the observation normaliser's mean, variance and count
+  are the 9th to 7th from the end: ``learn/policy`` reads a policy from those without JAX;
 * ``extra/<name>``: optional extra arrays (the trainer's rollout carry and env snapshot).
 
-Loading rebuilds the TrainState's structure from the saved config (abstractly,
-``equinox.filter_eval_shape``: no networks are initialised, nothing is compiled, so a twin that
-only runs a policy does not pay for a trainer) and fills it with the saved leaves, checking
+Loading (to train on: a twin reads only the policy's arrays, ``learn/policy.read_weights``)
+rebuilds the TrainState's structure from the saved config (abstractly,
+``equinox.filter_eval_shape``: no networks are initialised, nothing is compiled) and fills it with the saved leaves, checking
 count, shapes and dtypes. A missing file raises ``FileNotFoundError``; an
 unreadable, truncated or foreign file raises :class:`CheckpointError`. Files are written to a
 temporary name and renamed, so a crash mid-save never leaves a half-written checkpoint.
@@ -29,14 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from kintwin.learn.checkpoint_file import FORMAT, VERSION, CheckpointError, read_checkpoint_file
 from kintwin.learn.ppo import PPOConfig, PPOTrainer, TrainState, init_train_state
-
-FORMAT = "kintwin-ppo-checkpoint"
-VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """The file exists but is not a valid, compatible checkpoint."""
 
 
 @dataclass
@@ -85,27 +81,13 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, config: PPOConfi
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            files = {k: data[k] for k in data.files}
-        header = json.loads(str(files.pop("__header__")))
-    except Exception as e:  # zip/CRC/JSON/missing-key errors all mean "not a checkpoint"
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or "
-                              f"another format): {type(e).__name__}: {e}") from e
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a {FORMAT} file")
-    if header.get("version") != VERSION:
-        raise CheckpointError(f"{path}: unsupported checkpoint version {header.get('version')}")
-
+    header, files = read_checkpoint_file(path)
     config = PPOConfig.from_dict(header["config"])
     template = eqx.filter_eval_shape(init_train_state, config, header["obs_size"],
                                      header["action_size"])
     leaves, treedef = _leaves(template)
-    saved = [files.get(f"leaf/{i:05d}") for i in range(header["num_leaves"])]
-    if len(saved) != len(leaves) or any(s is None for s in saved):
+    saved = [files[f"leaf/{i:05d}"] for i in range(header["num_leaves"])]
+    if len(saved) != len(leaves):
         raise CheckpointError(f"{path}: {len(saved)} saved leaves, expected {len(leaves)}")
     for i, (s, t) in enumerate(zip(saved, leaves)):
         if s.shape != t.shape or s.dtype != t.dtype:

@@ -64,9 +64,7 @@ from ..sim import floor
 from ..sim.ground_reaction import foot_sensor_slices
 from ..sim.tracking import (FREE_QPOS, FREE_QVEL, TrackingConfig, contact_flags, obs_size, observation,
                             pose_error)
-from .bc import behavior_clone, spread_weights
 from .policy import Policy
-from .ppo import PPOConfig, init_train_state
 
 DISTILL_TRACKING = TrackingConfig(control_rate_hz=250.0, substeps=2, future_frames=(1, 5, 12, 25),
                                   observe_foot_forces=True, observe_previous_controls=True,
@@ -318,24 +316,24 @@ class DistilledPolicy(Policy):
         return save_checkpoint(path, state, config, meta)
 
 
-def load_distilled(path, checkpoint=None) -> DistilledPolicy:
-    """A policy written by ``DistilledPolicy.save`` (``checkpoint``: the file, already read)."""
+def load_distilled(path, policy: Policy | None = None) -> DistilledPolicy:
+    """A policy written by ``DistilledPolicy.save`` (``policy``: the file, already read by
+    ``Policy.read``)."""
     from ..errors import InputError
-    from .checkpoint import load_checkpoint
 
-    ck = checkpoint or load_checkpoint(path)
-    if ck.metadata.get("kind") != KIND:
+    policy = policy or Policy.read(path)
+    meta = policy.metadata
+    if policy.kind != KIND:
         raise InputError(f"{path}: not a policy distilled from the whole-body controller")
-    tracking = TrackingConfig.from_dict({**ck.metadata["tracking"],
-                                         "future_frames": tuple(ck.metadata["tracking"]["future_frames"])})
-    muscles = ck.metadata.get("muscles")
-    if muscles is not None and ck.metadata.get("muscle_actions") != MUSCLE_ACTIONS:
+    tracking = TrackingConfig.from_dict({**meta["tracking"],
+                                         "future_frames": tuple(meta["tracking"]["future_frames"])})
+    muscles = meta.get("muscles")
+    if muscles is not None and meta.get("muscle_actions") != MUSCLE_ACTIONS:
         raise InputError(f"{path}: a muscle policy whose muscle actions are planned activations "
                          f"(distilled before they became excitations); this kintwin runs "
                          f"{MUSCLE_ACTIONS}s", advice="distil it again: kintwin train --distill --muscles")
-    reserves = ck.metadata.get("reserves_nm")
-    return DistilledPolicy(ck.state.policy, ck.state.obs_norm, tracking, KIND, ck.metadata, Path(path),
-                           WholeBodyConfig(**ck.metadata["controller"]), muscles, reserves)
+    return DistilledPolicy(policy.weights, tracking, KIND, meta, Path(path),
+                           WholeBodyConfig(**meta["controller"]), muscles, meta.get("reserves_nm"))
 
 
 class _Dagger:
@@ -510,7 +508,7 @@ class RolloutPool:
 
 def _student(state) -> Policy:
     """The policy being distilled, from its training state."""
-    return Policy.from_state(state, DISTILL_TRACKING, kind=KIND)
+    return Policy.from_state(state, tracking=DISTILL_TRACKING, kind=KIND)
 
 
 def evaluation_episodes(sims: list[Teaching], policy: Policy, per_trial: int):
@@ -540,7 +538,9 @@ def distill(trials, config: DistillConfig | None = None, controller: WholeBodyCo
     ``twin.controlled.MuscleDrive``: the teacher drives the muscle-driven twin and the policy
     outputs its excitations (and arm/neck, toe, reserve and residual controls), observing the
     muscles' activations as well."""
+    from .bc import behavior_clone, spread_weights  # (training: JAX, imported only here)
     from .finetune import evaluate  # (finetune builds on this module)
+    from .ppo import PPOConfig, init_train_state
 
     cfg = config or default_config(muscles is not None)
     # the teacher at 250 Hz for both twins (the muscle twin itself plans at 125 Hz): twice the
@@ -584,7 +584,7 @@ def distill(trials, config: DistillConfig | None = None, controller: WholeBodyCo
     finally:
         if pool is not None:
             pool.close()
-    return DistilledPolicy(best.policy, best.obs_norm, DISTILL_TRACKING, controller=wcfg,
+    return DistilledPolicy.from_state(best, tracking=DISTILL_TRACKING, controller=wcfg,
                            muscles=None if muscles is None else muscle_source_name(muscles.source),
                            reserves_nm=None if muscles is None else muscles.reserves_nm), rows
 

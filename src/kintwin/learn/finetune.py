@@ -39,7 +39,7 @@ import numpy as np
 from ..sim.tracking import FREE_QPOS
 from .distill import DistilledPolicy, muscle_drive, teaching
 from .finetune_env import ControlledTrackingEnv, FinetuneReward
-from .policy import Policy
+from .policy import Policy, Weights
 from .ppo import PPOTrainer
 
 
@@ -179,8 +179,8 @@ def finetune(policy: DistilledPolicy, trials, config: FinetuneConfig | None = No
             log(stats)
         if stats["wall_s"] >= cfg.time_budget_s or (cfg.max_iterations and it >= cfg.max_iterations):
             break
-    network = eqx.tree_at(lambda p: p.log_std, best.policy, policy.network.log_std)
-    tuned = dataclasses.replace(policy, network=network, obs_norm=best.obs_norm, source=None,
+    weights = dataclasses.replace(Weights.of(best.policy, best.obs_norm), log_std=policy.weights.log_std)
+    tuned = dataclasses.replace(policy, weights=weights, source=None,
                                 metadata={**policy.metadata, "finetuned": True})
     return tuned, rows
 

@@ -1,16 +1,20 @@
-"""Running a trained policy: inference only (no optimiser, no value network, no trainer).
+"""Running a trained policy: inference only (no optimiser, no value network, no trainer, no JAX).
 
-:class:`Policy` is what a twin runs: the policy network (``networks.GaussianPolicy``; its mean
-is the action), the observation normaliser it was trained with, the tracking-task settings its
-observations follow (``sim.tracking.TrackingConfig``), what kind of policy it is (:data:`PPO`,
-trained by ``kintwin train``, or ``learn.distill.KIND``, distilled from the whole-body
-controller) and the metadata of its checkpoint. :meth:`Policy.mean_action` is the one
-mean-action function of kintwin: the policy twin (``twin/runner.py``), the distilled policy's
-driver (``learn/distill.py``) and the trainer's deterministic actions
-(``PPOTrainer.act``, used by the evaluations during training) all go through it.
+:class:`Policy` is what a twin runs: the numbers of the policy network
+(``networks.GaussianPolicy``; its mean is the action) and of the observation normaliser it was
+trained with, in numpy (:class:`Weights`), the tracking-task settings its observations follow
+(``sim.tracking.TrackingConfig``), what kind of policy it is (:data:`PPO`, trained by ``kintwin
+train``, or ``learn.distill.KIND``, distilled from the whole-body controller) and the metadata of
+its checkpoint. :meth:`Policy.mean_action` is the one mean-action function of kintwin: the policy
+twin (``twin/runner.py``), the distilled policy's driver (``learn/distill.py``) and the trainer's
+deterministic actions (``PPOTrainer.act``, used by the evaluations during training) all go
+through it.
 
-Training (PPO, fine-tuning, DAgger) works on a ``learn.ppo.TrainState``;
-:meth:`Policy.from_state` takes the policy out of one.
+A policy file is read without JAX (:func:`read_weights`): a worker process of a batch that imports
+JAX and equinox pays 1.2 s (Intel VM) to 2 s (AMD VM) before its first trial. Training (PPO,
+fine-tuning, DAgger) works on a ``learn.ppo.TrainState``; :meth:`Policy.from_state` takes the
+policy out of one, and :attr:`Policy.network` and :attr:`Policy.obs_norm` give its JAX modules
+back.
 """
 
 from __future__ import annotations
@@ -22,8 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..sim.tracking import TrackingConfig
-from .networks import GaussianPolicy
-from .normalize import RunningMeanStd
+from .checkpoint_file import CheckpointError, leaf, read_checkpoint_file
 
 #: ``Policy.kind`` of a policy trained with PPO by ``kintwin train`` (its checkpoints carry no
 #: "kind" in their metadata)
@@ -39,12 +42,77 @@ _NP_ACTIVATIONS = {
 }
 
 
+@dataclass(frozen=True, eq=False)
+class Weights:
+    """A policy's numbers in numpy: its mean network's layers as ``networks.MLP`` holds them
+    (weight (out, in), bias (out,); float32), their activation, the log standard deviation, and
+    the observation normaliser's running statistics (``normalize.RunningMeanStd``)."""
+
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+    activation: str
+    log_std: np.ndarray
+    obs_mean: np.ndarray
+    obs_var: np.ndarray
+    obs_count: np.ndarray
+    obs_clip: float
+
+    @classmethod
+    def of(cls, network, obs_norm) -> Weights:
+        """The weights of a ``GaussianPolicy`` and a ``RunningMeanStd`` (JAX modules)."""
+        layers = tuple((np.asarray(l.weight), np.asarray(l.bias)) for l in network.net.layers)
+        return cls(layers, network.net.activation, np.asarray(network.log_std),
+                   np.asarray(obs_norm.mean), np.asarray(obs_norm.var), np.asarray(obs_norm.count),
+                   float(obs_norm.clip))
+
+    def modules(self):
+        """(``networks.GaussianPolicy``, ``normalize.RunningMeanStd``) of these weights (JAX)."""
+        import equinox as eqx
+        import jax
+        import jax.numpy as jnp
+
+        from .networks import GaussianPolicy
+        from .normalize import RunningMeanStd
+
+        hidden = tuple(int(w.shape[0]) for w, _ in self.layers[:-1])
+        template = eqx.filter_eval_shape(GaussianPolicy, self.obs_mean.shape[-1], self.log_std.shape[-1],
+                                         hidden, self.activation, key=jax.random.PRNGKey(0))
+        arrays, static = eqx.partition(template, lambda x: isinstance(x, jax.ShapeDtypeStruct))
+        leaves = [jnp.asarray(x) for layer in self.layers for x in layer] + [jnp.asarray(self.log_std)]
+        network = eqx.combine(jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(arrays), leaves),
+                              static)
+        return network, RunningMeanStd(jnp.asarray(self.obs_mean), jnp.asarray(self.obs_var),
+                                       jnp.asarray(self.obs_count), self.obs_clip)
+
+
+def read_weights(path: str | Path) -> tuple[Weights, dict[str, Any]]:
+    """(weights, metadata) of a policy file (a ``learn/checkpoint`` file: where its policy's
+    arrays are is described there), in numpy. A file that is not a checkpoint, or whose arrays do
+    not make a policy of the sizes its header gives, raises ``CheckpointError``."""
+    header, files = read_checkpoint_file(path)
+    try:
+        config, obs, act = header["config"], header["obs_size"], header["action_size"]
+        n_layers = len(config["policy_hidden"]) + 1
+        clip = float(config["obs_clip"]) if config["normalize_obs"] else float("inf")
+        layers = tuple((leaf(files, 2 * i), leaf(files, 2 * i + 1)) for i in range(n_layers))
+        weights = Weights(layers, config["activation"], leaf(files, 2 * n_layers), leaf(files, -9),
+                          leaf(files, -8), leaf(files, -7), clip)
+    except (KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: its header lacks the policy's settings ({e})") from None
+    sizes = [obs] + [int(w.shape[0]) for w, _ in layers]
+    want = [((o, i), (o,)) for i, o in zip(sizes[:-1], sizes[1:])] + [(act,), (obs,), (obs,), ()]
+    got = [(w.shape, b.shape) for w, b in layers] + [weights.log_std.shape, weights.obs_mean.shape,
+                                                     weights.obs_var.shape, weights.obs_count.shape]
+    if sizes[-1] != act or got != want:
+        raise CheckpointError(f"{path}: its arrays do not make a policy of {obs} observations and "
+                              f"{act} actions (shapes {got}, expected {want})")
+    return weights, header["metadata"]
+
+
 @dataclass(eq=False)
 class Policy:
     """A trained policy, ready to run (module doc)."""
 
-    network: GaussianPolicy
-    obs_norm: RunningMeanStd
+    weights: Weights
     tracking: TrackingConfig | None = None  #: the task it was trained on (None: not known)
     kind: str = PPO
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -53,29 +121,39 @@ class Policy:
     def __post_init__(self):
         self._numpy = None
 
-    def __getstate__(self):  # for worker processes: the numpy copy is rebuilt on first use
+    def __getstate__(self):  # for worker processes: the transposed weights are rebuilt on first use
         return {**self.__dict__, "_numpy": None}
 
     @classmethod
-    def from_state(cls, state, tracking: TrackingConfig | None = None, **kw) -> Policy:
-        """The policy of a ``learn.ppo.TrainState`` (its network and observation normaliser)."""
-        return cls(state.policy, state.obs_norm, tracking, **kw)
+    def from_state(cls, state, **fields) -> Policy:
+        """The policy of a ``learn.ppo.TrainState`` (its network and observation normaliser), with
+        the other ``fields`` given (else the class's defaults)."""
+        return cls(Weights.of(state.policy, state.obs_norm), **fields)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint, source: str | Path | None = None) -> Policy:
-        """The policy of a ``learn.checkpoint.Checkpoint`` written by ``kintwin train``."""
-        meta = checkpoint.metadata
-        return cls.from_state(checkpoint.state, TrackingConfig.from_dict(meta.get("tracking_config", {})),
-                              kind=meta.get("kind", PPO), metadata=meta,
-                              source=None if source is None else Path(source))
+    def read(cls, path: str | Path) -> Policy:
+        """The policy of a checkpoint written by ``kintwin train`` (numpy only)."""
+        weights, meta = read_weights(path)
+        return cls(weights, TrackingConfig.from_dict(meta.get("tracking_config", {})),
+                   kind=meta.get("kind", PPO), metadata=meta, source=Path(path))
+
+    @property
+    def network(self):
+        """The policy network (``networks.GaussianPolicy``, JAX): to train it."""
+        return self.weights.modules()[0]
+
+    @property
+    def obs_norm(self):
+        """The observation normaliser (``normalize.RunningMeanStd``, JAX): to train on."""
+        return self.weights.modules()[1]
 
     @property
     def obs_size(self) -> int:
-        return int(self.obs_norm.mean.shape[-1])
+        return int(self.weights.obs_mean.shape[-1])
 
     @property
     def action_size(self) -> int:
-        return int(self.network.log_std.shape[-1])
+        return int(self.weights.log_std.shape[-1])
 
     def mean_action(self, obs) -> np.ndarray:
         """The deterministic action: the policy mean (unclipped, float32) for raw observations
@@ -83,11 +161,12 @@ class Policy:
         numpy (equal to the JAX network within float32 rounding; a twin makes one call per control
         step, and a jitted JAX call costs ~0.2 ms against 0.06 ms in numpy on this CPU)."""
         if self._numpy is None:
-            norm = self.obs_norm
-            layers = [(np.asarray(l.weight, np.float32).T.copy(), np.asarray(l.bias, np.float32))
-                      for l in self.network.net.layers]
-            self._numpy = (np.asarray(norm.mean, np.float32), np.asarray(norm.std, np.float32),
-                           float(norm.clip), layers, _NP_ACTIVATIONS[self.network.net.activation])
+            w = self.weights
+            layers = [(np.asarray(weight, np.float32).T.copy(), np.asarray(bias, np.float32))
+                      for weight, bias in w.layers]
+            std = np.sqrt(np.asarray(w.obs_var, np.float32) + np.float32(1e-8))  # RunningMeanStd.std
+            self._numpy = (np.asarray(w.obs_mean, np.float32), std, w.obs_clip, layers,
+                           _NP_ACTIVATIONS[w.activation])
         mean, std, clip, layers, act = self._numpy
         x = np.clip((np.asarray(obs, np.float32) - mean) / std, -clip, clip)
         for weight, bias in layers[:-1]:
@@ -106,11 +185,10 @@ class Policy:
 
         from .ppo import PPOConfig, init_train_state
 
-        hidden = tuple(int(layer.weight.shape[0]) for layer in self.network.net.layers[:-1])
-        config = PPOConfig(policy_hidden=hidden, activation=self.network.net.activation, **overrides)
+        hidden = tuple(int(w.shape[0]) for w, _ in self.weights.layers[:-1])
+        config = PPOConfig(policy_hidden=hidden, activation=self.weights.activation, **overrides)
         state = init_train_state(config, self.obs_size, self.action_size)
-        return eqx.tree_at(lambda s: (s.policy, s.obs_norm), state,
-                           (self.network, self.obs_norm)), config
+        return eqx.tree_at(lambda s: (s.policy, s.obs_norm), state, self.weights.modules()), config
 
 
-__all__ = ["PPO", "Policy"]
+__all__ = ["PPO", "Policy", "Weights", "read_weights"]

@@ -199,7 +199,7 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
                              advice="leave out --controller policy and --policy: the whole-body "
                                     "controller drives any model")
     distilled = False
-    if policy is not None:  # the controller twin needs nothing of kintwin.learn (JAX: ~0.8 s)
+    if policy is not None:  # (the controller twin does not import learn.distill)
         from ..learn.distill import DistilledPolicy
 
         distilled = isinstance(policy, DistilledPolicy)

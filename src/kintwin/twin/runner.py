@@ -28,7 +28,6 @@ import mujoco
 import numpy as np
 
 from ..analysis.results import Results
-from ..learn.checkpoint import load_checkpoint
 from ..learn.policy import Policy
 from ..motion.motion import Motion
 from ..sim.cpu_backend import CpuTrackingEnv
@@ -82,12 +81,10 @@ def load_policy(path: str | Path) -> Policy:
     if not path.exists():
         raise FileNotFoundError(f"policy file {path} not found: give --policy CKPT "
                                 "(a checkpoint written by `kintwin train`)")
-    ckpt = load_checkpoint(path)
     from ..learn.distill import KIND, load_distilled
 
-    if ckpt.metadata.get("kind") == KIND:
-        return load_distilled(path, ckpt)
-    return Policy.from_checkpoint(ckpt, source=path)
+    policy = Policy.read(path)
+    return load_distilled(path, policy) if policy.kind == KIND else policy
 
 
 def check_trial(motion: Motion, model: mujoco.MjModel, config: TrackingConfig) -> None:
@@ -138,7 +135,7 @@ def finetune(policy: Policy, model, motion: Motion, subject, steps: int, num_env
     if bar is not None:
         bar.close()
     env.close()
-    return Policy.from_state(trainer.state, policy.tracking, kind=policy.kind,
+    return Policy.from_state(trainer.state, tracking=policy.tracking, kind=policy.kind,
                              metadata=policy.metadata, source=policy.source)
 
 
