@@ -1,5 +1,5 @@
 """Wall time of whole ``kintwin`` calls as a user runs them: reading the shipped walking policy
-(``learn.checkpoint.load_checkpoint``), and ``kintwin analyze`` in a fresh process on the generated
+in a fresh process (``twin.runner.load_policy``, its imports included), and ``kintwin analyze`` in a fresh process on the generated
 sample walk (3.3 s, the whole-body controller) and on hamner_run's plate window (0.70-1.43 s,
 ``--controller policy``: the shipped running policy), each the best of ``--repeats`` runs, and
 whether the controller twin's process imported JAX. And a batch as a user runs one, ``--controller
@@ -48,11 +48,11 @@ def timed_call(argv: list[str]) -> dict:
 
 
 def first_load(path: Path) -> float:
-    """Seconds of a fresh process's first ``load_checkpoint(path)`` (imports not counted), as
-    ``kintwin analyze --policy`` pays it."""
-    code = ("import time\nfrom kintwin.learn.checkpoint import load_checkpoint\n"
-            f"t = time.perf_counter()\nload_checkpoint({str(path)!r})\n"
-            "print(time.perf_counter() - t)")
+    """Seconds of a fresh process's first ``kintwin.twin.runner.load_policy(path)``, the import of
+    what it needs included, as each worker process of ``kintwin analyze --controller policy``
+    pays it."""
+    code = ("import time\nt = time.perf_counter()\nfrom kintwin.twin.runner import load_policy\n"
+            f"load_policy({str(path)!r})\nprint(time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.split()[-1])
 
@@ -69,7 +69,7 @@ def main() -> int:
     policy = REPO / "src" / "kintwin" / "data" / "policy_walk.npz"
     loads = [first_load(policy) for _ in range(args.repeats)]
     result = {"cpus": os.cpu_count(), "repeats": args.repeats,
-              "load_checkpoint_policy_walk_s": round(min(loads), 3)}
+              "load_policy_walk_s": round(min(loads), 3)}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         walk = write_motion(folder / "sample_walk.mot", sample_walk(duration_s=3.3))
@@ -107,7 +107,7 @@ def main() -> int:
                 result[name]["movement_s"] = round(movement_s[name], 3)
                 result[name]["x_real_time"] = round(movement_s[name] / best["wall_s"], 2)
             print(name, json.dumps(result[name]), flush=True)
-    print(f"load_checkpoint (policy_walk.npz): {result['load_checkpoint_policy_walk_s']} s")
+    print(f"load_policy (policy_walk.npz, imports included): {result['load_policy_walk_s']} s")
     args.results.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
