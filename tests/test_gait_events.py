@@ -61,9 +61,10 @@ def test_force_events_not_reported_at_record_edges():
 
 def test_kinematic_events_on_sample_walk():
     """Zeni et al. 2008 on the generated walk (100 Hz, nominal heel strike at k * 1.1 s, toe off
-    at 62 %). Measured: toe off 1.9 frames late (0.9 frame on the sample of 74c323e), heel strike
-    2.3 frames (23 ms) early (4.7 frames then): that gait keeps the heel furthest forward in late
-    swing. Extrema at the record's edges (t = 0) are not events."""
+    at 62 %). Measured: toe off 2.0 frames late (1.9 before the 6 Hz low-pass of the foot points,
+    0.9 frame on the sample of 74c323e), heel strike 2.3 frames (23 ms) early (4.7 frames then):
+    that gait keeps the heel furthest forward in late swing. Extrema at the record's edges (t = 0)
+    are not events."""
     m = sample_walk(duration_s=3.4)
     ev = ge.detect_from_kinematics(m)
     for side, shift in (("r", 0.0), ("l", 0.5 * CYCLE)):
@@ -74,7 +75,7 @@ def test_kinematic_events_on_sample_walk():
         fo_true = fo_true[(fo_true > 0.05) & (fo_true < 3.35)]
         assert len(fs) == len(fs_true) and len(fo) == len(fo_true), (side, fs, fo)
         assert np.all(np.abs(fs - fs_true) <= 5 * DT + 1e-9), (side, fs - fs_true)
-        assert np.all(np.abs(fo - fo_true) <= 2 * DT + 1e-9), (side, fo - fo_true)
+        assert np.all(np.abs(fo - fo_true) <= 2.5 * DT + 1e-9), (side, fo - fo_true)
     # right heel strikes near 1.1, 2.2, 3.3 s
     np.testing.assert_allclose(ev.get("r", "foot_strike"), [1.1, 2.2, 3.3], atol=0.05)
 
@@ -152,12 +153,32 @@ def test_spatiotemporal_treadmill():
     # the kinematic events work on the treadmill too (relative to the pelvis)
     ev = ge.detect_from_kinematics(tread)
     np.testing.assert_allclose(ev.get("r", "foot_off"), np.array([0.682, 1.782, 2.882]),
-                               atol=2 * DT)
+                               atol=2.5 * DT)  # 2.0 frames late, as over ground
+
+
+def test_kinematic_events_of_a_noisy_capture_are_low_passed():
+    """A video-like capture of the generated walk (30 Hz, 2 deg of joint-angle and 5 mm of pelvis
+    noise): the events from its low-passed foot points are nearer the clean walk's than those of
+    the raw points. Measured: 13.0 ms against 20.7 (``bench/kinematic_events_noise.py``)."""
+    clean = sample_walk(duration_s=4.0)
+    truth = ge.detect_from_kinematics(clean)
+    m = clean.resampled(30.0)
+    rng = np.random.default_rng(0)
+    noise = np.where([n.startswith("pelvis_t") for n in m.names], 0.005, np.deg2rad(2.0))
+    noisy = replace(m, values=m.values + rng.normal(0.0, 1.0, m.values.shape) * noise)
+    fp = ge.foot_points(noisy)
+    err = {cut: ge.gait_event_error_ms(ge.detect_from_foot_positions(
+        fp.time_s, fp.heel, fp.toe, fp.pelvis, pelvis_forward=fp.pelvis_forward, lowpass_hz=cut), truth)
+        for cut in (None, ge.KINEMATIC_EVENTS_LOWPASS_HZ)}
+    assert all(e["n_missed"] == 0 for e in err.values())
+    assert err[6.0]["gait_event_error_ms"] < 0.7 * err[None]["gait_event_error_ms"]
+    assert err[6.0]["gait_event_error_ms"] < 20.0
 
 
 def test_kinematic_events_against_force_plates(shared_data):
     """Real treadmill walking (OpenSim subject01, 60 Hz IK, 0.4-1.6 s) against its force plates:
-    measured mean error 17 ms (about one frame), heel strikes early by 21-27 ms."""
+    measured mean error 16 ms (about one frame; 17 before the 6 Hz low-pass of the foot points),
+    heel strikes early by 21-27 ms."""
     import warnings
 
     from kintwin.motion.grf import read_grf
