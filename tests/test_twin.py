@@ -68,6 +68,24 @@ def test_sample_trial_with_shipped_policy(tmp_path):
     assert (tmp_path / "torques.sto").stat().st_size > 0
 
 
+@pytest.mark.parametrize("controller", ["qp", "policy"])
+def test_a_twin_that_loses_track_is_flagged(tmp_path, capsys, monkeypatch, controller):
+    """A twin that loses track (forced here after 50 control steps) exits 3, says so, writes its
+    outputs flagged, and a policy twin's message points to the whole-body controller."""
+    import kintwin.twin.controlled as controlled
+
+    data = write_motion(tmp_path / "walk.mot", sample_walk(duration_s=1.2))
+    calls = []
+    monkeypatch.setattr(controlled, "lost_track", lambda *a: calls.append(1) or len(calls) > 50)
+    out = tmp_path / "twin"
+    rc = main(["analyze", str(data), "--height", "1.75", "--mass", "70", "--controller", controller,
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 3 and "the twin did not complete the trial" in err
+    assert ("leave out --controller policy" in err) == (controller == "policy")
+    assert json.loads((out / "metrics.json").read_text())["metrics"]["completed"] is False
+
+
 def test_metrics_agree_with_recomputation_from_files(analyzed):
     doc = json.loads((analyzed / "metrics.json").read_text())
     again = recompute_from_output(analyzed)

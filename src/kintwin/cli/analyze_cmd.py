@@ -72,7 +72,7 @@ def add_arguments(p):
 
 def run(args):
     from ..report.summary import summary_row, write_summary
-    from ..twin.analyze import TrialJob, analyze_trials, expand_trials
+    from ..twin.analyze import TrialJob, analyze_trials, controller_of, expand_trials
 
     trials = expand_trials(args.trials)
     if len(trials) > 1 and (args.grf or args.reference_id):
@@ -120,9 +120,12 @@ def run(args):
         print(json.dumps({k: m.get(k) for k in keys}, indent=1, default=str))
     for j, m in results:
         if j in fell:
+            advice = ("; the whole-body controller tracks what a policy loses: leave out --controller "
+                      "policy and --policy" if controller_of(j) == "policy" else "")
             print(f"kintwin analyze: {j.trial}: the twin did not complete the trial (fell or lost "
                   f"track at {100 * (m.get('completed_fraction') or 0):.0f} % of it): its kinetics "
-                  "are not trustworthy (outputs written and flagged in metrics.json)", file=sys.stderr)
+                  f"are not trustworthy (outputs written and flagged in metrics.json){advice}",
+                  file=sys.stderr)
     if failed:
         return 2 if all(isinstance(e, ValueError) for _, e in failed) else 1
     return 3 if fell else 0

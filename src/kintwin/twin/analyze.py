@@ -102,7 +102,7 @@ class CheckedTrial:
     plate_sync: dict | None = None  # dynamics.inverse_dynamics.plate_sync of the plates
 
 
-def _controller(job: TrialJob) -> str:
+def controller_of(job: TrialJob) -> str:
     """"policy" or "qp": the job's controller, by default a given policy, else the controller."""
     return job.controller or ("policy" if job.policy or job.finetune_steps else "qp")
 
@@ -122,7 +122,7 @@ def check_job(job: TrialJob, note=None) -> CheckedTrial:
     check_kinematics(motion, model, allow=job.allow_out_of_range)
     from ..sim.floor import NonLevelSupportError, check_level_support, level_floor, lowest_foot_points
 
-    if _controller(job) == "policy":  # learned on a level floor; the controller twin builds
+    if controller_of(job) == "policy":  # learned on a level floor; the controller twin builds
         check_level_support(model, motion.to_qpos(model, warn=False), motion.rate_hz,  # the
                             t0_s=float(motion.time_s[0]))  # support instead (sim/terrain.py)
     # plates to feet by the feet in the frame the twin levels to (sim/floor.py, "Tilted floor")
@@ -177,7 +177,7 @@ def analyze_trial(job: TrialJob, progress: bool = True, checked: CheckedTrial | 
     c = checked or check_job(job, note=lambda text: say(f"[{name}] note: {text}", flush=True))
     motion, skeleton, model, ref_grf = c.motion, c.skeleton, c.model, c.reference_grf
     subject = (float(skeleton.height_m), float(skeleton.mass_kg))
-    controller, policy, policy_name = _controller(job), None, None
+    controller, policy, policy_name = controller_of(job), None, None
     if controller == "policy":
         from .runner import load_policy, shipped_policy
 
