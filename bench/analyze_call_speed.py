@@ -1,12 +1,13 @@
 """Wall time of whole ``kintwin`` calls as a user runs them: reading the shipped walking policy
-in a fresh process (``twin.runner.load_policy``, its imports included), and ``kintwin analyze`` in a fresh process on the generated
-sample walk (3.3 s, the whole-body controller) and on hamner_run's plate window (0.70-1.43 s,
-``--controller policy``: the shipped running policy), each the best of ``--repeats`` runs, and
-whether the controller twin's process imported JAX. And a batch as a user runs one, ``--controller
-policy --workers 2``: six generated walks of one subject (cycles of 1.0-1.25 s, 4 s each), and
-subject01's two files where ../shared/data is present; each batch's seconds of movement over its
-wall time is its real-time factor. Run it at two commits to compare them (an older commit: a ``git worktree`` of it with this
-script copied in and ``PYTHONPATH=<worktree>/src``).
+in a fresh process (``twin.runner.load_policy``, its imports included), and ``kintwin analyze``
+in a fresh process on the generated sample walk (3.3 s, the whole-body controller) and on
+hamner_run's plate window (0.70-1.43 s, ``--controller policy``: the shipped running policy), each
+the best of ``--repeats`` runs, and whether the process imported JAX. And a batch as a user runs
+one, ``--controller policy --workers 2``: six generated walks of one subject (cycles of 1.0-1.25
+s, 4 s each), and subject01's two files where ../shared/data is present; each batch's seconds of
+movement over its wall time is its real-time factor. Run it at two commits to compare them (an
+older commit: a ``git worktree`` of it with this script copied in and
+``PYTHONPATH=<worktree>/src``).
 
     .venv/bin/python bench/analyze_call_speed.py    # bench/results/analyze_call_speed.json
 """

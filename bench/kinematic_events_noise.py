@@ -66,7 +66,8 @@ def main() -> None:
         truth = ge.events_from_grf(plates, ge.DEFAULT_THRESHOLD_N)
         result["against_plates"][name] = {k: score(events(m, c), truth) for k, c in cutoffs.items()}
         print(name, json.dumps(result["against_plates"][name]), flush=True)
-    (REPO / "bench" / "results" / "kinematic_events_noise.json").write_text(json.dumps(result, indent=1) + "\n")
+    out = REPO / "bench" / "results" / "kinematic_events_noise.json"
+    out.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

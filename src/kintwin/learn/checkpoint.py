@@ -12,8 +12,8 @@ Layout of the file (a plain numpy ``.npz``, readable without kintwin):
 
 Loading (to train on: a twin reads only the policy's arrays, ``learn/policy.read_weights``)
 rebuilds the TrainState's structure from the saved config (abstractly,
-``equinox.filter_eval_shape``: no networks are initialised, nothing is compiled) and fills it with the saved leaves, checking
-count, shapes and dtypes. A missing file raises ``FileNotFoundError``; an
+``equinox.filter_eval_shape``: no networks are initialised, nothing is compiled) and fills it
+with the saved leaves, checking count, shapes and dtypes. A missing file raises ``FileNotFoundError``; an
 unreadable, truncated or foreign file raises :class:`CheckpointError`. Files are written to a
 temporary name and renamed, so a crash mid-save never leaves a half-written checkpoint.
 """
