@@ -163,6 +163,39 @@ def test_sample_walk_centre_of_mass_asks_for_walking_forces(model, walk):
 
 
 
+def test_generated_step_up_is_smooth_and_stands_on_its_support(model):
+    """``sample_moves.step_up``: no joint moves more than 5 deg in a 10 ms frame (measured 3.4;
+    25 before its second, smoothed solve), m (g + a_COM) stays within 80-120 %BW vertically
+    (89-113; -666..+582 before) and 15 %BW horizontally, and each foot, while flat on the floor
+    or the step, has its sole within 1 mm of it (0.1 mm; 18 mm before)."""
+    from kintwin.motion.sample_moves import FOOT_ROLL, SOLVED, step_up
+    from kintwin.sim.floor import contact_spheres
+    from kintwin.sim.reference import centre_of_mass
+
+    motion = step_up(step_m=0.15)
+    step = max(np.abs(np.diff(np.rad2deg(motion[j]))).max() for j in SOLVED + FOOT_ROLL)
+    assert step < 5.0, step
+    qpos = motion.to_qpos(model, warn=False)
+    dt = motion.time_s[1] - motion.time_s[0]
+    force = 100 * np.gradient(np.gradient(centre_of_mass(model, qpos), dt, axis=0), dt, axis=0)[2:-2] / 9.81
+    assert 80 < 100 + force[:, 2].min() and 100 + force[:, 2].max() < 120
+    assert np.abs(force[:, :2]).max() < 15
+    geoms, names, _ = contact_spheres(model)
+    data = mujoco.MjData(model)
+    # (start, end) of each foot's stances: the right on the floor, then on the step; the left on
+    # the floor, then on the step
+    stances = {"r": ((0.0, 1.35, 0.0), (2.55, 6.0, 0.15)), "l": ((0.0, 3.55, 0.0), (4.75, 6.0, 0.15))}
+    for k, t in enumerate(motion.time_s):
+        data.qpos[:] = qpos[k]
+        mujoco.mj_kinematics(model, data)
+        for side, spans in stances.items():
+            sole = [data.geom_xpos[g, 2] - model.geom_size[g, 0] for g, n in zip(geoms, names)
+                    if n.endswith("_" + side) and not n.startswith("toe")]
+            for a, b, level in spans:
+                if a <= t <= b:
+                    assert np.abs(np.asarray(sole) - level).max() < 0.001, (side, t, sole)
+
+
 def test_sample_walk_posture_and_stride(model, walk):
     """A generated walk may hold the pelvis at another tilt (the hips and trunk take the
     difference: the thighs and the trunk keep their pitch in the world) and take longer strides

@@ -7,16 +7,23 @@ leg, a jump.
   ``shift_hz``);
 * ``one_leg_stand``: standing on the left leg, the right foot held still in the air;
 * ``step_up``: standing on the floor, then stepping up onto the step, right foot first, and
-  standing on it: each swing foot rises flat to ``CLEARANCE_M`` above the step, moves over it and
-  comes down onto it, and the centre of mass moves towards the stance foot before each swing;
+  standing on it: each swing foot rises to ``CLEARANCE_M`` above the step (nearly flat: its toes
+  clear the step's edge), moves over it and comes down onto it, its leg near a raised pose; the
+  centre of mass moves towards the stance foot before each swing, lowers ``COM_DIP_M`` as it moves
+  over the step and rises by the step through the left swing;
 * ``countermovement_jump``: down, up, a ballistic flight and a landing, feet flat.
 
 Each frame is solved by damped least squares from the previous one over the pelvis position,
-tilt and list and both legs' hip flexion and adduction, knee and ankle: each foot's heel and
-metatarsal spheres at the foot's height (flat), its heel at its place, the centre of mass on its
-path; the pelvis upright (``PELVIS_TOL_RAD``), the legs near a pose (``PRIOR_RAD``) and the knees
-not bent backwards. Test trials for the support the twin builds (``sim/terrain.py``) and for
-movements with flight.
+tilt and list and both legs' hip flexion and adduction, knee and ankle (``step_up``: and
+subtalar joint, ``FOOT_ROLL``): each foot's heel and metatarsal spheres at the foot's height (flat), its heel at its place, the centre
+of mass on its path; the pelvis upright (``PELVIS_TOL_RAD``), the legs near a pose
+(``PRIOR_RAD``) and the knees not bent backwards. Frame by frame the solve can switch branches
+(a knee that unlocks from straight); ``step_up`` is therefore solved twice, the second time near
+the first low-passed at ``SMOOTH_HZ``. Before (2026-12-08, ``bench/generated_moves_twin.py``):
+joints jumped up to 25 deg in one 10 ms frame, the stance foot floated 18 mm, and the centre of
+mass rose 11 cm in 0.2 s (530 %BW of vertical content above 6 Hz; the twin's vertical ground
+reaction peaked at 641 %BW). Test trials for the support the twin builds (``sim/terrain.py``)
+and for movements with flight.
 """
 
 from __future__ import annotations
@@ -30,8 +37,17 @@ from .motion import Motion, Subject
 TOL_M, PELVIS_TOL_RAD, PRIOR_RAD, KNEE_TOL_RAD = 0.001, 0.1, 0.3, 0.002
 SOLVED = ("hip_flexion_r", "hip_adduction_r", "knee_angle_r", "ankle_angle_r",
           "hip_flexion_l", "hip_adduction_l", "knee_angle_l", "ankle_angle_l")
+#: ``step_up`` solves these too: as its weight shifts between a foot on the floor and one on the
+#: step, a flat foot needs its roll (without them a stance foot rolled 2-3 mm off the floor)
+FOOT_ROLL = ("subtalar_angle_r", "subtalar_angle_l")
 FOOT_TO_ANKLE_M = 0.05  #: the centre of mass over a foot: this far in front of its heel
 CLEARANCE_M = 0.05  #: a swing foot's sole clears the step by this much
+#: ``step_up``: the centre of mass lowers this much as it moves over the step (the left foot still
+#: on the floor behind), before it rises by the step
+COM_DIP_M = 0.02
+SWING_POSE_DEG = {"hip_flexion": 50.0, "knee_angle": 60.0, "ankle_angle": 10.0}  #: a raised leg
+#: ``step_up``'s second solve stays within this of its first low-passed at ``SMOOTH_HZ``
+SMOOTH_HZ, SMOOTH_PRIOR_RAD = 4.0, 0.05
 
 
 def step_stand(step_m: float = 0.15, reach_m: float = 0.30, shift: float = 0.25,
@@ -52,24 +68,43 @@ def step_up(step_m: float = 0.15, reach_m: float = 0.30, rate_hz: float = 100.0,
     # (start, end) of: weight onto the left foot, right swing, weight onto the right foot, left
     # swing, weight between the feet on the step
     shift_l, swing_r, shift_r, swing_l, settle = (0.5, 1.4), (1.4, 2.5), (2.5, 3.6), (3.6, 4.7), (4.7, 5.5)
+    rise = (3.6, 4.5)  # the centre of mass rises onto the step, through the left swing
 
     def ramp(t, span):
         s = np.clip((t - span[0]) / (span[1] - span[0]), 0.0, 1.0)
         return s * s * (3 - 2 * s)  # smoothstep
 
-    def foot(t, span):  # heel x and sole height: up above the step, forward, down onto it
+    def foot(t, span):  # heel x, sole height (up above the step, forward, down onto it), flatness
         s = (t - span[0]) / (span[1] - span[0])
         lift = ramp(s, (0.0, 0.4)) * (step_m + CLEARANCE_M) - ramp(s, (0.6, 1.0)) * CLEARANCE_M
-        return reach_m * ramp(s, (0.2, 0.8)), lift
+        return reach_m * ramp(s, (0.2, 0.8)), lift, 1.0 - 0.9 * (ramp(s, (0.0, 0.2)) - ramp(s, (0.8, 1.0)))
+
+    z0 = _standing_com_height(height_m, mass_kg)
 
     def targets(t):
         feet = {"r": foot(t, swing_r), "l": foot(t, swing_l)}
         lateral = 0.7 * (-ramp(t, shift_l) + 2.0 * ramp(t, shift_r) - ramp(t, settle))
-        x = FOOT_TO_ANKLE_M + reach_m * ramp(t, shift_r)
-        return feet, (x, lateral)
+        x = FOOT_TO_ANKLE_M + reach_m * (0.5 * ramp(t, shift_r) + 0.5 * ramp(t, rise))
+        z = z0 - COM_DIP_M * ramp(t, shift_r) + (COM_DIP_M + step_m) * ramp(t, rise)
+        return feet, (x, lateral, z)
 
-    pose = {"knee_angle_r": 5.0, "knee_angle_l": 5.0}
-    return _solve(targets, pose, 6.0, rate_hz, height_m, mass_kg, "step_up")
+    def pose(t):  # a swing leg near a raised pose
+        out = {}
+        for s, span in (("r", swing_r), ("l", swing_l)):
+            lift = ramp(t, (span[0], span[0] + 0.3)) - ramp(t, (span[1] - 0.3, span[1]))
+            for j, deg in SWING_POSE_DEG.items():
+                base = 5.0 if j == "knee_angle" else 0.0
+                out[f"{j}_{s}"] = base + lift * (deg - base)
+        return out
+
+    solved = SOLVED + FOOT_ROLL
+    first = _solve(targets, pose, 6.0, rate_hz, height_m, mass_kg, "step_up", solved=solved)
+    first = first.filtered(SMOOTH_HZ)
+
+    def near(t):  # the first solve, low-passed: its branch switches smoothed out
+        return {j: float(np.rad2deg(np.interp(t, first.time_s, first[j]))) for j in solved}
+
+    return _solve(targets, near, 6.0, rate_hz, height_m, mass_kg, "step_up", SMOOTH_PRIOR_RAD, solved)
 
 
 def one_leg_stand(lift_m: float = 0.20, duration_s: float = 2.0, rate_hz: float = 100.0,
@@ -138,12 +173,14 @@ def _standing_com_height(height_m: float, mass_kg: float) -> float:
     return float(centre_of_mass(model, m.to_qpos(model, warn=False))[0, 2])
 
 
-def _solve(targets, pose_deg: dict, duration_s: float, rate_hz: float, height_m: float,
-           mass_kg: float, name: str) -> Motion:
+def _solve(targets, pose_deg, duration_s: float, rate_hz: float, height_m: float,
+           mass_kg: float, name: str, prior_rad: float = PRIOR_RAD, solved=SOLVED) -> Motion:
     """Frames at ``rate_hz`` of the solve in the module doc. ``targets(t)``: ({side: (heel x,
-    sole height)}, (centre of mass x, lateral place or None[, height])), the lateral place -1 over
-    the left foot, 0 midway, +1 over the right foot; ``pose_deg``: the legs' pose the solve stays
-    near."""
+    sole height[, flatness])}, (centre of mass x, lateral place or None[, height])), the lateral
+    place -1 over the left foot, 0 midway, +1 over the right foot, the flatness the weight (0-1)
+    of the sole's other spheres at the heel's height; ``pose_deg``: the legs' pose the solve stays
+    near, within ``prior_rad``, a dict or a function of time giving one; ``solved``: the legs'
+    joints solved (the others held at 0)."""
     from ..models.anthropometry import default_skeleton
     from ..models.build import build_model
     from ..sim.floor import contact_spheres
@@ -154,13 +191,18 @@ def _solve(targets, pose_deg: dict, duration_s: float, rate_hz: float, height_m:
     sole = {s: [geoms[i] for i, n in enumerate(names) if not n.startswith("toe") and n.endswith(s)]
             for s in ("r", "l")}
     heel = {s: geoms[names.index(f"heel_{s}")] for s in ("r", "l")}
-    jid = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in SOLVED]
+    jid = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, j) for j in solved]
     qadr = np.array([model.jnt_qposadr[j] for j in jid])
     # pelvis x, y, z, list and tilt (free joint rotations in body axes: OpenSim x forward, z
     # lateral), then the legs
     dofs = [0, 1, 2, 3, 5] + [model.jnt_dofadr[j] for j in jid]
-    prior = np.deg2rad([pose_deg.get(j, 0.0) for j in SOLVED])
-    knee = np.array([j.startswith("knee") for j in SOLVED])
+
+    def pose_at(t):
+        pose = pose_deg(t) if callable(pose_deg) else pose_deg
+        return np.deg2rad([pose.get(j, 0.0) for j in solved])
+
+    prior = pose_at(0.0)
+    knee = np.array([j.startswith("knee") for j in solved])
     q = model.qpos0.copy()
     q[qadr] = prior
     data.qpos[:] = q
@@ -170,9 +212,10 @@ def _solve(targets, pose_deg: dict, duration_s: float, rate_hz: float, height_m:
     t = np.arange(0.0, duration_s + 1e-9, 1.0 / rate_hz)
     out = np.empty((len(t), model.nq))
     jac = np.zeros((3, model.nv))
-    w = np.r_[np.zeros(3), np.full(2, 1 / PELVIS_TOL_RAD ** 2), np.full(len(SOLVED), 1 / PRIOR_RAD ** 2)]
+    w = np.r_[np.zeros(3), np.full(2, 1 / PELVIS_TOL_RAD ** 2), np.full(len(solved), 1 / prior_rad ** 2)]
     for k, tk in enumerate(t):
         feet, com = targets(tk)
+        prior = pose_at(tk)
         com_x, lateral, com_z = (*com, None)[:3]
         for _ in range(40):
             data.qpos[:] = q
@@ -187,10 +230,12 @@ def _solve(targets, pose_deg: dict, duration_s: float, rate_hz: float, height_m:
                 rows.append(point[axis] - value)
                 jacs.append(jac[axis].copy())
 
-            for s, (hx, hz) in feet.items():
-                for g in sole[s]:  # flat foot at its height
+            for s, (hx, hz, *flat) in feet.items():
+                for g in sole[s]:  # flat foot at its height (a raised foot: its heel at its height)
                     bottom = data.geom_xpos[g] - (0.0, 0.0, model.geom_size[g, 0])
                     row(bottom, model.geom_bodyid[g], 2, hz)
+                    if flat and g != heel[s]:
+                        rows[-1], jacs[-1] = rows[-1] * flat[0], jacs[-1] * flat[0]
                 row(data.geom_xpos[heel[s]], model.geom_bodyid[heel[s]], 0, hx)
                 row(data.geom_xpos[heel[s]], model.geom_bodyid[heel[s]], 1, heel_y[s])
             mujoco.mj_jacSubtreeCom(model, data, jac, 0)
