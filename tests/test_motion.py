@@ -164,7 +164,7 @@ def test_sample_walk_centre_of_mass_asks_for_walking_forces(model, walk):
 
 
 def test_generated_step_up_is_smooth_and_stands_on_its_support(model):
-    """``sample_moves.step_up``: no joint moves more than 5 deg in a 10 ms frame (measured 3.4;
+    """``sample_moves.step_up``: no joint moves more than 5 deg in a 10 ms frame (measured 2.9;
     25 before its second, smoothed solve), m (g + a_COM) stays within 80-120 %BW vertically
     (89-113; -666..+582 before) and 15 %BW horizontally, and each foot, while flat on the floor
     or the step, has its sole within 1 mm of it (0.1 mm; 18 mm before)."""

@@ -7,8 +7,8 @@ leg, a jump.
   ``shift_hz``);
 * ``one_leg_stand``: standing on the left leg, the right foot held still in the air;
 * ``step_up``: standing on the floor, then stepping up onto the step, right foot first, and
-  standing on it: each swing foot rises to ``CLEARANCE_M`` above the step (nearly flat: its toes
-  clear the step's edge), moves over it and comes down onto it, its leg near a raised pose; the
+  standing on it: each swing foot lifts its heel first (``HEEL_OFF_M``), then rises to
+  ``CLEARANCE_M`` above the step (nearly flat: its toes clear the step's edge), moves over it and comes down onto it, its leg near a raised pose; the
   centre of mass moves towards the stance foot before each swing, lowers ``COM_DIP_M`` as it moves
   over the step and rises by the step through the left swing;
 * ``countermovement_jump``: down, up, a ballistic flight and a landing, feet flat.
@@ -46,6 +46,7 @@ CLEARANCE_M = 0.05  #: a swing foot's sole clears the step by this much
 #: on the floor behind), before it rises by the step
 COM_DIP_M = 0.02
 SWING_POSE_DEG = {"hip_flexion": 50.0, "knee_angle": 60.0, "ankle_angle": 10.0}  #: a raised leg
+HEEL_OFF_M = 0.04  #: ``step_up``: a swing starts with the heel rising this much, the toes down
 #: ``step_up``'s second solve stays within this of its first low-passed at ``SMOOTH_HZ``
 SMOOTH_HZ, SMOOTH_PRIOR_RAD = 4.0, 0.05
 
@@ -74,10 +75,12 @@ def step_up(step_m: float = 0.15, reach_m: float = 0.30, rate_hz: float = 100.0,
         s = np.clip((t - span[0]) / (span[1] - span[0]), 0.0, 1.0)
         return s * s * (3 - 2 * s)  # smoothstep
 
-    def foot(t, span):  # heel x, sole height (up above the step, forward, down onto it), flatness
-        s = (t - span[0]) / (span[1] - span[0])
-        lift = ramp(s, (0.0, 0.4)) * (step_m + CLEARANCE_M) - ramp(s, (0.6, 1.0)) * CLEARANCE_M
-        return reach_m * ramp(s, (0.2, 0.8)), lift, 1.0 - 0.9 * (ramp(s, (0.0, 0.2)) - ramp(s, (0.8, 1.0)))
+    def foot(t, span):  # heel x, sole height, flatness, heel rise: the heel first, then the foot
+        s = (t - span[0]) / (span[1] - span[0])  # up above the step, forward and down onto it
+        heel = HEEL_OFF_M * (ramp(s, (0.0, 0.15)) - ramp(s, (0.15, 0.45)))
+        lift = ramp(s, (0.15, 0.45)) * (step_m + CLEARANCE_M) - ramp(s, (0.6, 1.0)) * CLEARANCE_M
+        flat = 1.0 - 0.9 * (ramp(s, (0.15, 0.35)) - ramp(s, (0.8, 1.0)))
+        return reach_m * ramp(s, (0.2, 0.8)), lift, flat, heel
 
     z0 = _standing_com_height(height_m, mass_kg)
 
@@ -176,9 +179,9 @@ def _standing_com_height(height_m: float, mass_kg: float) -> float:
 def _solve(targets, pose_deg, duration_s: float, rate_hz: float, height_m: float,
            mass_kg: float, name: str, prior_rad: float = PRIOR_RAD, solved=SOLVED) -> Motion:
     """Frames at ``rate_hz`` of the solve in the module doc. ``targets(t)``: ({side: (heel x,
-    sole height[, flatness])}, (centre of mass x, lateral place or None[, height])), the lateral
-    place -1 over the left foot, 0 midway, +1 over the right foot, the flatness the weight (0-1)
-    of the sole's other spheres at the heel's height; ``pose_deg``: the legs' pose the solve stays
+    sole height[, flatness[, heel rise]])}, (centre of mass x, lateral place or None[, height])),
+    the lateral place -1 over the left foot, 0 midway, +1 over the right foot, the flatness the
+    weight (0-1) of the sole's other spheres at the sole's height, the heel rise above it (m); ``pose_deg``: the legs' pose the solve stays
     near, within ``prior_rad``, a dict or a function of time giving one; ``solved``: the legs'
     joints solved (the others held at 0)."""
     from ..models.anthropometry import default_skeleton
@@ -230,12 +233,13 @@ def _solve(targets, pose_deg, duration_s: float, rate_hz: float, height_m: float
                 rows.append(point[axis] - value)
                 jacs.append(jac[axis].copy())
 
-            for s, (hx, hz, *flat) in feet.items():
+            for s, (hx, hz, *more) in feet.items():
+                flat, rise = (*more, 1.0, 0.0)[:2]
                 for g in sole[s]:  # flat foot at its height (a raised foot: its heel at its height)
                     bottom = data.geom_xpos[g] - (0.0, 0.0, model.geom_size[g, 0])
-                    row(bottom, model.geom_bodyid[g], 2, hz)
-                    if flat and g != heel[s]:
-                        rows[-1], jacs[-1] = rows[-1] * flat[0], jacs[-1] * flat[0]
+                    row(bottom, model.geom_bodyid[g], 2, hz + (rise if g == heel[s] else 0.0))
+                    if g != heel[s]:
+                        rows[-1], jacs[-1] = rows[-1] * flat, jacs[-1] * flat
                 row(data.geom_xpos[heel[s]], model.geom_bodyid[heel[s]], 0, hx)
                 row(data.geom_xpos[heel[s]], model.geom_bodyid[heel[s]], 1, heel_y[s])
             mujoco.mj_jacSubtreeCom(model, data, jac, 0)
