@@ -300,6 +300,7 @@ def detect_from_foot_positions(time_s, heel: dict[str, np.ndarray], toe: dict[st
         if lowpass_hz is None or lowpass_hz >= rate_hz / 2 or len(y) <= 15:  # (the filter's minimum)
             return y
         return lowpass(y, rate_hz, lowpass_hz)
+
     pelvis = np.asarray(pelvis, float)
     if direction is None:
         direction = progression_direction(pelvis, pelvis_forward)

@@ -8,9 +8,10 @@ leg, a jump.
 * ``one_leg_stand``: standing on the left leg, the right foot held still in the air;
 * ``step_up``: standing on the floor, then stepping up onto the step, right foot first, and
   standing on it: each swing foot lifts its heel first (``HEEL_OFF_M``), then rises to
-  ``CLEARANCE_M`` above the step (nearly flat: its toes clear the step's edge), moves over it and comes down onto it, its leg near a raised pose; the
-  centre of mass moves towards the stance foot before each swing, lowers ``COM_DIP_M`` as it moves
-  over the step and rises by the step through the left swing;
+  ``CLEARANCE_M`` above the step (nearly flat: its toes clear the step's edge), moves over it and
+  comes down onto it, its leg near a raised pose; the centre of mass moves towards the stance foot
+  before each swing, lowers ``COM_DIP_M`` as it moves over the step and rises by the step through
+  the left swing;
 * ``countermovement_jump``: down, up, a ballistic flight and a landing, feet flat.
 
 Each frame is solved by damped least squares from the previous one over the pelvis position,
@@ -181,9 +182,9 @@ def _solve(targets, pose_deg, duration_s: float, rate_hz: float, height_m: float
     """Frames at ``rate_hz`` of the solve in the module doc. ``targets(t)``: ({side: (heel x,
     sole height[, flatness[, heel rise]])}, (centre of mass x, lateral place or None[, height])),
     the lateral place -1 over the left foot, 0 midway, +1 over the right foot, the flatness the
-    weight (0-1) of the sole's other spheres at the sole's height, the heel rise above it (m); ``pose_deg``: the legs' pose the solve stays
-    near, within ``prior_rad``, a dict or a function of time giving one; ``solved``: the legs'
-    joints solved (the others held at 0)."""
+    weight (0-1) of the sole's other spheres at the sole's height, the heel rise above it (m);
+    ``pose_deg``: the legs' pose the solve stays near, within ``prior_rad``, a dict or a function
+    of time giving one; ``solved``: the legs' joints solved (the others held at 0)."""
     from ..models.anthropometry import default_skeleton
     from ..models.build import build_model
     from ..sim.floor import contact_spheres
