@@ -16,9 +16,9 @@ leg, a jump.
 
 Each frame is solved by damped least squares from the previous one over the pelvis position,
 tilt and list and both legs' hip flexion and adduction, knee and ankle (``step_up``: and
-subtalar joint, ``FOOT_ROLL``): each foot's heel and metatarsal spheres at the foot's height (flat), its heel at its place, the centre
-of mass on its path; the pelvis upright (``PELVIS_TOL_RAD``), the legs near a pose
-(``PRIOR_RAD``) and the knees not bent backwards. Frame by frame the solve can switch branches
+subtalar joint, ``FOOT_ROLL``): each foot's heel and metatarsal spheres at the foot's height
+(flat), its heel at its place, the centre of mass on its path; the pelvis upright
+(``PELVIS_TOL_RAD``), the legs near a pose (``PRIOR_RAD``) and the knees not bent backwards. Frame by frame the solve can switch branches
 (a knee that unlocks from straight); ``step_up`` is therefore solved twice, the second time near
 the first low-passed at ``SMOOTH_HZ``. Before (2026-12-08, ``bench/generated_moves_twin.py``):
 joints jumped up to 25 deg in one 10 ms frame, the stance foot floated 18 mm, and the centre of
