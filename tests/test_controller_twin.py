@@ -287,6 +287,24 @@ def test_the_controller_twin_steps_up_onto_a_step():
     assert residual.mean() < 0.05
 
 
+def test_a_step_close_ahead_is_built_clear_of_the_toes_on_the_floor():
+    """A step 25 cm ahead: widened by its margin, the box reached over the toes of the feet still
+    on the floor (their spheres in its front face: the twin held by 30 %BW of residual). It is
+    cut back to clear them by the spheres' radius, and the twin steps up with little help
+    (measured 2.87 %BW)."""
+    motion = step_up(step_m=0.15, reach_m=0.25)
+    skeleton = default_skeleton(1.75, 70.0)
+    model = build_model(skeleton)
+    qpos = motion.to_qpos(model, warn=False)
+    floor_toes = max(p.x[1] for p in floor.stance_phases(model, qpos, motion.rate_hz) if p.height_m < 0.06)
+    radius = model.geom_size[floor.contact_spheres(model)[0], 0].max()
+    boxes = detect_terrain(model, qpos, motion.rate_hz).boxes
+    assert len(boxes) == 2 and all(b.x[0] >= floor_toes + radius for b in boxes)
+    twin = run_controlled_twin(skeleton, motion)
+    residual = np.linalg.norm(twin.results.residual_force_n, axis=1) / (skeleton.mass_kg * 9.81)
+    assert twin.completed and residual.mean() < 0.05
+
+
 def test_the_controller_twin_lands_a_jump():
     """A countermovement jump (``motion/sample_moves.countermovement_jump``: 0.29 s of flight from
     a 1.4 m/s take-off): the twin completes it, nothing touches the ground in the flight, the

@@ -8,7 +8,9 @@ height; median height per stance) and puts a box under every stance more than
 ``level_tolerance_m`` above the floor (z = 0 after the reference's floor alignment): its top at
 that stance's median height, its footprint the foot's spheres over the stance (their lowest
 points' extent) widened by ``margin_m``. Boxes of about the same height that overlap are one box
-(a step both feet stand on). A foot held still in the air (standing on one leg) looks the same to
+(a step both feet stand on). A box never covers where a foot stands lower: where the margin would
+reach over the toes of a foot on the floor (a step close ahead of it), the box is cut back on
+that side (of the sides that keep the feet standing on it, the one that keeps the most of it). A foot held still in the air (standing on one leg) looks the same to
 the kinematics, so a box stays only where the trial cannot do without it: where the
 kinematics-only contact estimate (``dynamics/contact_estimation``) on the floor alone needs
 outside help at the pelvis while a foot stands on the box (``Terrain.needed``, in
@@ -149,19 +151,50 @@ def detect_terrain(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, t0_s
             "floor the trial mostly stands on is not supported. Crop the trial to the part on "
             "and above one level")
     boxes: list[Box] = []
+    stood: list[Box] = []  # each box's stances without the margin
     for p in sorted((p for p in phases if p.height_m > level_tolerance_m), key=lambda p: p.height_m):
         new = Box((p.x[0] - margin_m, p.x[1] + margin_m), (p.y[0] - margin_m, p.y[1] + margin_m),
                   p.height_m)
         for k, b in enumerate(boxes):
-            overlap = new.x[0] <= b.x[1] and b.x[0] <= new.x[1] and new.y[0] <= b.y[1] and b.y[0] <= new.y[1]
-            if overlap and abs(b.top_m - new.top_m) <= level_tolerance_m:
+            if _overlap(new, b) and abs(b.top_m - new.top_m) <= level_tolerance_m:
                 boxes[k] = Box((min(b.x[0], new.x[0]), max(b.x[1], new.x[1])),
                                (min(b.y[0], new.y[0]), max(b.y[1], new.y[1])),
                                0.5 * (b.top_m + new.top_m))
+                stood[k] = Box((min(stood[k].x[0], p.x[0]), max(stood[k].x[1], p.x[1])),
+                               (min(stood[k].y[0], p.y[0]), max(stood[k].y[1], p.y[1])), 0.0)
                 break
         else:
             boxes.append(new)
+            stood.append(Box(p.x, p.y, 0.0))
+    radius = float(model.geom_size[floor.contact_spheres(model)[0], 0].max())
+    for k, b in enumerate(boxes):  # no box over where a foot stands lower (module doc)
+        for p in phases:
+            if p.height_m < b.top_m - level_tolerance_m:
+                b = _cut_clear(b, stood[k], Box(p.x, p.y, p.height_m), radius + 0.005)
+        boxes[k] = b
     return Terrain(tuple(boxes))
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a.x[0] <= b.x[1] and b.x[0] <= a.x[1] and a.y[0] <= b.y[1] and b.y[0] <= a.y[1]
+
+
+def _cut_clear(box: Box, stood: Box, lower: Box, gap_m: float) -> Box:
+    """``box`` cut back on one side to clear ``lower`` (the lowest points of a foot standing
+    lower) by ``gap_m`` (the foot spheres' radius and more): the side that keeps the most of it,
+    among those that keep ``stood`` (where feet stand on it) if any does."""
+    near = Box((lower.x[0] - gap_m, lower.x[1] + gap_m), (lower.y[0] - gap_m, lower.y[1] + gap_m), 0.0)
+    if not _overlap(box, near):
+        return box
+    x, y = box.x, box.y
+    cuts = [Box((lower.x[1] + gap_m, x[1]), y, box.top_m), Box((x[0], lower.x[0] - gap_m), y, box.top_m),
+            Box(x, (lower.y[1] + gap_m, y[1]), box.top_m), Box(x, (y[0], lower.y[0] - gap_m), box.top_m)]
+    cuts = [c for c in cuts if c.x[0] < c.x[1] and c.y[0] < c.y[1]]
+    if not cuts:
+        return box
+    keep = [c for c in cuts if c.x[0] <= stood.x[0] and stood.x[1] <= c.x[1]
+            and c.y[0] <= stood.y[0] and stood.y[1] <= c.y[1]] or cuts
+    return max(keep, key=lambda c: (c.x[1] - c.x[0]) * (c.y[1] - c.y[0]))
 
 
 __all__ = ["Box", "Terrain", "LEVEL_FLOOR", "detect_terrain", "BOX_PREFIX"]
