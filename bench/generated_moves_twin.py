@@ -4,7 +4,7 @@
 ``kintwin analyze --controller qp`` on ``step_stand`` (2 s: the right foot on a 15 cm step, the
 weight shifting between the feet), ``step_up`` (6 s: stepping up onto it, right foot first;
 ``step_up_close``: the same step 25 cm ahead instead of 30, its edge near the toes of the feet on
-the floor) and ``one_leg_stand`` (2 s on the left leg, the right foot held still 20 cm up: no box wanted) and
+the floor; ``step_up_low``: a 5 cm step) and ``one_leg_stand`` (2 s on the left leg, the right foot held still 20 cm up: no box wanted) and
 ``countermovement_jump`` (2.9 s: 15 cm down, take-off at 1.4 m/s, 0.29 s of flight, landing),
 1.75 m / 70 kg. No plates: each trial is scored against its own kinematics-only contact estimate
 (the controller's prior, ``dynamics/contact_estimation`` on the same calibrated model and support)
@@ -45,7 +45,7 @@ def main() -> None:
     weight_n = 70.0 * 9.81
     result = {}
     for name, motion in (("step_stand", step_stand()), ("step_up", step_up()),
-                         ("step_up_close", step_up(reach_m=0.25)),
+                         ("step_up_close", step_up(reach_m=0.25)), ("step_up_low", step_up(step_m=0.05)),
                          ("one_leg_stand", one_leg_stand()), ("countermovement_jump", countermovement_jump())):
         path = write_motion(OUT / f"{name}.mot", motion)
         m = analyze_trial(TrialJob(trial=str(path), out_dir=OUT / name, subject=SubjectSpec(1.75, 70.0),

@@ -305,6 +305,18 @@ def test_a_step_close_ahead_is_built_clear_of_the_toes_on_the_floor():
     assert twin.completed and residual.mean() < 0.05
 
 
+def test_a_low_step_gets_its_box():
+    """A 5 cm step (``terrain.MIN_STEP_M`` = 3 cm; 6 cm before): the twin stands on a box at its
+    height and needs little help (measured 2.67 %BW; without the box 8.31)."""
+    motion = step_up(step_m=0.05)
+    skeleton = default_skeleton(1.75, 70.0)
+    twin = run_controlled_twin(skeleton, motion)
+    boxes = twin.results.info["terrain_boxes"]
+    assert boxes and all(b["top_m"] == pytest.approx(0.05, abs=0.005) for b in boxes)
+    residual = np.linalg.norm(twin.results.residual_force_n, axis=1) / (skeleton.mass_kg * 9.81)
+    assert twin.completed and residual.mean() < 0.04
+
+
 def test_the_controller_twin_lands_a_jump():
     """A countermovement jump (``motion/sample_moves.countermovement_jump``: 0.29 s of flight from
     a 1.4 m/s take-off): the twin completes it, nothing touches the ground in the flight, the

@@ -4,8 +4,8 @@ A trial whose feet stand still at different heights (stairs, a step-up onto a bo
 cannot be simulated on a level floor: the raised foot would hang in the air and return no ground
 reaction. ``detect_terrain`` finds where the feet stand (a foot stands where its lowest heel or
 metatarsal sphere slides slower than ``floor.STANCE_SPEED_MPS`` for ``floor.MIN_STANCE_S``, at any
-height; median height per stance) and puts a box under every stance more than
-``level_tolerance_m`` above the floor (z = 0 after the reference's floor alignment): its top at
+height; median height per stance) and puts a box under every stance more than ``MIN_STEP_M``
+above the floor (z = 0 after the reference's floor alignment): its top at
 that stance's median height, its footprint the foot's spheres over the stance (their lowest
 points' extent) widened by ``margin_m``. Boxes of about the same height that overlap are one box
 (a step both feet stand on). A box never covers where a foot stands lower: where the margin would
@@ -40,6 +40,10 @@ BOX_PREFIX = "terrain_"
 #: a box is built where the floor alone leaves the estimate this much help to need (module doc): the
 #: report's "check" levels of the residual force (5 %BW) and moment (1 %BW x height)
 MIN_RESIDUAL_BW, MIN_RESIDUAL_BWH = 0.05, 0.01
+#: a stance this much above the floor is a candidate for a box (6 cm before 2026-12-08: a 5 cm step
+#: got none, and the twin needed 8.3 %BW of residual on it, against 2.7 with its box; the shared
+#: trials' stances stand at most 1.3 cm above their floor)
+MIN_STEP_M = 0.03
 
 
 @dataclass(frozen=True)
@@ -136,9 +140,11 @@ LEVEL_FLOOR = Terrain()  #: the floor alone, at z = 0
 
 
 def detect_terrain(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, t0_s: float = 0.0,
-                   level_tolerance_m: float = 0.06, margin_m: float = 0.03) -> Terrain:
-    """Boxes under the stances above the floor (module doc). ``t0_s``: the time of ``qpos[0]``,
-    for the refusal's message."""
+                   level_tolerance_m: float = 0.06, margin_m: float = 0.03,
+                   min_step_m: float = MIN_STEP_M) -> Terrain:
+    """Boxes under the stances more than ``min_step_m`` above the floor (module doc); a stance
+    more than ``level_tolerance_m`` below it is refused, and boxes within it of each other's
+    height that overlap are one. ``t0_s``: the time of ``qpos[0]``, for the refusal's message."""
     from . import floor
 
     phases = floor.stance_phases(model, qpos, rate_hz)
@@ -152,7 +158,7 @@ def detect_terrain(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, t0_s
             "and above one level")
     boxes: list[Box] = []
     stood: list[Box] = []  # each box's stances without the margin
-    for p in sorted((p for p in phases if p.height_m > level_tolerance_m), key=lambda p: p.height_m):
+    for p in sorted((p for p in phases if p.height_m > min_step_m), key=lambda p: p.height_m):
         new = Box((p.x[0] - margin_m, p.x[1] + margin_m), (p.y[0] - margin_m, p.y[1] + margin_m),
                   p.height_m)
         for k, b in enumerate(boxes):
@@ -169,7 +175,7 @@ def detect_terrain(model: mujoco.MjModel, qpos: np.ndarray, rate_hz: float, t0_s
     radius = float(model.geom_size[floor.contact_spheres(model)[0], 0].max())
     for k, b in enumerate(boxes):  # no box over where a foot stands lower (module doc)
         for p in phases:
-            if p.height_m < b.top_m - level_tolerance_m:
+            if p.height_m < b.top_m - min_step_m:
                 b = _cut_clear(b, stood[k], Box(p.x, p.y, p.height_m), radius + 0.005)
         boxes[k] = b
     return Terrain(tuple(boxes))
