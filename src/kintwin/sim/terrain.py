@@ -10,7 +10,8 @@ that stance's median height, its footprint the foot's spheres over the stance (t
 points' extent) widened by ``margin_m``. Boxes of about the same height that overlap are one box
 (a step both feet stand on). A box never covers where a foot stands lower: where the margin would
 reach over the toes of a foot on the floor (a step close ahead of it), the box is cut back on
-that side (of the sides that keep the feet standing on it, the one that keeps the most of it). A foot held still in the air (standing on one leg) looks the same to
+that side (of the sides that keep the feet standing on it, the one that keeps the most of it).
+A foot held still in the air (standing on one leg) looks the same to
 the kinematics, so a box stays only where the trial cannot do without it: where the
 kinematics-only contact estimate (``dynamics/contact_estimation``) on the floor alone needs
 outside help at the pelvis while a foot stands on the box (``Terrain.needed``, in
@@ -189,12 +190,12 @@ def _cut_clear(box: Box, stood: Box, lower: Box, gap_m: float) -> Box:
     """``box`` cut back on one side to clear ``lower`` (the lowest points of a foot standing
     lower) by ``gap_m`` (the foot spheres' radius and more): the side that keeps the most of it,
     among those that keep ``stood`` (where feet stand on it) if any does."""
-    near = Box((lower.x[0] - gap_m, lower.x[1] + gap_m), (lower.y[0] - gap_m, lower.y[1] + gap_m), 0.0)
-    if not _overlap(box, near):
+    x0, x1, y0, y1 = lower.x[0] - gap_m, lower.x[1] + gap_m, lower.y[0] - gap_m, lower.y[1] + gap_m
+    if not _overlap(box, Box((x0, x1), (y0, y1), 0.0)):
         return box
     x, y = box.x, box.y
-    cuts = [Box((lower.x[1] + gap_m, x[1]), y, box.top_m), Box((x[0], lower.x[0] - gap_m), y, box.top_m),
-            Box(x, (lower.y[1] + gap_m, y[1]), box.top_m), Box(x, (y[0], lower.y[0] - gap_m), box.top_m)]
+    cuts = [Box((x1, x[1]), y, box.top_m), Box((x[0], x0), y, box.top_m),
+            Box(x, (y1, y[1]), box.top_m), Box(x, (y[0], y0), box.top_m)]
     cuts = [c for c in cuts if c.x[0] < c.x[1] and c.y[0] < c.y[1]]
     if not cuts:
         return box
