@@ -81,12 +81,11 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, config: PPOConfi
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint written by :func:`save_checkpoint`."""
-    header, files = read_checkpoint_file(path)
+    header, saved, extra = read_checkpoint_file(path)
     config = PPOConfig.from_dict(header["config"])
     template = eqx.filter_eval_shape(init_train_state, config, header["obs_size"],
                                      header["action_size"])
     leaves, treedef = _leaves(template)
-    saved = [files[f"leaf/{i:05d}"] for i in range(header["num_leaves"])]
     if len(saved) != len(leaves):
         raise CheckpointError(f"{path}: {len(saved)} saved leaves, expected {len(leaves)}")
     for i, (s, t) in enumerate(zip(saved, leaves)):
@@ -95,7 +94,6 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
                                   f"{t.dtype}{t.shape}")
     arrays = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(s) for s in saved])
     state = eqx.combine(arrays, template)
-    extra = {k[len("extra/"):]: v for k, v in files.items() if k.startswith("extra/")}
     return Checkpoint(state, config, header["metadata"], extra, int(header["env_steps"]))
 
 

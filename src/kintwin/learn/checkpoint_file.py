@@ -21,10 +21,11 @@ class CheckpointError(ValueError):
     """The file exists but is not a valid, compatible checkpoint."""
 
 
-def read_checkpoint_file(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
-    """(header, arrays) of a checkpoint file: the header's JSON and every array by its name
-    (``leaf/00000``..., ``extra/<name>``). A missing file raises ``FileNotFoundError``; a file
-    that is not a readable checkpoint of this version raises :class:`CheckpointError`."""
+def read_checkpoint_file(path: str | os.PathLike) -> tuple[dict, list[np.ndarray], dict[str, np.ndarray]]:
+    """(header, leaves, extra) of a checkpoint file: the header's JSON, the saved training state's
+    array leaves in order (``leaf/00000``...) and the extra arrays by name (``extra/<name>``). A
+    missing file raises ``FileNotFoundError``; a file that is not a readable checkpoint of this
+    version raises :class:`CheckpointError`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -39,17 +40,12 @@ def read_checkpoint_file(path: str | os.PathLike) -> tuple[dict, dict[str, np.nd
         raise CheckpointError(f"{path} is not a {FORMAT} file")
     if header.get("version") != VERSION:
         raise CheckpointError(f"{path}: unsupported checkpoint version {header.get('version')}")
-    missing = [i for i in range(header["num_leaves"]) if f"leaf/{i:05d}" not in files]
-    if missing:
-        raise CheckpointError(f"{path}: {header['num_leaves'] - len(missing)} saved leaves, "
+    leaves = [files.get(f"leaf/{i:05d}") for i in range(header["num_leaves"])]
+    if any(x is None for x in leaves):
+        raise CheckpointError(f"{path}: {sum(x is not None for x in leaves)} saved leaves, "
                               f"the header says {header['num_leaves']}")
-    return header, files
+    extra = {k[len("extra/"):]: v for k, v in files.items() if k.startswith("extra/")}
+    return header, leaves, extra
 
 
-def leaf(files: dict[str, np.ndarray], i: int) -> np.ndarray:
-    """The ``i``-th array leaf of the saved training state (negative: from the end)."""
-    n = sum(k.startswith("leaf/") for k in files)
-    return files[f"leaf/{i % n:05d}"]
-
-
-__all__ = ["CheckpointError", "FORMAT", "VERSION", "leaf", "read_checkpoint_file"]
+__all__ = ["CheckpointError", "FORMAT", "VERSION", "read_checkpoint_file"]

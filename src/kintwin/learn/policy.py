@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..sim.tracking import TrackingConfig
-from .checkpoint_file import CheckpointError, leaf, read_checkpoint_file
+from .checkpoint_file import CheckpointError, read_checkpoint_file
 
 #: ``Policy.kind`` of a policy trained with PPO by ``kintwin train`` (its checkpoints carry no
 #: "kind" in their metadata)
@@ -88,14 +88,16 @@ def read_weights(path: str | Path) -> tuple[Weights, dict[str, Any]]:
     """(weights, metadata) of a policy file (a ``learn/checkpoint`` file: where its policy's
     arrays are is described there), in numpy. A file that is not a checkpoint, or whose arrays do
     not make a policy of the sizes its header gives, raises ``CheckpointError``."""
-    header, files = read_checkpoint_file(path)
+    header, leaves, _ = read_checkpoint_file(path)
     try:
         config, obs, act = header["config"], header["obs_size"], header["action_size"]
         n_layers = len(config["policy_hidden"]) + 1
         clip = float(config["obs_clip"]) if config["normalize_obs"] else float("inf")
-        layers = tuple((leaf(files, 2 * i), leaf(files, 2 * i + 1)) for i in range(n_layers))
-        weights = Weights(layers, config["activation"], leaf(files, 2 * n_layers), leaf(files, -9),
-                          leaf(files, -8), leaf(files, -7), clip)
+        layers = tuple((leaves[2 * i], leaves[2 * i + 1]) for i in range(n_layers))
+        weights = Weights(layers, config["activation"], leaves[2 * n_layers], leaves[-9], leaves[-8],
+                          leaves[-7], clip)
+    except IndexError:
+        raise CheckpointError(f"{path}: too few saved leaves for a policy") from None
     except (KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: its header lacks the policy's settings ({e})") from None
     sizes = [obs] + [int(w.shape[0]) for w, _ in layers]
